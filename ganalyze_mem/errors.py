@@ -1,0 +1,31 @@
+"""User-facing errors.
+
+A `GanalyzeError` is a mistake the user can fix (a bad path, a wrong option, missing weights); its message says what
+was wrong and how to fix it. The CLI prints it without a traceback. `assert` guards only our own invariants.
+"""
+
+from __future__ import annotations
+
+
+class GanalyzeError(Exception):
+    """A problem the user can fix; the message must say how."""
+
+
+class WeightsError(GanalyzeError):
+    """Weights are missing, damaged, or belong to another architecture."""
+
+
+class ImageError(GanalyzeError):
+    """An image file could not be read or is not usable."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnknownNameError(GanalyzeError, KeyError):
+    """A name that is not registered; the message suggests close matches."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,13 @@
+"""Generators: latents (z, y) -> images in [0, 1]. See `base.Generator` for the contract."""
+
+from ..registry import Registry
+
+GENERATORS = Registry("generator")
+
+_BIGGAN = "ganalyze_mem.generators.biggan:biggan"
+for _res in (128, 256, 512):
+    GENERATORS.add(f"biggan-deep-{_res}", _BIGGAN, name=f"biggan-deep-{_res}",
+                   help=f"BigGAN-deep {_res}px, ImageNet classes (pytorch-pretrained-biggan weights)",
+                   weights="ganalyze_mem.generators.biggan:weight_spec")
+GENERATORS.add("tiny", _BIGGAN, name="tiny", tiny=True,
+               help="BigGAN-deep architecture, 64 px and narrow, fixed random init: for tests and CPU runs")

@@ -1,0 +1,180 @@
+"""The one image convention and image I/O.
+
+Between modules, images are float32 RGB tensors of shape N x 3 x H x W with values in [0, 1]. Every module converts
+at its own edge. Loading handles the odd files that real folders hold (CMYK, 16-bit, palette with transparency,
+grayscale, RGBA, EXIF rotation, tiny or enormous images) and turns everything unreadable into an `ImageError`
+that names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFile, ImageFont, ImageOps
+
+from .errors import GanalyzeError, ImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif")
+MAX_PIXELS = 8192 * 8192  # larger files are refused as possible decompression bombs
+MIN_SIDE = 8  # smaller images carry too little to score; refused with a clear reason
+
+
+def check_images(x: torch.Tensor, where: str = "images") -> torch.Tensor:
+    """Raise `GanalyzeError` unless `x` follows the image convention; return it unchanged."""
+    if not isinstance(x, torch.Tensor):
+        raise GanalyzeError(f"{where}: expected a torch.Tensor, got {type(x).__name__}.")
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise GanalyzeError(f"{where}: expected shape N x 3 x H x W (RGB), got {tuple(x.shape)}. "
+                            "Add a batch dimension with x[None] or convert grayscale with x.expand(-1, 3, -1, -1).")
+    if not x.is_floating_point():
+        raise GanalyzeError(f"{where}: expected a float tensor in [0, 1], got {x.dtype}; divide uint8 images by 255.")
+    if x.numel():
+        lo, hi = float(x.detach().min()), float(x.detach().max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise GanalyzeError(f"{where}: contains NaN or infinite values.")
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise GanalyzeError(f"{where}: values must be in [0, 1], found [{lo:.3f}, {hi:.3f}]. "
+                                "Map [-1, 1] images with (x + 1) / 2.")
+    return x
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB; transparency is composited on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        span = max(arr.max() - arr.min(), 1e-12)
+        img = Image.fromarray(((arr - arr.min()) / span * 255).astype(np.uint8), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "PA"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB")  # CMYK, YCbCr, L, 1, LAB ...
+
+
+def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+    """Read one image file as a float32 3 x H x W tensor in [0, 1] (optionally resized to `size`)."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(p, "file does not exist")
+    if p.is_dir():
+        raise ImageError(p, "is a folder, not an image file")
+    if not os.access(p, os.R_OK):
+        raise ImageError(p, "permission denied")
+    if p.stat().st_size == 0:
+        raise ImageError(p, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise ImageError(p, f"image is {w}x{h} pixels, over the {MAX_PIXELS:,}-pixel limit "
+                                        "(possible decompression bomb); downscale it first")
+                if min(w, h) < MIN_SIDE:
+                    raise ImageError(p, f"image is only {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+                ImageFile.LOAD_TRUNCATED_IMAGES = False
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                rgb = _to_rgb(im)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(p, f"refused as a possible decompression bomb ({e})") from None
+    except Image.DecompressionBombWarning as e:
+        raise ImageError(p, f"refused as a possible decompression bomb ({e})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(p, "not an image (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(p, f"corrupt or truncated image ({str(e).splitlines()[0][:120]})") from None
+    if size is not None:
+        rgb = rgb.resize((size, size) if isinstance(size, int) else (size[1], size[0]), Image.BICUBIC)
+    arr = np.asarray(rgb, dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def find_images(paths: Iterable[str | os.PathLike], recursive: bool = True) -> tuple[list[Path], list[ImageError]]:
+    """Expand files and folders into image files, sorted per folder; also return problems found on the way.
+
+    A named file is always included (even with an odd suffix) so that its problem is reported; inside folders only
+    files with an image suffix are taken. Missing paths and folders with no images are returned as errors.
+    """
+    files: list[Path] = []
+    problems: list[ImageError] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_file():
+            files.append(p)
+        elif p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(q for q in p.glob(pattern) if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            if not found:
+                problems.append(ImageError(p, f"folder holds no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)"))
+            files.extend(found)
+        elif p.exists():
+            problems.append(ImageError(p, "not a regular file or folder"))
+        else:
+            problems.append(ImageError(p, "no such file or folder"))
+    seen: set[Path] = set()
+    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    return unique, problems
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A 3 x H x W tensor in [0, 1] to a PIL image."""
+    arr = (image.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, mode="RGB")
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write one 3 x H x W image atomically; format from the suffix."""
+    from .rundir import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        to_pil(image).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+    return path
+
+
+def make_grid(images: torch.Tensor, ncol: int, pad: int = 2, fill: float = 1.0) -> torch.Tensor:
+    """Tile N x 3 x H x W images into one 3 x H' x W' image, row-major."""
+    n, c, h, w = images.shape
+    nrow = max(1, -(-n // ncol))
+    grid = torch.full((c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), fill, dtype=images.dtype)
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = images[i]
+    return grid
+
+
+def font(size: int = 12) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def annotate(image: Image.Image, labels: Sequence[str], cell_width: int, height: int = 18,
+             font_size: int = 12) -> Image.Image:
+    """Add a white band under `image` with one centred label per cell of width `cell_width`."""
+    out = Image.new("RGB", (image.width, image.height + height), "white")
+    out.paste(image, (0, 0))
+    draw = ImageDraw.Draw(out)
+    f = font(font_size)
+    for i, text in enumerate(labels):
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=f)
+        x = i * cell_width + (cell_width - (right - left)) / 2
+        draw.text((x, image.height + (height - (bottom - top)) / 2 - top), text, fill="black", font=f)
+    return out

@@ -1,0 +1,126 @@
+"""Name -> factory registries for every plugin kind (generators, assessors, transformers, machines).
+
+Public names are presets: a factory plus keyword arguments, e.g. ``"resnet50": machinemem(backbone="resnet50")``.
+Factories may be given as ``"module:attribute"`` strings so that listing names never imports torch models.
+Unknown names raise `UnknownNameError` with did-you-mean suggestions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered preset."""
+
+    name: str
+    factory: Callable[..., Any] | str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    help: str = ""
+    tiny: bool = False  # runs in well under a second on a CPU; used by tests
+    weights: Any = None  # a WeightSpec when the preset needs weights, else None
+
+    def resolve_factory(self) -> Callable[..., Any]:
+        if callable(self.factory):
+            return self.factory
+        module, _, attr = self.factory.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+class Registry:
+    """A named collection of presets of one kind."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def add(
+        self,
+        name: str,
+        factory: Callable[..., Any] | str,
+        /,
+        *,
+        help: str = "",
+        tiny: bool = False,
+        weights: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        self._entries[name] = Entry(name, factory, dict(kwargs), help, tiny, weights)
+
+    def register(self, name: str, /, *, help: str = "", tiny: bool = False, weights: Any = None, **kwargs: Any):
+        """Decorator form of `add` for a factory function or class."""
+
+        def deco(factory):
+            self.add(name, factory, help=help or (factory.__doc__ or "").strip().split("\n")[0], tiny=tiny,
+                     weights=weights, **kwargs)
+            return factory
+
+        return deco
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered names matching a glob pattern, sorted."""
+        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def tiny_names(self) -> list[str]:
+        return sorted(n for n, e in self._entries.items() if e.tiny)
+
+    def entry(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return (f"Unknown {self.kind} '{name}'.{hint} "
+                f"Run `ganalyze-mem list {self.kind}s` to see all {len(self._entries)} names.")
+
+    def create(self, name: str, **overrides: Any) -> Any:
+        """Build the preset `name`; keyword overrides replace the preset's own arguments."""
+        e = self.entry(name)
+        kwargs = {**e.kwargs, **{k: v for k, v in overrides.items() if v is not None}}
+        return e.resolve_factory()(**kwargs)
+
+    def weight_spec(self, name: str):
+        """The preset's WeightSpec, or None when it needs no weights.
+
+        `Entry.weights` is a WeightSpec, or a factory (callable or "module:attr") called with the preset's kwargs.
+        """
+        e = self.entry(name)
+        w = e.weights
+        if w is None or hasattr(w, "files"):
+            return w
+        if isinstance(w, str):
+            module, _, attr = w.partition(":")
+            w = getattr(importlib.import_module(module), attr)
+        return w(**e.kwargs)
+
+    def describe(self, name: str) -> str:
+        e = self.entry(name)
+        flags = []
+        if e.weights is not None:
+            flags.append("needs weights")
+        if e.tiny:
+            flags.append("tiny")
+        suffix = f"  [{', '.join(flags)}]" if flags else ""
+        return f"{e.help}{suffix}"

@@ -1,0 +1,270 @@
+"""Finding, checking and loading weights without ever touching the network when they are on disk.
+
+`resolve_weights(spec, explicit)` looks, in order, at: an explicit path, ``$GANALYZE_MEM_WEIGHTS``, the repository's
+``assessors/`` folder, the cache directory (``$GANALYZE_MEM_CACHE`` or ``~/.cache/ganalyze_mem``), and only then
+downloads, when the spec knows a URL and ``$GANALYZE_MEM_OFFLINE`` is unset, checking the sha256. Nothing is ever
+silently replaced by random weights: when nothing is found the error lists every place looked at and how to provide
+the files. Files are checked for the usual ways downloads go wrong (empty, truncated, git-lfs pointer, HTML page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import WeightsError
+
+ENV_DIR = "GANALYZE_MEM_WEIGHTS"
+ENV_CACHE = "GANALYZE_MEM_CACHE"
+ENV_OFFLINE = "GANALYZE_MEM_OFFLINE"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """Where a preset's weights live and how to get them.
+
+    `files` are the file names the preset needs (the first is the main one); `folder` is the sub-folder name used in
+    every search location; `urls` and `sha256` are keyed by file name; `hint` tells the user how to produce or import
+    the weights when none are found.
+    """
+
+    name: str
+    files: tuple[str, ...]
+    folder: str = ""
+    urls: Mapping[str, str] = field(default_factory=dict)
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    hint: str = ""
+
+    @property
+    def main_file(self) -> str:
+        return self.files[0]
+
+    @property
+    def subdir(self) -> str:
+        return self.folder or self.name
+
+
+def repo_root() -> Path | None:
+    """The source checkout this package runs from, if any (editable installs)."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def artifact_dir(kind: str) -> Path:
+    """The top-level artifact folder (``assessors`` or ``transformers``) of the checkout, else of the cwd."""
+    root = repo_root()
+    return (root if root is not None else Path.cwd()) / kind
+
+
+def cache_dir() -> Path:
+    env = os.environ.get(ENV_CACHE)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ganalyze_mem"
+
+
+def search_dirs(spec: WeightSpec) -> list[tuple[str, Path]]:
+    """The folders searched for `spec`, in order, without the explicit path."""
+    places: list[tuple[str, Path]] = []
+    env = os.environ.get(ENV_DIR)
+    if env:
+        base = Path(env).expanduser()
+        places += [(f"${ENV_DIR}", base / spec.subdir), (f"${ENV_DIR}", base)]
+    places.append(("repo assessors/", artifact_dir("assessors") / spec.subdir))
+    places.append(("cache", cache_dir() / spec.subdir))
+    return places
+
+
+def _complete(folder: Path, spec: WeightSpec) -> bool:
+    return all((folder / f).is_file() for f in spec.files)
+
+
+@dataclass
+class Lookup:
+    """The outcome of a search: where it looked and what it found."""
+
+    spec: WeightSpec
+    tried: list[tuple[str, Path, str]]  # (source, path, outcome)
+    found: Path | None = None
+    source: str = ""
+
+
+def lookup(spec: WeightSpec, explicit: str | os.PathLike | None = None) -> Lookup:
+    """Search every local place for `spec` without downloading."""
+    tried: list[tuple[str, Path, str]] = []
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if p.is_file():
+            if len(spec.files) == 1 or _complete(p.parent, spec):
+                return Lookup(spec, tried + [("--weights", p, "found")], p, "--weights")
+            tried.append(("--weights", p.parent, f"missing {', '.join(f for f in spec.files if not (p.parent / f).is_file())}"))
+        elif p.is_dir():
+            if _complete(p, spec):
+                return Lookup(spec, tried + [("--weights", p, "found")], p / spec.main_file, "--weights")
+            missing = [f for f in spec.files if not (p / f).is_file()]
+            tried.append(("--weights", p, f"folder lacks {', '.join(missing)}"))
+        else:
+            tried.append(("--weights", p, "does not exist"))
+        # An explicit path that is wrong is an error in itself: do not fall through to other places silently.
+        return Lookup(spec, tried)
+    for source, folder in search_dirs(spec):
+        if _complete(folder, spec):
+            return Lookup(spec, tried + [(source, folder, "found")], folder / spec.main_file, source)
+        tried.append((source, folder, "not found"))
+    return Lookup(spec, tried)
+
+
+def not_found_message(lk: Lookup) -> str:
+    spec = lk.spec
+    lines = [f"No weights for '{spec.name}' (needs {', '.join(spec.files)}). Looked in:"]
+    lines += [f"  - {src}: {path} ({outcome})" for src, path, outcome in lk.tried]
+    if spec.urls and os.environ.get(ENV_OFFLINE):
+        lines.append(f"  - download: skipped because ${ENV_OFFLINE} is set")
+    elif not spec.urls:
+        lines.append("  - download: no public URL is known for these weights")
+    lines.append("To provide them, do one of:")
+    lines.append(f"  - pass --weights PATH (a file, or a folder holding {', '.join(spec.files)})")
+    lines.append(f"  - put the files in ${ENV_DIR}/{spec.subdir}/")
+    lines.append(f"  - put the files in {artifact_dir('assessors') / spec.subdir}/ or {cache_dir() / spec.subdir}/")
+    if spec.hint:
+        lines.append(f"  - {spec.hint}")
+    return "\n".join(lines)
+
+
+def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Path of the main weights file for `spec`; raises `WeightsError` listing every place looked at."""
+    lk = lookup(spec, explicit)
+    if lk.found is not None:
+        check_weights_file(lk.found)
+        return lk.found
+    if explicit is None and download and spec.urls and not os.environ.get(ENV_OFFLINE):
+        folder = cache_dir() / spec.subdir
+        for fname in spec.files:
+            if not (folder / fname).is_file():
+                download_file(spec.urls[fname], folder / fname, spec.sha256.get(fname))
+        return folder / spec.main_file
+    raise WeightsError(not_found_message(lk))
+
+
+def download_file(url: str, dest: Path, sha256: str | None) -> Path:
+    """Download to a temporary file beside `dest`, check the hash, then rename into place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310
+            shutil.copyfileobj(resp, out)
+        if sha256 and sha256_file(tmp) != sha256:
+            raise WeightsError(f"Downloaded {url} but its sha256 does not match the expected {sha256}; "
+                               "the file was discarded. Try again or download it by hand.")
+        os.replace(tmp, dest)
+    except OSError as e:
+        raise WeightsError(f"Could not download {url} ({e}). Download it by hand to {dest}, "
+                           f"or set ${ENV_DIR} to a folder that holds it.") from e
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_weights_file(path: str | os.PathLike) -> None:
+    """Raise `WeightsError` when `path` is obviously not a weights file."""
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"{p}: weights file does not exist.")
+    size = p.stat().st_size
+    if size == 0:
+        raise WeightsError(f"{p}: the weights file is empty (0 bytes); the download or copy failed. Get it again.")
+    with open(p, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"version https://git-lfs"):
+        raise WeightsError(f"{p}: this is a git-lfs pointer, not the weights. Run `git lfs pull` in the repository "
+                           "it came from, or download the real file.")
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+        raise WeightsError(f"{p}: this is an HTML page saved as weights (often a login or 'file too large to scan' "
+                           "page). Download the file itself.")
+    if p.suffix == ".json":
+        return
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from safetensors or a torch pickle (``weights_only=True``), with clear errors."""
+    p = Path(path)
+    check_weights_file(p)
+    with open(p, "rb") as f:
+        head = f.read(8)
+    is_zip = head.startswith(b"PK")
+    try:
+        if p.suffix == ".safetensors" or (not is_zip and p.suffix not in (".pt", ".pth", ".bin", ".ckpt")):
+            from safetensors.torch import load_file
+
+            return load_file(str(p))
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except WeightsError:
+        raise
+    except Exception as e:  # noqa: BLE001 - every reader failure means the same thing to the user
+        msg = str(e).split("\n")[0][:200]
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise WeightsError(f"{p}: the file holds Python objects beyond tensors, which are not loaded for safety "
+                               f"(weights_only=True). Re-save it as a plain state dict. ({msg})") from e
+        raise WeightsError(f"{p}: could not be read as weights; it is truncated or corrupt ({msg}). "
+                           "Download or copy it again.") from e
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{p}: expected a state dict (a mapping of names to tensors), found {type(obj).__name__}.")
+    return obj
+
+
+def unwrap_state_dict(obj: dict, keys: tuple[str, ...] = ("state_dict", "model", "model_state_dict")) -> dict:
+    """Take the state dict out of common checkpoint wrappers and strip DataParallel ``module.`` prefixes."""
+    for k in keys:
+        if k in obj and isinstance(obj[k], dict):
+            obj = obj[k]
+            break
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
+    """`model.load_state_dict(state, strict=True)` with an error that names the file and a few mismatched keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = [f"{source}: these weights are for another architecture than {type(model).__name__}."]
+        if missing:
+            parts.append(f"  missing keys ({len(missing)}): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"  unexpected keys ({len(unexpected)}): "
+                         f"{', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+        if shapes:
+            parts.append(f"  shape mismatches ({len(shapes)}): {'; '.join(shapes[:3])}")
+        parts.append("Check that the file matches the preset (backbone, image size) you asked for.")
+        raise WeightsError("\n".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def save_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None):
+    """Write a state dict as safetensors atomically."""
+    from safetensors.torch import save_file
+
+    from .rundir import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
