@@ -1,0 +1,217 @@
+"""MachineMem predictor assessors: a torchvision backbone with a 1-output regression head (the MachineMem paper's
+section 4 / appendix C predictors; ResNet-50 is the paper's choice), served as GANalyze assessors.
+
+A predictor lives in a folder holding ``model.safetensors`` (the state dict of
+``backbones.build_backbone(backbone, 1, image_size)``, torchvision key names) and ``card.json`` (backbone, image size,
+normalisation, score range, hashes, metrics). Such folders are made by ``ganalyze-mem promote-predictor`` or
+``ganalyze-mem import-predictor``; every folder under the repository's ``assessors/`` (or ``$GANALYZE_MEM_WEIGHTS``)
+holding a MachineMem card is registered as an assessor by its folder name (see `folders`).
+
+The official MachineMem/HumanMem predictor checkpoints (a timm ``resnet50`` with a 1-output ``fc``, saved under
+``"state_dict"``) are read by `convert_official_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..backbones import HEADS, Normalize, build_backbone
+from ..errors import GanalyzeError, WeightsError
+from ..weights import (
+    WeightSpec,
+    check_weights_file,
+    load_into,
+    load_state_dict,
+    resolve_weights,
+    save_safetensors,
+    sha256_file,
+    unwrap_state_dict,
+)
+from .base import Assessor
+from .folders import CARD_FILE, MODEL_FILE
+
+PRESETS = ("resnet50", "resnet18", "resnet152", "alexnet", "vgg16", "densenet121", "wide_resnet50_2", "maxvit_t")
+NORMALIZATIONS = ("imagenet", "none")
+HINT = ("fit one with `ganalyze-mem fit-predictor` then `ganalyze-mem promote-predictor RUN NAME`, "
+        "or convert an official checkpoint with `ganalyze-mem import-predictor`")
+
+
+def weight_spec(name: str, **_: Any) -> WeightSpec:
+    """Where the predictor `name` lives: a folder `name` holding model.safetensors + card.json."""
+    return WeightSpec(name=name, files=(MODEL_FILE, CARD_FILE), folder=name, hint=HINT)
+
+
+class MachineMemAssessor(Assessor):
+    """Backbone + 1-output head; resizes to `image_size` and normalises inside forward.
+
+    `weights` is a path (a predictor folder, a ``model.safetensors``, or an official checkpoint), ``"random"`` for a
+    seeded random network (benchmarks and tests only; `weights_source` says so), or None to leave the freshly built
+    network for the caller to load.
+    """
+
+    higher_is = "more memorable (to machines)"
+
+    def __init__(self, backbone: str, weights: str | os.PathLike | None = None, image_size: int = 224,
+                 normalization: str = "imagenet", name: str | None = None,
+                 score_range: tuple[float, float] = (0.0, 1.0), higher_is: str | None = None, seed: int = 0):
+        super().__init__()
+        if backbone not in HEADS:
+            raise GanalyzeError(f"Unknown backbone '{backbone}'; choose one of {', '.join(HEADS)}.")
+        if normalization not in NORMALIZATIONS:
+            raise GanalyzeError(f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'.")
+        self.backbone = backbone
+        self.name = name or backbone
+        self.input_size = int(image_size)
+        self.score_range = (float(score_range[0]), float(score_range[1]))
+        if higher_is:
+            self.higher_is = higher_is
+        self.normalize = Normalize() if normalization == "imagenet" else nn.Identity()
+        with torch.random.fork_rng(devices=[]):  # initialisation must not move the caller's global RNG
+            torch.manual_seed(seed)
+            self.model = build_backbone(backbone, 1, self.input_size)
+        self.weights_source = "unloaded"
+        if weights == "random":
+            self.weights_source = f"random (seed {seed}): scores mean nothing"
+        elif weights is not None:
+            path = Path(weights).expanduser()
+            if path.is_dir():
+                path = path / MODEL_FILE
+            check_weights_file(path)
+            state = load_state_dict(path)
+            if path.suffix != ".safetensors":
+                state = convert_state_dict(state, backbone)
+            load_into(self.model, state, path)
+            self.weights_source = str(path)
+        self.freeze()
+
+    def score(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(self.normalize(self.resize(images)))[:, 0]
+
+
+# ----------------------------------------------------------------------------------------------------------- cards
+
+def read_card(folder: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a predictor folder's card.json."""
+    path = Path(folder) / CARD_FILE
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: missing; a predictor folder needs {MODEL_FILE} and {CARD_FILE}. {HINT}.") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise WeightsError(f"{path}: not valid JSON ({e}). Re-create it with promote-predictor.") from None
+    if not isinstance(card, dict):
+        raise WeightsError(f"{path}: expected a JSON object.")
+    if card.get("kind", "machinemem") != "machinemem":
+        raise WeightsError(f"{path}: kind is '{card.get('kind')}', not 'machinemem'.")
+    if card.get("backbone") not in HEADS:
+        raise WeightsError(f"{path}: backbone '{card.get('backbone')}' is not one of {', '.join(HEADS)}.")
+    if card.get("normalization", "imagenet") not in NORMALIZATIONS:
+        raise WeightsError(f"{path}: normalization must be one of {NORMALIZATIONS}.")
+    return card
+
+
+def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor], *, backbone: str,
+                   image_size: int = 224, normalization: str = "imagenet", name: str | None = None,
+                   score_range: tuple[float, float] = (0.0, 1.0), higher_is: str = "more memorable (to machines)",
+                   training_data_sha256: str | None = None, metrics: Mapping[str, Any] | None = None,
+                   source: str = "") -> Path:
+    """Write a predictor folder (model.safetensors + card.json, both atomically) after checking the state dict loads."""
+    from ..rundir import atomic_write_text
+
+    folder = Path(folder)
+    probe = MachineMemAssessor(backbone, None, image_size, normalization)
+    load_into(probe.model, dict(state), f"state dict for {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    save_safetensors(dict(state), folder / MODEL_FILE)
+    card = {
+        "name": name or folder.name, "kind": "machinemem", "backbone": backbone, "image_size": int(image_size),
+        "normalization": normalization, "score_range": [float(score_range[0]), float(score_range[1])],
+        "higher_is": higher_is, "sha256": sha256_file(folder / MODEL_FILE),
+        "training_data_sha256": training_data_sha256, "metrics": dict(metrics or {}), "source": source,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2) + "\n")
+    return folder
+
+
+def from_folder(folder: str | os.PathLike, name: str | None = None) -> MachineMemAssessor:
+    """Build the assessor described by a predictor folder's card, checking the weights' sha256 against the card."""
+    folder = Path(folder)
+    card = read_card(folder)
+    model_path = folder / MODEL_FILE
+    check_weights_file(model_path)
+    want = card.get("sha256")
+    if want and sha256_file(model_path) != want:
+        raise WeightsError(f"{model_path}: sha256 does not match the one in {folder / CARD_FILE}; the weights were "
+                           "changed or damaged after the card was written. Promote or import the predictor again.")
+    return MachineMemAssessor(card["backbone"], model_path, int(card.get("image_size", 224)),
+                              card.get("normalization", "imagenet"), name=name or card.get("name") or folder.name,
+                              score_range=tuple(card.get("score_range", (0.0, 1.0))), higher_is=card.get("higher_is"))
+
+
+def machinemem(name: str, backbone: str, weights: str | os.PathLike | None = None, image_size: int = 224,
+               normalization: str = "imagenet") -> MachineMemAssessor:
+    """Registry factory. Weights: ``--weights`` path, else the folder `name` found by `resolve_weights`.
+
+    ``weights="random"`` builds a seeded random network, clearly labelled, for benchmarks and tests.
+    """
+    if weights == "random":
+        return MachineMemAssessor(backbone, "random", image_size, normalization, name=name)
+    explicit = Path(weights).expanduser() if weights is not None else None
+    if explicit is not None and explicit.is_file():  # a bare weights file: official checkpoint or safetensors
+        if (explicit.parent / CARD_FILE).is_file() and explicit.name == MODEL_FILE:
+            return _checked(from_folder(explicit.parent, name), backbone)
+        return MachineMemAssessor(backbone, explicit, image_size, normalization, name=name)
+    path = resolve_weights(weight_spec(name), explicit)
+    return _checked(from_folder(path.parent, name), backbone)
+
+
+def random_predictor(name: str, backbone: str, image_size: int = 224, seed: int = 0) -> MachineMemAssessor:
+    """A predictor with seeded random weights, labelled as such: for tests and benchmarks only."""
+    return MachineMemAssessor(backbone, "random", image_size, name=name, seed=seed)
+
+
+def _checked(assessor: MachineMemAssessor, backbone: str) -> MachineMemAssessor:
+    if assessor.backbone != backbone:
+        raise WeightsError(f"The weights for '{assessor.name}' are a {assessor.backbone} predictor "
+                           f"(see its card.json), but the preset asks for {backbone}. Use the assessor named after "
+                           "the folder instead, or pass the right --weights.")
+    return assessor
+
+
+# ------------------------------------------------------------------------------------------- official checkpoints
+
+def convert_state_dict(state: Mapping[str, Any], backbone: str = "resnet50") -> dict[str, torch.Tensor]:
+    """Map a foreign state dict (timm / DataParallel / pretrainedmodels naming) to `build_backbone`'s key names."""
+    state = unwrap_state_dict(dict(state))
+    for prefix in ("module.", "model.", "net.", "backbone."):
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    state = {k.replace("last_linear.", "fc.") if k.startswith("last_linear.") else k: v for k, v in state.items()
+             if isinstance(v, torch.Tensor)}
+    target = build_backbone(backbone, 1).state_dict()
+    for k, v in target.items():  # checkpoints saved before BatchNorm counted batches lack these buffers
+        if k.endswith("num_batches_tracked") and k not in state and k.replace("num_batches_tracked", "weight") in state:
+            state[k] = torch.zeros_like(v)
+    return state
+
+
+def convert_official_checkpoint(path: str | os.PathLike, backbone: str = "resnet50") -> dict[str, torch.Tensor]:
+    """Read an official MachineMem/HumanMem predictor checkpoint and return our state dict for `backbone`.
+
+    The official files hold a timm ``resnet50`` (1-output ``fc``) under ``"state_dict"``, sometimes with
+    DataParallel ``module.`` prefixes; timm's ResNet key names equal torchvision's. The result is checked to load
+    strictly into ``build_backbone(backbone, 1)`` and to have a single output.
+    """
+    state = convert_state_dict(load_state_dict(path), backbone)
+    probe = build_backbone(backbone, 1)
+    load_into(probe, state, path)  # raises a WeightsError naming mismatched keys
+    return state
