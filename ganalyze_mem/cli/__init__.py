@@ -14,6 +14,7 @@ from ..errors import GanalyzeError
 # command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "list": "ganalyze_mem.cli.listing:list_cmd",
+    "score": "ganalyze_mem.cli.score:score_cmd",
 }
 
 EPILOG = """\b

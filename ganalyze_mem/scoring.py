@@ -1,0 +1,183 @@
+"""Scoring image files with an assessor: the Python API under ``ganalyze-mem score``.
+
+Files and folders (searched recursively) are decoded in DataLoader worker processes, each image resized at load time
+to the assessor's input size (PIL bilinear with antialiasing, the resize ResMem's own package uses) so that images of
+any size batch together; batches run under mixed precision on a GPU. Unreadable files never stop a run: each becomes
+one `ImageError` naming the file and the reason, and the good files are still scored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import GanalyzeError, ImageError
+from .images import find_images, load_image, to_pil
+
+FALLBACK_SIZE = 256  # side used for assessors that accept any size (pixel statistics)
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Defaults shared by `score_files` and ``ganalyze-mem score``."""
+
+    assessor: str = "humanmem"
+    batch_size: int = 32
+    workers: int = 2
+    device: str = "auto"
+    weights: str | None = None
+    size: int | None = None  # load-time resize side; None = the assessor's input size (else FALLBACK_SIZE)
+    amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
+
+
+DEFAULTS = ScoreConfig()
+
+
+@dataclass
+class ScoreResult:
+    """Scores of the good files (in input order) and one problem per bad file or path."""
+
+    assessor: str
+    scores: list[tuple[Path, float]] = field(default_factory=list)
+    problems: list[ImageError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["path", "score"])
+        for path, score in self.scores:
+            writer.writerow([str(path), f"{score:.8g}"])
+        return buf.getvalue()
+
+    def write_csv(self, out: str | os.PathLike) -> Path:
+        """Write ``path,score`` rows atomically (a temporary file renamed into place)."""
+        from .rundir import atomic_write_text
+
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write_text(out, self.to_csv())
+
+
+def load_resized(path: str | os.PathLike, size: int) -> torch.Tensor:
+    """`images.load_image` (robust decoding) followed by a PIL bilinear resize to size x size."""
+    image = load_image(path)
+    if image.shape[-2:] == (size, size):
+        return image
+    pil = to_pil(image).resize((size, size), Image.BILINEAR)  # exact: load_image's values are k / 255
+    return torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Items are (image, index, error): a failed file gives a blank image and the reason, so a batch never breaks."""
+
+    def __init__(self, files: list[Path], size: int):
+        self.files, self.size = files, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        try:
+            return load_resized(self.files[i], self.size), i, ""
+        except ImageError as e:
+            return torch.zeros(3, self.size, self.size), i, e.reason
+        except Exception as e:  # noqa: BLE001 - one odd file must not end the run; its reason is reported
+            return torch.zeros(3, self.size, self.size), i, f"could not be read ({type(e).__name__}: {e})"
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # each worker decodes one image at a time; do not oversubscribe the cores
+
+
+def build_assessor(name: str, weights: str | os.PathLike | None = None, device: str = "cpu"):
+    """Create the assessor `name` (registering new predictor folders first), frozen, on `device`."""
+    from .assessors import ASSESSORS
+    from .assessors.folders import register_predictor_folders
+
+    register_predictor_folders(ASSESSORS)
+    overrides = {"weights": str(weights)} if weights is not None else {}
+    try:
+        assessor = ASSESSORS.create(name, **overrides)
+    except TypeError as e:
+        if overrides and "weights" in str(e):
+            raise GanalyzeError(f"Assessor '{name}' takes no weights; drop --weights.") from None
+        raise
+    return assessor.freeze().to(device)
+
+
+def score_files(
+    paths: Iterable[str | os.PathLike],
+    assessor: str = DEFAULTS.assessor,
+    *,
+    batch_size: int = DEFAULTS.batch_size,
+    workers: int = DEFAULTS.workers,
+    device: str = DEFAULTS.device,
+    weights: str | os.PathLike | None = DEFAULTS.weights,
+    size: int | None = DEFAULTS.size,
+    amp: bool = DEFAULTS.amp,
+    progress: bool = True,
+    on_problem: Callable[[ImageError], None] | None = None,
+    model: torch.nn.Module | None = None,
+) -> ScoreResult:
+    """Score every image under `paths` with `assessor`; bad files are collected, never raised.
+
+    `model` may pass an already built assessor (then `assessor` is only its name in the result).
+    """
+    from tqdm.auto import tqdm
+
+    from .cli.common import pick_device
+
+    if batch_size < 1:
+        raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
+    if workers < 0:
+        raise GanalyzeError(f"--workers must be 0 or more, got {workers}.")
+    paths = list(paths)
+    if not paths:
+        raise GanalyzeError("No paths given: name image files or folders to score.")
+    dev = pick_device(device)
+    files, problems = find_images(paths)
+    result = ScoreResult(assessor)
+    report = on_problem or (lambda e: None)
+    for e in problems:
+        report(e)
+    result.problems += problems
+    if not files:
+        return result
+    net = model if model is not None else build_assessor(assessor, weights, dev)
+    side = int(size or getattr(net, "input_size", None) or FALLBACK_SIZE)
+    loader = torch.utils.data.DataLoader(
+        ImageFiles(files, side), batch_size=batch_size, shuffle=False, num_workers=workers,
+        pin_memory=dev.startswith("cuda"), worker_init_fn=_worker_init if workers else None,
+    )
+    use_amp = amp and dev.startswith("cuda")
+    scores: dict[int, float] = {}
+    failed: dict[int, str] = {}
+    with tqdm(total=len(files), desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
+        for images, index, errors in loader:
+            good = [k for k, err in enumerate(errors) if not err]
+            for k, err in enumerate(errors):
+                if err:
+                    failed[int(index[k])] = err
+                    report(ImageError(files[int(index[k])], err))
+            if good:
+                x = images[good].to(dev, non_blocking=True)
+                with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                    out = net(x).float().cpu()
+                for k, s in zip(good, out.tolist(), strict=True):
+                    scores[int(index[k])] = s
+            bar.update(len(errors))
+    result.scores = [(files[i], scores[i]) for i in range(len(files)) if i in scores]
+    result.problems += [ImageError(files[i], failed[i]) for i in sorted(failed)]
+    return result
