@@ -11,3 +11,5 @@ for _res in (128, 256, 512):
                    weights="ganalyze_mem.generators.biggan:weight_spec")
 GENERATORS.add("tiny", _BIGGAN, name="tiny", tiny=True,
                help="BigGAN-deep architecture, 64 px and narrow, fixed random init: for tests and CPU runs")
+GENERATORS.add("collage", "ganalyze_mem.generators.collage:collage", tiny=True,
+               help="object cutouts on background photos (bundled demo data), 64 px, known latent factors")
