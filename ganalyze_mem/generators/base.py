@@ -20,6 +20,7 @@ class Generator(nn.Module):
     num_classes: int
     resolution: int
     name: str = "generator"
+    truncation: float = 1.0  # BigGAN's truncation trick; latents() uses it unless told otherwise
 
     def freeze(self) -> Generator:
         self.eval()
@@ -54,11 +55,11 @@ class Generator(nn.Module):
         idx = torch.as_tensor(classes, dtype=torch.long)
         return nn.functional.one_hot(idx, self.num_classes).float()
 
-    def latents(self, seeds: list[int], truncation: float = 1.0) -> torch.Tensor:
-        """z for each seed, drawn per sample (batch-independent)."""
-        return per_sample_latents(list(seeds), self.dim_z, truncation)
+    def latents(self, seeds: list[int], truncation: float | None = None) -> torch.Tensor:
+        """z for each seed, drawn per sample (batch-independent); `truncation` defaults to the generator's."""
+        return per_sample_latents(list(seeds), self.dim_z, self.truncation if truncation is None else truncation)
 
-    def sample(self, n: int, seed: int, truncation: float = 1.0, classes: list[int] | None = None):
+    def sample(self, n: int, seed: int, truncation: float | None = None, classes: list[int] | None = None):
         """`n` latents with seeds seed..seed+n-1 and classes drawn uniformly (from `classes` if given)."""
         seeds = list(range(seed, seed + n))
         z = self.latents(seeds, truncation)

@@ -2,12 +2,20 @@
 
 We build the model from a config and load the state dict ourselves with ``strict=True`` and ``weights_only=True``:
 the package's own ``from_pretrained`` asks the network before looking on disk and loads with ``strict=False``.
+A weights folder holds ``pytorch_model.bin`` and ``config.json``; the folder's config wins over our built-in one.
+
+Truncation (the truncation trick): z is drawn from a normal truncated to [-2, 2] and scaled by ``truncation``, and
+BigGAN's BatchNorms normalise with "standing statistics" stored for 51 truncations 0, 0.02, ..., 1. ``truncation``
+must be in (0, 1] and is the same for the latents and the statistics. The package interpolates between two stored
+rows with the weights swapped (its fraction goes to the lower row) and, through float rounding, can land on the
+neighbouring row (0.58 / 0.02 = 28.99999...); on the 0.02 grid both agree, between grid points we interpolate linearly.
 
 Random weights are never a silent fallback; they are asked for explicitly (``weights="random"``) for benchmarks and
 for the ``tiny`` preset. A randomly initialised BigGAN outputs NaN as built (the final BatchNorm's affine parameters
 are uninitialised memory), and its conditional BatchNorms normalise with stored statistics of zero mean and unit
-variance, which do not match random activations. `random_init` fixes both: final BatchNorm to 1/0, a few train-mode
-passes so that spectral norm's power iteration converges, then the stored statistics set from a calibration batch.
+variance, which do not match random activations. `random_biggan` fixes both: final BatchNorm to 1/0, spectral-norm
+power iterations so that spectral norm's u and v converge, then the standing statistics measured on a calibration
+batch at a few truncations and interpolated between them.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import os
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from pytorch_pretrained_biggan import BigGAN, BigGANConfig
 from pytorch_pretrained_biggan.model import BigGANBatchNorm
 
@@ -27,12 +36,13 @@ from .base import Generator
 from .classes import imagenet_categories, resolve_imagenet_class
 
 _URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/{name}-{file}"
+CALIBRATION_TRUNCATIONS = (0.25, 0.5, 0.75, 1.0)
 
 
 def _layers(channels: list[int]) -> list[tuple[bool, int, int]]:
     """BigGAN-deep blocks: per resolution one block keeping channels, then one upsampling block."""
     out = []
-    for cin, cout in zip(channels[:-1], channels[1:]):
+    for cin, cout in zip(channels[:-1], channels[1:], strict=True):
         out += [(False, cin, cin), (True, cin, cout)]
     return out
 
@@ -54,8 +64,7 @@ def weight_spec(name: str) -> WeightSpec:
         name=name,
         files=("pytorch_model.bin", "config.json"),
         folder=name,
-        urls={f: _URL.format(name=name, file="pytorch_model.bin" if f.endswith(".bin") else "config.json")
-              for f in ("pytorch_model.bin", "config.json")},
+        urls={f: _URL.format(name=name, file=f) for f in ("pytorch_model.bin", "config.json")},
         hint=(f"download {name}-pytorch_model.bin and {name}-config.json from the pytorch-pretrained-BigGAN release, "
               "rename them pytorch_model.bin and config.json, and pass their folder with --weights DIR"),
     )
@@ -68,39 +77,159 @@ def make_config(name: str) -> BigGANConfig:
     return cfg
 
 
-@torch.no_grad()
-def random_init(model: BigGAN, seed: int = 0, calib_batch: int = 16, sn_passes: int = 5) -> BigGAN:
-    """Make a randomly initialised BigGAN produce finite, varied images (see the module docstring)."""
-    cfg = model.config
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for m in model.modules():
-            if isinstance(m, BigGANBatchNorm) and not m.conditional:
-                m.weight.fill_(1.0)
-                m.bias.fill_(0.0)
-        z = per_sample_latents(list(range(10_000, 10_000 + calib_batch)), cfg.z_dim, 1.0)
-        y = torch.nn.functional.one_hot(torch.randint(cfg.num_classes, (calib_batch,)), cfg.num_classes).float()
-        model.train()
-        for _ in range(sn_passes):
-            model(z, y, 1.0)
-        model.eval()
+def check_truncation(truncation: float) -> float:
+    t = float(truncation)
+    if not 0.0 < t <= 1.0:
+        raise GanalyzeError(f"--truncation must be in (0, 1] (BigGAN's truncation trick), got {truncation}.")
+    return t
 
-        def set_stats(module, args):
-            x = args[0]
-            module.running_means.copy_(x.mean(dim=(0, 2, 3)).expand_as(module.running_means))
-            module.running_vars.copy_(x.var(dim=(0, 2, 3)).expand_as(module.running_vars))
 
-        hooks = [m.register_forward_pre_hook(set_stats) for m in model.modules() if isinstance(m, BigGANBatchNorm)]
-        try:
-            model(z, y, 1.0)
-        finally:
-            for h in hooks:
-                h.remove()
+class TruncationBatchNorm(BigGANBatchNorm):
+    """`BigGANBatchNorm` with linear interpolation of the standing statistics (see the module docstring).
+
+    Same parameters and buffers, so state dicts are unchanged; installed by swapping the class of built modules.
+    """
+
+    def stats(self, truncation: float) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.running_means.shape[0]
+        pos = check_truncation(truncation) * (n - 1)
+        lo = min(int(pos + 1e-6), n - 1)  # 1e-6: 0.58 * 50 = 28.999999999999996 is row 29
+        frac = max(0.0, pos - lo)
+        if frac < 1e-6 or lo == n - 1:
+            return self.running_means[lo], self.running_vars[lo]
+        mean = torch.lerp(self.running_means[lo], self.running_means[lo + 1], frac)
+        var = torch.lerp(self.running_vars[lo], self.running_vars[lo + 1], frac)
+        return mean, var
+
+    def forward(self, x: torch.Tensor, truncation: float, condition_vector: torch.Tensor | None = None):
+        mean, var = self.stats(truncation)
+        if not self.conditional:
+            return F.batch_norm(x, mean, var, self.weight, self.bias, training=False, momentum=0.0, eps=self.eps)
+        scale = 1 + self.scale(condition_vector)[:, :, None, None]
+        shift = self.offset(condition_vector)[:, :, None, None]
+        return (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps) * scale + shift
+
+
+def build(cfg: BigGANConfig) -> BigGAN:
+    model = BigGAN(cfg)
+    for m in model.modules():
+        if type(m) is BigGANBatchNorm:
+            m.__class__ = TruncationBatchNorm
     return model
 
 
+def upgrade_spectral_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Convert pre-1.0 spectral-norm entries (``weight``, ``weight_orig``, ``weight_u``; no ``weight_v``).
+
+    The old layout stores the normalised weight W = W_orig / sigma. We choose v = W_orig^T u rescaled so that
+    u . W_orig v = sigma, which reproduces W exactly in eval mode (no power iteration).
+    """
+    out = dict(state)
+    for key in [k for k in state if k.endswith(".weight_orig")]:
+        base = key[: -len("_orig")]
+        if base + "_v" in state or base not in state or base + "_u" not in state:
+            continue
+        w_orig, w, u = state[key].float(), out.pop(base).float(), state[base + "_u"].float()
+        sigma = (w_orig / w)[w.abs() > 1e-12].mean()
+        mat = w_orig.reshape(w_orig.shape[0], -1)
+        v = mat.t() @ u
+        out[base + "_v"] = v * (sigma / torch.dot(u, mat @ v))
+    return out
+
+
+def _interpolation_matrix(n_stats: int) -> torch.Tensor:
+    """n_stats x len(CALIBRATION_TRUNCATIONS) weights: row i linearly interpolates the anchors at truncation i/(n-1)
+    (held constant below the first anchor)."""
+    anchors = torch.tensor(CALIBRATION_TRUNCATIONS, dtype=torch.float64)
+    t = torch.linspace(0, 1, n_stats, dtype=torch.float64).clamp(min=float(anchors[0]))
+    hi = torch.searchsorted(anchors, t).clamp(1, len(anchors) - 1)
+    w = (t - anchors[hi - 1]) / (anchors[hi] - anchors[hi - 1])
+    out = torch.zeros(n_stats, len(anchors), dtype=torch.float64)
+    rows = torch.arange(n_stats)
+    out[rows, hi - 1] = 1 - w
+    out[rows, hi] = w
+    return out.float()
+
+
+@torch.no_grad()
+def warm_up_spectral_norm(model: torch.nn.Module, iterations: int = 20) -> None:
+    """Run spectral norm's power iteration on every weight until u, v approximate the top singular vectors.
+
+    Freshly built, u and v are random, so W / sigma is far from spectrally normalised; trained weights come with
+    converged u and v. Iterating on the weights alone is what train-mode forward passes would do, without the passes.
+    """
+    for m in model.modules():
+        if not hasattr(m, "weight_orig") or not hasattr(m, "weight_u"):
+            continue
+        mat = m.weight_orig.reshape(m.weight_orig.shape[0], -1)
+        u, v = m.weight_u, m.weight_v
+        for _ in range(iterations):
+            v.copy_(F.normalize(mat.t() @ u, dim=0, eps=1e-12))
+            u.copy_(F.normalize(mat @ v, dim=0, eps=1e-12))
+
+
+@torch.no_grad()
+def random_biggan(cfg: BigGANConfig, seed: int = 0, calib_batch: int = 16) -> BigGAN:
+    """A randomly initialised BigGAN that produces finite, varied images (see the module docstring).
+
+    Deterministic in `seed`; the global random state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build(cfg)
+        bns = [m for m in model.modules() if isinstance(m, BigGANBatchNorm)]
+        for m in bns:
+            if not m.conditional:
+                m.weight.fill_(1.0)
+                m.bias.fill_(0.0)
+        warm_up_spectral_norm(model)
+        seeds = list(range(10_000, 10_000 + calib_batch))
+        y = F.one_hot(torch.randint(cfg.num_classes, (calib_batch,)), cfg.num_classes).float()
+        model.eval()
+
+        measured: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {id(m): [] for m in bns}
+
+        def set_stats(module, args):
+            # Every row gets this truncation's statistics, so the layers after this one see them too.
+            x = args[0]
+            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3))
+            module.running_means.copy_(mean.expand_as(module.running_means))
+            module.running_vars.copy_(var.expand_as(module.running_vars))
+            measured[id(module)].append((mean, var))
+
+        hooks = [m.register_forward_pre_hook(set_stats) for m in bns]
+        try:
+            for t in CALIBRATION_TRUNCATIONS:
+                model(per_sample_latents(seeds, cfg.z_dim, t), y, t)
+        finally:
+            for h in hooks:
+                h.remove()
+        for m in bns:
+            weights = _interpolation_matrix(m.running_means.shape[0])
+            m.running_means.copy_(weights @ torch.stack([s[0] for s in measured[id(m)]]))
+            m.running_vars.copy_(weights @ torch.stack([s[1] for s in measured[id(m)]]))
+    return model
+
+
+def read_config(cfg_file: Path) -> BigGANConfig:
+    try:
+        data = json.loads(cfg_file.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        cfg = BigGANConfig.from_dict(data)
+        cfg.layers = [tuple(layer) for layer in cfg.layers]
+    except (OSError, ValueError, TypeError) as e:
+        raise WeightsError(f"{cfg_file}: not a readable BigGAN config.json ({e}).") from e
+    return cfg
+
+
 class BigGANGenerator(Generator):
-    """A frozen BigGAN-deep: (z, one-hot y) -> images in [0, 1]."""
+    """A frozen BigGAN-deep: (z, one-hot y) -> images in [0, 1].
+
+    `weights`: a folder with pytorch_model.bin + config.json (or the .bin file), None to search the usual places
+    (`ganalyze_mem.weights.resolve_weights`), or "random" for a correctly initialised random model. The ``tiny``
+    preset is random unless weights are given.
+    """
 
     def __init__(self, name: str = "biggan-deep-128", weights: str | os.PathLike | None = None,
                  truncation: float = 1.0, seed: int = 0):
@@ -108,24 +237,27 @@ class BigGANGenerator(Generator):
         if name not in CONFIGS:
             raise GanalyzeError(f"Unknown BigGAN config '{name}'; choose one of {', '.join(CONFIGS)}.")
         self.name = name
-        self.truncation = float(truncation)
+        self.truncation = truncation
         self.weights_source = "random"
-        if weights == "random" or name == "tiny":
-            model = random_init(BigGAN(make_config(name)), seed=seed)
+        if weights == "random" or (name == "tiny" and weights is None):
+            model = random_biggan(make_config(name), seed=seed)
         else:
             path = resolve_weights(weight_spec(name), weights)
-            cfg_file = path.parent / "config.json"
-            try:
-                cfg = BigGANConfig.from_dict(json.loads(cfg_file.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as e:
-                raise WeightsError(f"{cfg_file}: not a readable BigGAN config.json ({e}).") from e
-            model = BigGAN(cfg)
-            load_into(model, load_state_dict(path), path)
+            model = build(read_config(path.parent / "config.json"))
+            load_into(model, upgrade_spectral_norm(load_state_dict(path)), path)
             self.weights_source = str(path)
         self.model = model
         cfg = model.config
         self.dim_z, self.num_classes, self.resolution = cfg.z_dim, cfg.num_classes, cfg.output_dim
         self.freeze()
+
+    @property
+    def truncation(self) -> float:
+        return self._truncation
+
+    @truncation.setter
+    def truncation(self, value: float) -> None:
+        self._truncation = check_truncation(value)
 
     def class_names(self) -> list[str] | None:
         return list(imagenet_categories()) if self.num_classes == 1000 else None
@@ -140,9 +272,6 @@ class BigGANGenerator(Generator):
         return ((out.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
-def biggan(name: str, weights: str | os.PathLike | None = None, truncation: float = 1.0) -> BigGANGenerator:
-    return BigGANGenerator(name, weights=weights, truncation=truncation)
-
-
-def weights_dir_hint(name: str) -> Path:
-    return Path(os.environ.get("GANALYZE_MEM_WEIGHTS", "~/.cache/ganalyze_mem")) / name
+def biggan(name: str, weights: str | os.PathLike | None = None, truncation: float = 1.0,
+           seed: int = 0) -> BigGANGenerator:
+    return BigGANGenerator(name, weights=weights, truncation=truncation, seed=seed)
