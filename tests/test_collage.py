@@ -149,3 +149,11 @@ def test_x_moves_object_right(gen):
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(GanalyzeError, match="make_demo_data"):
         Collage(data_dir=tmp_path)
+
+
+def test_options_shared_with_other_generators():
+    g = GENERATORS.create("collage", resolution=32, truncation=0.5, weights=None)
+    z, _ = g.sample(3, seed=0)
+    assert z.abs().max() <= 1.0 + 1e-6  # truncated normal in [-2, 2] scaled by 0.5
+    with pytest.raises(GanalyzeError, match="no weights"):
+        GENERATORS.create("collage", weights="some/folder")

@@ -69,8 +69,13 @@ class Collage(Generator):
     """Object cutouts composed on a background photo; see the module docstring for the latent layout."""
 
     def __init__(self, resolution: int = 64, slots: int = 8, palette: int = 6, data_dir: str | Path | None = None,
-                 name: str = "collage"):
+                 name: str = "collage", truncation: float = 1.0, weights: str | None = None):
         super().__init__()
+        if weights not in (None, "random"):
+            raise GanalyzeError(f"collage has no weights to load (got weights={weights!r}); leave --weights out.")
+        if not 0 < truncation <= 1:
+            raise GanalyzeError(f"--truncation must be in (0, 1], got {truncation}.")
+        self.truncation = float(truncation)
         data = Path(data_dir) if data_dir else DATA
         cut_files = sorted((data / "cutouts").glob("*.png"))
         bg_files = sorted((data / "backgrounds").glob("*.jpg"))
