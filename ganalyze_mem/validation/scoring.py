@@ -1,0 +1,194 @@
+"""Where a validation study gets its scores: an assessor (any `ASSESSORS` preset, e.g. a MachineMem predictor or
+HumanMem), a CSV of scores made earlier (for example by the MachineMem measurer), or the measurer itself.
+
+Every source is a `Scorer`: `score_files(paths) -> float64 array`, one score per file, in order.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import GanalyzeError
+from ..images import load_image
+
+PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")
+SCORE_COLUMNS = ("score", "machinemem", "memorability", "mean_score")
+
+
+class Scorer:
+    """One score per image file."""
+
+    name: str = "scorer"
+    higher_is: str = "more"
+
+    def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name
+
+
+class AssessorScorer(Scorer):
+    """Scores with an assessor preset. Images are loaded at their own size (or `image_size`) and batched by size."""
+
+    def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None):
+        from ..assessors import ASSESSORS
+
+        self.model = ASSESSORS.create(assessor)
+        if hasattr(self.model, "freeze"):
+            self.model.freeze()
+        self.model = self.model.to(device)
+        self.name, self.device, self.batch_size, self.image_size = assessor, device, batch_size, image_size
+        self.higher_is = getattr(self.model, "higher_is", "more")
+
+    def score_images(self, images: Sequence[torch.Tensor]) -> np.ndarray:
+        """Score 3 x H x W tensors in [0, 1]; images of one size are batched together, order is kept."""
+        out = np.full(len(images), np.nan)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(tuple(im.shape), []).append(i)
+        with torch.no_grad():
+            for idx in by_shape.values():
+                for start in range(0, len(idx), self.batch_size):
+                    chunk = idx[start:start + self.batch_size]
+                    batch = torch.stack([images[i] for i in chunk]).to(self.device)
+                    out[chunk] = self.model(batch).double().cpu().numpy()
+        return out
+
+    def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
+        out = np.empty(len(files))
+        step = max(self.batch_size * 4, 1)  # load a few batches at a time, so memory stays flat on big folders
+        for start in tqdm(range(0, len(files), step), desc=f"scoring with {self.name}", unit="chunk",
+                          disable=len(files) <= step):
+            images = [load_image(f, self.image_size) for f in files[start:start + step]]
+            out[start:start + len(images)] = self.score_images(images)
+        return out
+
+
+def read_scores_csv(path: str | os.PathLike) -> dict[str, float]:
+    """A CSV with a path column (path/file/image...) and a score column (score, or the first numeric one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanalyzeError(f"Score file {path} does not exist. Pass a CSV with columns path,score (as written by "
+                            "`ganalyze-mem score` or `ganalyze-mem measure`).")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise GanalyzeError(f"Score file {path} holds no rows.")
+    columns = list(rows[0])
+    lower = {c.lower().strip(): c for c in columns}
+    pcol = next((lower[c] for c in PATH_COLUMNS if c in lower), None)
+    scol = next((lower[c] for c in SCORE_COLUMNS if c in lower), None)
+    if scol is None:
+        scol = next((c for c in columns if c != pcol and _is_number(rows[0][c])), None)
+    if pcol is None or scol is None:
+        raise GanalyzeError(f"Score file {path}: need a path column (one of {', '.join(PATH_COLUMNS)}) and a numeric "
+                            f"score column; found columns {columns}.")
+    scores = {}
+    for r in rows:
+        if _is_number(r[scol]):
+            scores[r[pcol]] = float(r[scol])
+    return scores
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        float(text)  # type: ignore[arg-type]
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+class CsvScorer(Scorer):
+    """Scores looked up in a CSV made earlier. A file matches by its path as written, its resolved path, the path
+    relative to the CSV's folder, or (when unique) its file name."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.name = f"scores from {self.path.name}"
+        raw = read_scores_csv(self.path)
+        self.table: dict[str, float] = {}
+        names: dict[str, list[float]] = {}
+        for key, value in raw.items():
+            self.table[key] = value
+            p = Path(key) if Path(key).is_absolute() else self.path.parent / key
+            self.table[str(p.resolve())] = value
+            names.setdefault(Path(key).name, []).append(value)
+        self.by_name = {k: v[0] for k, v in names.items() if len(v) == 1}
+
+    def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
+        out, missing = [], []
+        for f in files:
+            for key in (str(f), str(Path(f).resolve())):
+                if key in self.table:
+                    out.append(self.table[key])
+                    break
+            else:
+                if Path(f).name in self.by_name:
+                    out.append(self.by_name[Path(f).name])
+                else:
+                    out.append(np.nan)
+                    missing.append(str(f))
+        if missing:
+            raise GanalyzeError(f"{len(missing)} of {len(files)} images have no score in {self.path} (first: "
+                                f"{missing[0]}). Score them first, or pass --assessor to score them now.")
+        return np.asarray(out, dtype=np.float64)
+
+
+class MeasurerScorer(Scorer):
+    """Ground-truth MachineMem scores from the measurer (the paper's section 3), run on the study's images.
+
+    Hook: calls `ganalyze_mem.measurer.measure_files(files, **options) -> scores` when the measurer offers it.
+    """
+
+    def __init__(self, **options):
+        try:
+            module = importlib.import_module("ganalyze_mem.measurer")
+        except ImportError as e:
+            raise GanalyzeError(f"--measure needs the MachineMem measurer, which could not be imported ({e}). Measure "
+                                "the images with `ganalyze-mem measure` and pass the CSV with --scores.") from None
+        self.measure = getattr(module, "measure_files", None)
+        if self.measure is None:
+            raise GanalyzeError("--measure: this version of ganalyze_mem.measurer has no measure_files() API. Measure "
+                                "the images with `ganalyze-mem measure` and pass the resulting CSV with --scores.")
+        self.options = options
+        self.name = "MachineMem measurer"
+
+    def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
+        return np.asarray(self.measure([Path(f) for f in files], **self.options), dtype=np.float64)
+
+
+def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = None, measure: bool = False,
+                device: str = "cpu", batch_size: int = 16, image_size: int | None = None) -> Scorer:
+    """Exactly one of `assessor`, `scores` (a CSV) or `measure=True`."""
+    given = [n for n, v in (("--assessor", assessor), ("--scores", scores), ("--measure", measure)) if v]
+    if len(given) != 1:
+        raise GanalyzeError("Give exactly one score source: --assessor NAME (e.g. brightness, humanmem, a MachineMem "
+                            "predictor), --scores CSV, or --measure" + (f"; you gave {' and '.join(given)}."
+                                                                         if given else "."))
+    if assessor:
+        return AssessorScorer(assessor, device=device, batch_size=batch_size, image_size=image_size)
+    if scores:
+        return CsvScorer(scores)
+    return MeasurerScorer()
+
+
+def write_scores(path: str | os.PathLike, files: Sequence[str | os.PathLike], scores: np.ndarray,
+                 extra: dict[str, Sequence] | None = None) -> None:
+    """Write path,score[,extra...] rows, the format `CsvScorer` reads back."""
+    from ..rundir import atomic_path
+
+    extra = extra or {}
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["path", "score", *extra])
+        for i, (p, s) in enumerate(zip(files, scores, strict=True)):
+            w.writerow([str(p), f"{float(s):.8g}", *(col[i] for col in extra.values())])

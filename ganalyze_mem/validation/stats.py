@@ -1,0 +1,103 @@
+"""Statistics shared by the studies, all computed by scipy.stats (no hand-rolled tests):
+
+- `mean_ci`: mean with a Student-t confidence interval (`scipy.stats.ttest_1samp(...).confidence_interval`),
+- `compare_groups`: difference of means with a bootstrap CI (`scipy.stats.bootstrap`), a permutation test
+  (`scipy.stats.permutation_test`) and a Mann-Whitney U test (`scipy.stats.mannwhitneyu`),
+- `spearman`: Spearman's rho with its p-value (`scipy.stats.spearmanr`), NaN-safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    def row(self, name: str) -> dict[str, float | int | str]:
+        return {"set": name, "n": self.n, "mean": self.mean, "std": self.std, "ci_low": self.low, "ci_high": self.high}
+
+
+def mean_ci(x: np.ndarray, confidence: float = 0.95) -> MeanCI:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        m = float(x.mean()) if len(x) else float("nan")
+        return MeanCI(len(x), m, float("nan"), float("nan"), float("nan"))
+    if np.ptp(x) == 0:  # t interval is degenerate (and scipy warns); the interval is the value itself
+        return MeanCI(len(x), float(x[0]), 0.0, float(x[0]), float(x[0]))
+    ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
+    return MeanCI(len(x), float(x.mean()), float(x.std(ddof=1)), float(ci.low), float(ci.high))
+
+
+def _mean_diff(a, b, axis=-1):
+    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    diff: float  # mean(a) - mean(b)
+    ci_low: float
+    ci_high: float
+    perm_p: float
+    mwu_p: float
+    cohens_d: float
+
+    def rows(self, a: str, b: str, confidence: float) -> list[dict[str, float | str]]:
+        pct = f"{confidence:.0%}"
+        return [{"quantity": f"mean({a}) - mean({b})", "value": self.diff},
+                {"quantity": f"{pct} bootstrap CI low", "value": self.ci_low},
+                {"quantity": f"{pct} bootstrap CI high", "value": self.ci_high},
+                {"quantity": "permutation test p (two-sided, difference of means)", "value": self.perm_p},
+                {"quantity": "Mann-Whitney U p (two-sided)", "value": self.mwu_p},
+                {"quantity": "Cohen's d", "value": self.cohens_d}]
+
+
+def compare_groups(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 9999,
+                   confidence: float = 0.95) -> Comparison:
+    """Difference of means of two independent samples, its bootstrap CI and two tests."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    diff = float(a.mean() - b.mean())
+    if np.ptp(np.concatenate([a, b])) == 0:  # all scores equal: nothing to resample, no evidence of a difference
+        return Comparison(diff, diff, diff, 1.0, 1.0, 0.0)
+    boot = stats.bootstrap((a, b), _mean_diff, n_resamples=resamples, confidence_level=confidence,
+                           vectorized=True, method="percentile", rng=np.random.default_rng(seed))
+    perm = stats.permutation_test((a, b), _mean_diff, n_resamples=resamples, vectorized=True,
+                                  alternative="two-sided", permutation_type="independent",
+                                  rng=np.random.default_rng(seed + 1))
+    mwu = stats.mannwhitneyu(a, b, alternative="two-sided")
+    pooled = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / max(len(a) + len(b) - 2, 1))
+    d = diff / pooled if pooled > 0 else float("nan")
+    return Comparison(diff, float(boot.confidence_interval.low), float(boot.confidence_interval.high),
+                      float(perm.pvalue), float(mwu.pvalue), float(d))
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+    """(rho, p, n) over pairs where both are finite; NaN when fewer than 3 pairs or a constant input."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = int(ok.sum())
+    if n < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return float("nan"), float("nan"), n
+    res = stats.spearmanr(x[ok], y[ok])
+    return float(res.statistic), float(res.pvalue), n
+
+
+def strength(rho: float) -> str:
+    """The paper's wording for |rho| (section 5.1): moderate >= 0.3, weak >= 0.15, very weak >= 0.08."""
+    if not np.isfinite(rho):
+        return "n/a"
+    r = abs(rho)
+    return "strong" if r >= 0.5 else "moderate" if r >= 0.3 else "weak" if r >= 0.15 else \
+        "very weak" if r >= 0.08 else "negligible"
