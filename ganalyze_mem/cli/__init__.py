@@ -14,7 +14,12 @@ from ..errors import GanalyzeError
 # command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "list": "ganalyze_mem.cli.listing:list_cmd",
+    "sample": "ganalyze_mem.cli.sample:sample_cmd",
+    "weights": "ganalyze_mem.cli.weights:weights_group",
     "score": "ganalyze_mem.cli.score:score_cmd",
+    "fit-predictor": "ganalyze_mem.cli.fit_predictor:fit_predictor_cmd",
+    "promote-predictor": "ganalyze_mem.cli.promote_predictor:promote_predictor_cmd",
+    "import-predictor": "ganalyze_mem.cli.import_predictor:import_predictor_cmd",
 }
 
 EPILOG = """\b
