@@ -40,10 +40,14 @@ def new_report(title: str, study: str, scorer: Scorer | None, run: RunDir, **met
     return Report(title, meta=head)
 
 
-def montage(files: Sequence[str | os.PathLike], labels: Sequence[str], ncol: int = 5, cell: int = 128) -> Image.Image:
-    """A labelled grid of image files, each resized to cell x cell (aspect kept, padded white)."""
+def montage(files: Sequence[str | os.PathLike | None], labels: Sequence[str], ncol: int = 5,
+            cell: int = 128) -> Image.Image:
+    """A labelled grid of image files, each resized to cell x cell (aspect kept, padded white); None = blank."""
     tiles = []
     for f in files:
+        if f is None:
+            tiles.append(torch.ones(3, cell, cell))
+            continue
         im = load_image(f)
         _, h, w = im.shape
         scale = cell / max(h, w)
@@ -103,6 +107,19 @@ def histogram_figure(groups: dict[str, np.ndarray], xlabel: str):
     ax.set_ylabel("images")
     ax.legend(fontsize=8)
     return fig
+
+
+def score_kept(scorer: Scorer, files: Sequence[Path], report: Report | None = None) -> tuple[list[Path], np.ndarray]:
+    """Score `files`; drop the ones that could not be read (noted in the report) and return the rest."""
+    before = len(getattr(scorer, "problems", []))
+    scores = scorer.score_files(files)
+    ok = np.isfinite(scores)
+    if not ok.all() and report is not None:
+        problems = getattr(scorer, "problems", [])[before:]
+        first = f" First: {problems[0]}" if problems else ""
+        report.text(f"{int((~ok).sum())} of {len(files)} images could not be read or scored and are left out.{first}",
+                    note=True)
+    return [f for f, k in zip(files, ok, strict=True) if k], scores[ok]
 
 
 def score_label(scorer: Scorer) -> str:

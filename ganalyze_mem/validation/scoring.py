@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import GanalyzeError
+from ..errors import GanalyzeError, ImageError
 from ..images import load_image
 
 PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")
@@ -24,10 +24,11 @@ SCORE_COLUMNS = ("score", "machinemem", "memorability", "mean_score")
 
 
 class Scorer:
-    """One score per image file."""
+    """One score per image file (NaN for a file that could not be read; see `problems`)."""
 
     name: str = "scorer"
     higher_is: str = "more"
+    problems: list = []
 
     def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -48,6 +49,7 @@ class AssessorScorer(Scorer):
         self.model = self.model.to(device)
         self.name, self.device, self.batch_size, self.image_size = assessor, device, batch_size, image_size
         self.higher_is = getattr(self.model, "higher_is", "more")
+        self.problems: list[ImageError] = []  # unreadable files met by score_files (scored NaN)
 
     def score_images(self, images: Sequence[torch.Tensor]) -> np.ndarray:
         """Score 3 x H x W tensors in [0, 1]; images of one size are batched together, order is kept."""
@@ -68,8 +70,16 @@ class AssessorScorer(Scorer):
         step = max(self.batch_size * 4, 1)  # load a few batches at a time, so memory stays flat on big folders
         for start in tqdm(range(0, len(files), step), desc=f"scoring with {self.name}", unit="chunk",
                           disable=len(files) <= step):
-            images = [load_image(f, self.image_size) for f in files[start:start + step]]
-            out[start:start + len(images)] = self.score_images(images)
+            images, where = [], []
+            for i, f in enumerate(files[start:start + step], start=start):
+                try:
+                    images.append(load_image(f, self.image_size))
+                    where.append(i)
+                except ImageError as e:  # one bad file must not stop a study of thousands: NaN, and say so
+                    self.problems.append(e)
+            out[start:start + step] = np.nan
+            if images:
+                out[where] = self.score_images(images)
         return out
 
 
