@@ -1,0 +1,116 @@
+"""`ganalyze-mem fit-predictor`: fit a memorability predictor on measured scores (MachineMem paper, section 4)."""
+
+from __future__ import annotations
+
+import click
+from click.core import ParameterSource
+
+from ..backbones import HEADS
+from ..errors import GanalyzeError
+from ..predictor.config import DEFAULT, NORMALIZATIONS, FitConfig
+
+
+def _pair(text: str, option: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise GanalyzeError(f"{option} takes two numbers LO,HI (e.g. 0,1), got {text!r}.") from None
+    return lo, hi
+
+
+def _fmt(pair) -> str:
+    return ",".join(f"{v:g}" for v in pair)
+
+
+# click parameter name -> FitConfig field (where they differ)
+RENAMES = {"workers": "num_workers", "quiet": "progress"}
+
+
+@click.command("fit-predictor", context_settings={"show_default": True})
+@click.option("--scores", "-s", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="CSV of measured scores (the measurer's scores.csv, or any CSV with path and score columns).")
+@click.option("--images", "-i", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Folder that the CSV's relative paths start from. Default: the CSV's folder.")
+@click.option("--path-column", default=DEFAULT.path_column, help="CSV column holding image paths.")
+@click.option("--score-column", default=DEFAULT.score_column, help="CSV column holding scores.")
+@click.option("--score-range", default=_fmt(DEFAULT.score_range),
+              help="LO,HI: scores outside are errors; recorded in the predictor's card.")
+@click.option("--backbone", "-b", type=click.Choice(list(HEADS)), default=DEFAULT.backbone,
+              help="Torchvision backbone; its last layer becomes a 1-output regression head.")
+@click.option("--init", default=DEFAULT.init,
+              help="Initial backbone weights: a local checkpoint PATH (e.g. MoCo v2 or ImageNet, head ignored), "
+                   "'imagenet-resmem' (resnet152 only: ResMem's inner ImageNet ResNet-152, no download) or 'none'.")
+@click.option("--normalization", type=click.Choice(NORMALIZATIONS), default=DEFAULT.normalization,
+              help="Input normalisation; 'auto' is 'none' for imagenet-resmem (it was trained on [0, 1] input), "
+                   "else ImageNet mean/std.")
+@click.option("--epochs", "-e", type=int, default=DEFAULT.epochs, help="Training epochs (cosine decay over all).")
+@click.option("--batch-size", type=int, default=DEFAULT.batch_size, help="Images per SGD step.")
+@click.option("--lr", type=float, default=DEFAULT.lr, help="Initial learning rate (SGD, cosine decay to 0).")
+@click.option("--momentum", type=float, default=DEFAULT.momentum, help="SGD momentum.")
+@click.option("--weight-decay", type=float, default=DEFAULT.weight_decay, help="SGD weight decay.")
+@click.option("--clip-grad", type=float, default=DEFAULT.clip_grad, help="Max gradient norm (0 = no clipping).")
+@click.option("--image-size", type=int, default=DEFAULT.image_size, help="Side of the network input.")
+@click.option("--load-size", type=int, default=None,
+              help="Side training images are loaded at before CropMix. Default: image size x 8/7 (256 for 224).")
+@click.option("--val-fraction", type=float, default=DEFAULT.val_fraction,
+              help="Fraction of images held out (seeded random split); 0 = none.")
+@click.option("--val-list", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="File listing the held-out images (CSV paths, one per line); overrides --val-fraction.")
+@click.option("--seed", type=int, default=DEFAULT.seed, help="Seed of the split, initialisation and augmentation.")
+@click.option("--crops", type=int, default=DEFAULT.crops, help="CropMix: crops mixed per image.")
+@click.option("--crop-scale", default=_fmt(DEFAULT.crop_scale), help="CropMix: LO,HI area fraction of the crops.")
+@click.option("--color-permute", type=float, default=DEFAULT.color_permute,
+              help="CropMix intermediate augmentation: probability of permuting a crop's RGB channels.")
+@click.option("--cutmix-alpha", type=float, default=DEFAULT.cutmix_alpha, help="CutMix Beta(alpha, alpha).")
+@click.option("--erase-prob", type=float, default=DEFAULT.erase_prob, help="Random erasing probability.")
+@click.option("--flip-prob", type=float, default=DEFAULT.flip_prob, help="YOCO horizontal flip, per half.")
+@click.option("--augment/--no-augment", default=DEFAULT.augment, help="Use the augmentations above.")
+@click.option("--higher-is", default=DEFAULT.higher_is, help="What a higher score means (for the card).")
+@click.option("--device", default=DEFAULT.device, help="'auto' (CUDA when available), 'cpu', or 'cuda[:N]'.")
+@click.option("--amp/--no-amp", default=DEFAULT.amp, help="bfloat16 autocast for training on a GPU.")
+@click.option("--workers", "-j", type=int, default=DEFAULT.num_workers, help="Image-decoding worker processes.")
+@click.option("--out", "-o", default=DEFAULT.out, help="Folder for run directories.")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Continue the run in RUN_DIR (its own options are used; give only --device, --workers etc.).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.pass_context
+def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
+    """Fit a memorability predictor on measured scores (MachineMem paper, section 4 and appendix C).
+
+    A backbone with a 1-output head is trained with MSE, SGD (momentum 0.9, weight decay 1e-4) and cosine decay, on
+    CropMix (crop scale 0.8-1.0, CutMix mixing, colour permutation) + YOCO horizontal flip + random erasing. Each
+    epoch the held-out images are scored with the deterministic transform (resize, no crop) and Spearman's rho,
+    Pearson's r and MSE are logged; the best-rho epoch is kept, with scatter and distribution plots.
+
+    \b
+    Examples:
+      ganalyze-mem fit-predictor --scores outputs/measure/00000-lamem/scores.csv --images lamem/images
+      ganalyze-mem fit-predictor -s scores.csv --backbone resnet50 --init moco_v2_800ep.pth.tar
+      ganalyze-mem fit-predictor -s scores.csv --backbone resnet152 --init imagenet-resmem --epochs 10
+      ganalyze-mem fit-predictor -s scores.csv -b resnet18 --image-size 64 --epochs 5 --batch-size 32
+      ganalyze-mem fit-predictor --resume outputs/predictor/00003-resnet50-scores
+      ganalyze-mem promote-predictor outputs/predictor/00003-resnet50-scores my_machinemem
+    """
+    from ..predictor.fit import fit_predictor
+
+    params["progress"] = not params.pop("quiet")
+    params["num_workers"] = params.pop("workers")
+    given = {n for n in ctx.params if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
+                                                                      ParameterSource.ENVIRONMENT)}
+    given = {RENAMES.get(n, n) for n in given}
+    for name, option in (("score_range", "--score-range"), ("crop_scale", "--crop-scale")):
+        params[name] = _pair(params[name], option)
+    if resume is not None:
+        overrides = {k: v for k, v in params.items() if k in given}
+        result = fit_predictor(resume=resume, **overrides)
+    else:
+        if not params["scores"]:
+            raise GanalyzeError("Pass --scores scores.csv (columns path,score), or --resume RUN_DIR.")
+        result = fit_predictor(FitConfig(**params))
+    best = result.best
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    click.echo(f"Run: {result.run_dir}")
+    if best.get("val_mse") is not None:
+        click.echo(f"Best epoch {best['epoch']}: held-out Spearman rho {fmt(best.get('val_spearman'))}, "
+                   f"Pearson r {fmt(best.get('val_pearson'))}, MSE {fmt(best.get('val_mse'))}")
+    click.echo(f"Use it as an assessor: ganalyze-mem promote-predictor {result.run_dir} NAME")

@@ -1,0 +1,36 @@
+"""`ganalyze-mem promote-predictor`: a fit-predictor run becomes the assessor ``--assessor NAME``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("promote-predictor", context_settings={"show_default": True})
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=str))
+@click.argument("name")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best",
+              help="The best held-out epoch (by Spearman's rho) or the last one.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Folder to create NAME/ in. Default: the repository's assessors/ (found by every command; "
+                   "elsewhere set GANALYZE_MEM_WEIGHTS to this folder).")
+@click.option("--force", is_flag=True, help="Replace an existing predictor folder of that name.")
+def promote_predictor_cmd(run_dir, name, checkpoint, out, force) -> None:
+    """Write a fit-predictor run's weights (safetensors) and card (backbone, image size, sha256, training-data
+    hash, metrics) to assessors/NAME/, so that `--assessor NAME` works in every command.
+
+    \b
+    Examples:
+      ganalyze-mem promote-predictor outputs/predictor/00003-resnet50-scores machinemem-lamem
+      ganalyze-mem score photos/ --assessor machinemem-lamem
+      ganalyze-mem promote-predictor outputs/predictor/00004-resnet50-scores resnet50 --force
+    """
+    from ..predictor.promote import promote
+
+    folder = promote(run_dir, name, out=out, force=force, checkpoint=checkpoint)
+    card = json.loads((folder / "card.json").read_text())
+    rho = card["metrics"].get("val_spearman")
+    click.echo(f"Wrote {folder} ({card['backbone']}, {card['image_size']} px, epoch {card['metrics']['epoch']}"
+               + (f", held-out rho {rho:.4f}" if rho is not None else "") + ")")
+    click.echo(f"Use it with: --assessor {name}")

@@ -1,0 +1,116 @@
+"""Defaults for fitting a memorability predictor, shared by `ganalyze-mem fit-predictor` and the Python API.
+
+The defaults follow the MachineMem paper (Han et al., appendix C): a ResNet-50 regressor trained for 30 epochs with
+SGD (momentum 0.9, weight decay 1e-4), batch size 100, learning rate 0.01 with cosine decay, MSE loss, CropMix with
+crop scale (0.8, 1.0), CutMix as the mixing operation and colour permutation as the intermediate augmentation, plus
+random erasing and a horizontal flip applied in a YOCO manner. The paper initialises from MoCo v2; pass such a
+checkpoint with ``init``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import GanalyzeError
+
+INIT_CHOICES = ("none", "imagenet-resmem")  # or a path to a local checkpoint
+NORMALIZATIONS = ("auto", "imagenet", "none")
+
+
+@dataclass
+class FitConfig:
+    """Every option of a predictor fit. Field names are the CLI option names with ``-`` for ``_``."""
+
+    scores: str = ""  # CSV with a path column and a score column
+    images: str | None = None  # folder that relative paths in the CSV are relative to (default: the CSV's folder)
+    path_column: str = "path"
+    score_column: str = "score"
+    score_range: tuple[float, float] = (0.0, 1.0)  # scores outside are CSV errors; also the predictor's range
+    backbone: str = "resnet50"
+    init: str = "none"  # "none", "imagenet-resmem" (resnet152 only) or a checkpoint path
+    normalization: str = "auto"  # "auto": "none" for imagenet-resmem (ResMem feeds [0, 1] input), else "imagenet"
+    image_size: int = 224
+    load_size: int | None = None  # side the training images are loaded at before CropMix; default image_size*8/7
+    epochs: int = 30
+    batch_size: int = 100
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    clip_grad: float = 1.0  # max gradient norm (0: off); MSE on ~2000 positive features is stiff at lr 0.01
+    val_fraction: float = 0.1
+    val_list: str | None = None  # file of CSV paths (one per line) forming the held-out split; overrides val_fraction
+    seed: int = 0
+    # augmentation (section 4 / appendix C)
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+    crops: int = 2  # CropMix: number of crops mixed per image, each from its own slice of crop_scale
+    color_permute: float = 0.5  # CropMix intermediate augmentation: probability of permuting a crop's channels
+    cutmix_alpha: float = 1.0  # Beta(alpha, alpha) for the CutMix area ratio
+    erase_prob: float = 0.5  # random erasing (Zhong et al.)
+    flip_prob: float = 0.5  # horizontal flip per YOCO piece
+    augment: bool = True  # False: train on the deterministic evaluation transform
+    # running
+    device: str = "auto"
+    amp: bool = True  # bfloat16 autocast for training on CUDA (evaluation always runs in float32)
+    num_workers: int = 0  # image-decoding worker processes
+    out: str = "outputs/predictor"
+    progress: bool = True
+    higher_is: str = "more memorable (to machines)"
+
+    # options that may differ when resuming (they do not change the result)
+    RESUME_FREE = ("device", "num_workers", "progress", "out", "amp")
+
+    def __post_init__(self) -> None:
+        self.score_range = tuple(float(v) for v in self.score_range)
+        self.crop_scale = tuple(float(v) for v in self.crop_scale)
+        self.validate()
+
+    def validate(self) -> None:
+        problems = []
+        lo, hi = self.score_range
+        if not lo < hi:
+            problems.append(f"--score-range must be LO,HI with LO < HI, got {lo},{hi}")
+        if self.epochs < 1:
+            problems.append(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 2:
+            problems.append(f"--batch-size must be at least 2 (BatchNorm needs two samples), got {self.batch_size}")
+        if self.lr <= 0:
+            problems.append(f"--lr must be positive, got {self.lr}")
+        if not 0 <= self.val_fraction < 1:
+            problems.append(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.image_size < 16:
+            problems.append(f"--image-size must be at least 16, got {self.image_size}")
+        a, b = self.crop_scale
+        if not 0 < a <= b <= 1:
+            problems.append(f"crop scale must satisfy 0 < lo <= hi <= 1, got ({a}, {b})")
+        if self.crops < 1:
+            problems.append(f"CropMix needs at least one crop, got {self.crops}")
+        if self.normalization not in NORMALIZATIONS:
+            problems.append(f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {self.normalization!r}")
+        if self.init == "imagenet-resmem" and self.backbone != "resnet152":
+            problems.append("--init imagenet-resmem is ResMem's inner ResNet-152: use it with --backbone resnet152, "
+                            "or pass a local checkpoint path for other backbones")
+        if problems:
+            raise GanalyzeError("Invalid predictor options:\n  " + "\n  ".join(problems))
+
+    @property
+    def resolved_normalization(self) -> str:
+        if self.normalization != "auto":
+            return self.normalization
+        return "none" if self.init == "imagenet-resmem" else "imagenet"
+
+    @property
+    def resolved_load_size(self) -> int:
+        return self.load_size or max(self.image_size, round(self.image_size * 8 / 7))
+
+    def options(self) -> dict[str, Any]:
+        """The options as plain values (for config.yaml)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> FitConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items() if k in known})
+
+
+DEFAULT = FitConfig()  # the defaults, read by the CLI for its options

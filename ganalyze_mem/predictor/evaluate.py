@@ -1,0 +1,61 @@
+"""Evaluation of a memorability predictor on held-out images: predictions with the deterministic transform and the
+metrics the paper and ResMem report (Spearman's rho, Pearson's r, MSE).
+
+The deterministic transform is the assessors' own: the whole image resized to image_size x image_size (antialiased
+bilinear), normalised inside `Regressor`, no crop. So the numbers a run reports are the numbers `--assessor NAME`
+gives once the run is promoted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..backbones import Normalize
+from .data import ImageScores, raise_image_errors
+
+
+class Regressor(nn.Module):
+    """A backbone with a 1-output head, fed [0, 1] images, normalised or not (``normalization`` "imagenet"/"none")."""
+
+    def __init__(self, backbone: nn.Module, normalization: str):
+        super().__init__()
+        self.net = backbone
+        self.norm = Normalize() if normalization == "imagenet" else nn.Identity()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(images)).reshape(images.shape[0])
+
+
+def metrics(predicted, measured) -> dict[str, float | None]:
+    """Spearman's rho, Pearson's r and MSE; a correlation that is undefined (constant input) is None."""
+    p = np.asarray(predicted, dtype=np.float64)
+    m = np.asarray(measured, dtype=np.float64)
+    out: dict[str, float | None] = {"mse": float(np.mean((p - m) ** 2)) if len(p) else None}
+    for name, fn in (("spearman", stats.spearmanr), ("pearson", stats.pearsonr)):
+        value = None
+        if len(p) >= 2 and np.ptp(p) > 0 and np.ptp(m) > 0:
+            value = float(fn(p, m)[0])
+            value = value if math.isfinite(value) else None
+        out[name] = value
+    return out
+
+
+@torch.no_grad()
+def predict(model: Regressor, dataset: ImageScores, batch_size: int, device: str, num_workers: int = 0,
+            progress: bool = False, desc: str = "evaluate") -> np.ndarray:
+    """Predictions for every item of `dataset`, in order, in float32 with the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    out = []
+    for images, _, idx, errors in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+        raise_image_errors(dataset.table, idx, errors)
+        out.append(model(images.to(device)).float().cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)

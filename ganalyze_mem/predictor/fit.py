@@ -1,0 +1,229 @@
+"""Fit a memorability predictor on measured scores (Han et al., section 4 and appendix C).
+
+A torchvision backbone whose last layer is a 1-output regression head, trained with MSE, SGD (momentum 0.9, weight
+decay 1e-4) and a cosine learning-rate decay over all steps, on CropMix + YOCO-flip + random-erasing augmented images.
+After every epoch the held-out split is scored with the deterministic transform; Spearman's rho, Pearson's r and MSE
+go to ``metrics.jsonl`` and the epoch with the best rho is kept as ``checkpoints/best.pt`` together with its held-out
+predictions. ``checkpoints/latest.pt`` (model, optimizer, best so far) is written after every epoch; the shuffling
+and augmentation of epoch e come from a generator seeded by (seed, e), so a run killed at any moment and resumed
+ends with exactly the weights of a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import GanalyzeError
+from ..rundir import RunDir, atomic_write_text
+from ..seeding import generator
+from . import plots
+from .augment import TrainAugment, plain_resize
+from .config import FitConfig
+from .data import ImageScores, ScoreTable, raise_image_errors, read_scores, split
+from .evaluate import Regressor, metrics, predict
+from .init import build_predictor, seeded
+
+KIND = "predictor"
+PREDICTIONS = "val_predictions.csv"
+
+
+@dataclass
+class FitResult:
+    """What a fit produced: its run directory, the best epoch's held-out metrics and the per-epoch history."""
+
+    run_dir: Path
+    best: dict[str, Any]
+    history: list[dict[str, Any]]
+
+
+def _device(name: str) -> str:
+    from ..cli.common import pick_device
+
+    return pick_device(name)
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """Cosine decay from `base` at step 0 to 0 at step `total`."""
+    return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def _batches(n: int, batch_size: int) -> int:
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest > 1 or full == 0 else 0)  # a last batch of one image is dropped (BatchNorm)
+
+
+def write_predictions(path: Path, table: ScoreTable, predicted) -> Path:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "measured", "predicted"])
+    for key, m, p in zip(table.keys, table.scores, predicted, strict=True):
+        w.writerow([key, repr(float(m)), repr(float(p))])
+    return atomic_write_text(path, buf.getvalue())
+
+
+def read_predictions(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
+    """``path -> (measured, predicted)`` from a run's val_predictions.csv."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["path"]: (float(r["measured"]), float(r["predicted"])) for r in csv.DictReader(f)}
+
+
+def _load_run(resume: str | os.PathLike, overrides: dict[str, Any]) -> tuple[RunDir, FitConfig]:
+    run = RunDir.open(resume)
+    saved = run.config.get("options")
+    if not isinstance(saved, dict) or run.config.get("kind") != KIND:
+        raise GanalyzeError(f"{run.path} is not a fit-predictor run (its config.yaml has no predictor options).")
+    given = FitConfig.from_options({**saved, **overrides}).options()
+    run.check_resume({k: v for k, v in given.items() if k in overrides}, ignore=FitConfig.RESUME_FREE)
+    free = {k: v for k, v in overrides.items() if k in FitConfig.RESUME_FREE}
+    return run, replace(FitConfig.from_options(saved), **free)
+
+
+def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | None = None,
+                  on_epoch_end: Callable[[dict[str, Any]], None] | None = None, **overrides: Any) -> FitResult:
+    """Fit (or resume) a predictor; options come from `config` and keyword `overrides` (FitConfig field names).
+
+    `on_epoch_end(record)` is called after each epoch's checkpoint is on disk.
+    """
+    if resume is not None:
+        if config is not None:
+            overrides = {**config.options(), **overrides}
+        run, cfg = _load_run(resume, overrides)
+    else:
+        cfg = replace(config or FitConfig(), **overrides) if overrides else (config or FitConfig())
+        cfg.validate()
+        run = None
+    if not cfg.scores:
+        raise GanalyzeError("No scores CSV given: pass --scores scores.csv (columns path,score).")
+    table = read_scores(cfg.scores, cfg.images, cfg.path_column, cfg.score_column, cfg.score_range)
+    train_idx, val_idx = split(table, cfg.val_fraction, cfg.seed, cfg.val_list)
+    train, val = table.subset(train_idx), table.subset(val_idx)
+    data_info = {"scores_sha256": table.sha256, "rows": len(table), "train": len(train), "val": len(val),
+                 "train_mean": sum(train.scores) / len(train)}
+    if run is None:
+        run = RunDir.create(Path(cfg.out), f"{cfg.backbone}-{table.source.stem}",
+                            {"kind": KIND, "options": cfg.options(), "data": data_info})
+    elif run.config.get("data", {}).get("scores_sha256") != table.sha256:
+        raise GanalyzeError(f"{cfg.scores} changed since {run.path} started (its sha256 differs); resuming would mix "
+                            "two data sets. Restore the original CSV or start a new run.")
+
+    device = _device(cfg.device)
+    with seeded(cfg.seed):
+        backbone, init_info = build_predictor(cfg.backbone, cfg.image_size, cfg.init, data_info["train_mean"])
+    model = Regressor(backbone, cfg.resolved_normalization).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    steps_per_epoch = _batches(len(train), cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    start, best = 0, {"epoch": 0, "val_spearman": None}
+    state = run.load_checkpoint("latest.pt")
+    if state is not None:
+        model.net.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        start, best = int(state["epoch"]), dict(state["best"])
+    run.truncate_metrics(lambda r: r.get("epoch", 0) <= start)
+    if start == 0:
+        run.write_config({**run.config, "init": init_info})
+
+    train_set = ImageScores(train, cfg.resolved_load_size)
+    val_set = ImageScores(val, cfg.image_size)
+    augment = TrainAugment(cfg.image_size, cfg.crop_scale, cfg.crops, cfg.color_permute, cfg.cutmix_alpha,
+                           cfg.erase_prob, cfg.flip_prob)
+    use_amp = cfg.amp and device.startswith("cuda")
+    epochs = tqdm(range(start, cfg.epochs), desc=f"fit {cfg.backbone}", unit="epoch", disable=not cfg.progress,
+                  initial=start, total=cfg.epochs)
+    for epoch in epochs:
+        t0 = time.time()
+        g = generator(cfg.seed * 1_000_003 + epoch + 1)
+        order = torch.randperm(len(train), generator=g).tolist()
+        loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, sampler=order,
+                                             num_workers=cfg.num_workers, drop_last=len(order) % cfg.batch_size == 1
+                                             and len(order) > cfg.batch_size)
+        model.train()
+        loss_sum, seen = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress,
+                   unit="batch")
+        for i, (images, scores, idx, errors) in enumerate(bar):
+            raise_image_errors(train, idx, errors)
+            images, scores = images.to(device), scores.to(device)
+            x = augment(images, g) if cfg.augment else plain_resize(images, cfg.image_size)
+            lr = cosine_lr(cfg.lr, epoch * steps_per_epoch + i, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                pred = model(x)
+            loss = torch.nn.functional.mse_loss(pred.float(), scores)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_grad:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(scores)
+            seen += len(scores)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}", lr=f"{lr:.3g}")
+        if not math.isfinite(loss_sum):
+            raise GanalyzeError(f"Training diverged at epoch {epoch + 1} (loss is not finite); lower --lr "
+                                f"(now {cfg.lr}) or check the scores.")
+        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": lr,
+                                  "seconds": round(time.time() - t0, 3)}
+        predicted = None
+        if len(val):
+            predicted = predict(model, val_set, cfg.batch_size, device, cfg.num_workers, cfg.progress)
+            record.update({f"val_{k}": v for k, v in metrics(predicted, val.scores).items()})
+        rho = record.get("val_spearman")
+        improved = (not len(val)) or (rho is not None and (best["val_spearman"] is None or rho > best["val_spearman"]))
+        if improved or best["epoch"] == 0:
+            best = {k: v for k, v in record.items() if k.startswith("val_") or k == "epoch"}
+            best.setdefault("val_spearman", None)
+            run.save_checkpoint({"model": model.net.state_dict(), "epoch": epoch + 1, "metrics": best}, "best.pt")
+            if predicted is not None:
+                write_predictions(run.path / PREDICTIONS, val, predicted)
+        record["best_epoch"] = best["epoch"]
+        run.save_checkpoint({"model": model.net.state_dict(), "optimizer": optimizer.state_dict(),
+                             "epoch": epoch + 1, "best": best}, "latest.pt")
+        run.log(**record)
+        if cfg.progress:
+            epochs.write(_describe(record, cfg.epochs))
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+
+    history = [r for r in run.metrics() if "epoch" in r]
+    finish(run, cfg, val, history, best)
+    return FitResult(run.path, best, history)
+
+
+def _describe(r: dict[str, Any], epochs: int) -> str:
+    text = f"epoch {r['epoch']}/{epochs}: train MSE {r['train_loss']:.4g}"
+    if "val_mse" in r:
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        text += (f", held-out rho {fmt(r['val_spearman'])}, r {fmt(r['val_pearson'])}, MSE {r['val_mse']:.4g}"
+                 + (" (best)" if r["best_epoch"] == r["epoch"] else ""))
+    return text
+
+
+def finish(run: RunDir, cfg: FitConfig, val: ScoreTable, history: list[dict[str, Any]], best: dict[str, Any]) -> None:
+    """Write summary.json and the plots of the best epoch."""
+    summary = {"best": best, "epochs": cfg.epochs, "backbone": cfg.backbone, "image_size": cfg.image_size,
+               "normalization": cfg.resolved_normalization, "val": len(val), "history": history}
+    atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2))
+    if history:
+        plots.curves(history, run.path / "curves.png")
+    pred_file = run.path / PREDICTIONS
+    if len(val) and pred_file.is_file():
+        rows = read_predictions(pred_file)
+        measured = [m for m, _ in rows.values()]
+        predicted = [p for _, p in rows.values()]
+        title = f"{cfg.backbone} predictor, held-out images, epoch {best['epoch']}"
+        plots.scatter(measured, predicted, run.path / "scatter.png", title, cfg.score_range)
+        plots.distributions(measured, predicted, run.path / "distributions.png", title)

@@ -1,0 +1,92 @@
+"""Turn predictors into assessors: a fit-predictor run (`promote`) or an official MachineMem/HumanMem checkpoint
+(`import_checkpoint`) becomes a folder ``assessors/<NAME>/`` with ``model.safetensors`` and ``card.json``, after which
+``--assessor NAME`` works in every command (the folder is registered by name; see `assessors.folders`).
+
+The folder format is the one `assessors.machinemem.save_predictor` writes and `MachineMemAssessor` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import GanalyzeError
+from ..rundir import RunDir
+from ..weights import artifact_dir, sha256_file
+from .config import FitConfig
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _destination(name: str, out: str | os.PathLike | None, backbone: str, force: bool) -> Path:
+    """Check `name` and return the folder to write; refuse names of other assessors and existing folders."""
+    if not NAME_RE.match(name):
+        raise GanalyzeError(f"Predictor name {name!r} is not usable as an assessor name: use letters, digits, '.', "
+                            "'_' or '-' (at most 64 characters), e.g. machinemem-lamem.")
+    from ..assessors import ASSESSORS
+    from ..assessors.folders import CARD_FILE
+
+    if name in ASSESSORS:
+        entry = ASSESSORS.entry(name)
+        own = entry.kwargs.get("backbone")
+        if not str(entry.factory).endswith("machinemem:machinemem"):
+            raise GanalyzeError(f"'{name}' is already the name of another assessor ({entry.help}); choose another "
+                                "name so that --assessor stays unambiguous.")
+        if own != backbone:
+            raise GanalyzeError(f"'{name}' is the assessor of a {own} predictor, but this predictor is a {backbone}; "
+                                "choose another name.")
+    folder = (Path(out).expanduser() if out is not None else artifact_dir("assessors")) / name
+    if folder.exists() and any(folder.iterdir()) and not force:
+        what = "a predictor" if (folder / CARD_FILE).is_file() else "files"
+        raise GanalyzeError(f"{folder} already holds {what}; pass --force to replace it, or choose another name.")
+    return folder
+
+
+def promote(run_dir: str | os.PathLike, name: str, out: str | os.PathLike | None = None, force: bool = False,
+            checkpoint: str = "best") -> Path:
+    """Write the best (or last) weights of a fit-predictor run as the assessor folder `out/name`."""
+    from ..assessors.machinemem import save_predictor
+
+    run = RunDir.open(run_dir)
+    config = run.config
+    if config.get("kind") != "predictor" or "options" not in config:
+        raise GanalyzeError(f"{run.path} is not a fit-predictor run; pass the folder `ganalyze-mem fit-predictor` "
+                            "printed (outputs/predictor/NNNNN-...).")
+    cfg = FitConfig.from_options(config["options"])
+    if checkpoint not in ("best", "last"):
+        raise GanalyzeError(f"--checkpoint must be 'best' or 'last', got {checkpoint!r}.")
+    state = run.load_checkpoint("best.pt" if checkpoint == "best" else "latest.pt")
+    if state is None:
+        raise GanalyzeError(f"{run.path} has no finished epoch yet (no checkpoints/{checkpoint}.pt); let the run "
+                            "finish at least one epoch, or resume it with --resume.")
+    data = config.get("data", {})
+    history = {r["epoch"]: r for r in run.metrics() if "epoch" in r}
+    record = history.get(int(state["epoch"]), {})
+    metrics: dict[str, Any] = {k: record.get(k) for k in ("val_spearman", "val_pearson", "val_mse")}
+    metrics.update(epoch=int(state["epoch"]), epochs=cfg.epochs, train_images=data.get("train"),
+                   val_images=data.get("val"), checkpoint=checkpoint)
+    folder = _destination(name, out, cfg.backbone, force)
+    return save_predictor(folder, state["model"], backbone=cfg.backbone, image_size=cfg.image_size,
+                          normalization=cfg.resolved_normalization, name=name, score_range=cfg.score_range,
+                          higher_is=cfg.higher_is, training_data_sha256=data.get("scores_sha256"), metrics=metrics,
+                          source=f"fit-predictor run {run.path.resolve()} ({checkpoint} epoch {state['epoch']}, "
+                                 f"init {cfg.init})")
+
+
+def import_checkpoint(file: str | os.PathLike, backbone: str, name: str, out: str | os.PathLike | None = None,
+                      force: bool = False, image_size: int = 224, normalization: str = "imagenet",
+                      score_range: tuple[float, float] = (0.0, 1.0),
+                      higher_is: str = "more memorable (to machines)") -> Path:
+    """Convert an official MachineMem/HumanMem predictor checkpoint into the assessor folder `out/name`."""
+    from ..assessors.machinemem import convert_official_checkpoint, save_predictor
+
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise GanalyzeError(f"{path} does not exist; pass the downloaded predictor checkpoint (.pth/.pth.tar).")
+    folder = _destination(name, out, backbone, force)
+    state = convert_official_checkpoint(path, backbone)
+    return save_predictor(folder, state, backbone=backbone, image_size=image_size, normalization=normalization,
+                          name=name, score_range=score_range, higher_is=higher_is, training_data_sha256=None,
+                          metrics={}, source=f"imported from {path.name} (sha256 {sha256_file(path)})")
