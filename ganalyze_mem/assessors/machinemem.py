@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,21 +75,23 @@ class MachineMemAssessor(Assessor):
         if higher_is:
             self.higher_is = higher_is
         self.normalize = Normalize() if normalization == "imagenet" else nn.Identity()
-        with torch.random.fork_rng(devices=[]):  # initialisation must not move the caller's global RNG
-            torch.manual_seed(seed)
-            self.model = build_backbone(backbone, 1, self.input_size)
         self.weights_source = "unloaded"
-        if weights == "random":
-            self.weights_source = f"random (seed {seed}): scores mean nothing"
-        elif weights is not None:
+        if weights is None or weights == "random":
+            with torch.random.fork_rng(devices=[]):  # initialisation must not move the caller's global RNG
+                torch.manual_seed(seed)
+                self.model = build_backbone(backbone, 1, self.input_size)
+            if weights == "random":
+                self.weights_source = f"random (seed {seed}): scores mean nothing"
+        else:
             path = Path(weights).expanduser()
             if path.is_dir():
                 path = path / MODEL_FILE
             check_weights_file(path)
             state = load_state_dict(path)
             if path.suffix != ".safetensors":
-                state = convert_state_dict(state, backbone)
-            load_into(self.model, state, path)
+                state = convert_state_dict(state)
+            self.model = _uninitialised_backbone(backbone, self.input_size)
+            load_into(self.model, state, path)  # strict: every parameter and buffer is overwritten
             self.weights_source = str(path)
         self.freeze()
 
@@ -127,8 +130,9 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
     from ..rundir import atomic_write_text
 
     folder = Path(folder)
-    probe = MachineMemAssessor(backbone, None, image_size, normalization)
-    load_into(probe.model, dict(state), f"state dict for {folder}")
+    if normalization not in NORMALIZATIONS:
+        raise GanalyzeError(f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'.")
+    check_state_dict(state, backbone, f"state dict for {folder}", image_size)
     folder.mkdir(parents=True, exist_ok=True)
     save_safetensors(dict(state), folder / MODEL_FILE)
     card = {
@@ -189,18 +193,35 @@ def _checked(assessor: MachineMemAssessor, backbone: str) -> MachineMemAssessor:
 
 # ------------------------------------------------------------------------------------------- official checkpoints
 
-def convert_state_dict(state: Mapping[str, Any], backbone: str = "resnet50") -> dict[str, torch.Tensor]:
+def _uninitialised_backbone(backbone: str, image_size: int = 224) -> nn.Module:
+    """`build_backbone` without the cost of random initialisation, for a model about to be loaded strictly."""
+    with torch.device("meta"):
+        model = build_backbone(backbone, 1, image_size)
+    if set(dict(model.named_buffers())) - set(model.state_dict()):  # a non-persistent buffer would stay garbage
+        return build_backbone(backbone, 1, image_size)
+    return model.to_empty(device="cpu")
+
+
+def check_state_dict(state: Mapping[str, torch.Tensor], backbone: str, source: str | os.PathLike,
+                     image_size: int = 224) -> None:
+    """Raise `WeightsError` naming mismatched keys unless `state` loads strictly into `build_backbone(backbone, 1)`."""
+    with torch.device("meta"):
+        probe = build_backbone(backbone, 1, image_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # copying into meta tensors is a no-op; only the key/shape check matters
+        load_into(probe, dict(state), source)
+
+
+def convert_state_dict(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """Map a foreign state dict (timm / DataParallel / pretrainedmodels naming) to `build_backbone`'s key names."""
     state = unwrap_state_dict(dict(state))
     for prefix in ("module.", "model.", "net.", "backbone."):
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
-    state = {k.replace("last_linear.", "fc.") if k.startswith("last_linear.") else k: v for k, v in state.items()
+    state = {("fc." + k[len("last_linear."):]) if k.startswith("last_linear.") else k: v for k, v in state.items()
              if isinstance(v, torch.Tensor)}
-    target = build_backbone(backbone, 1).state_dict()
-    for k, v in target.items():  # checkpoints saved before BatchNorm counted batches lack these buffers
-        if k.endswith("num_batches_tracked") and k not in state and k.replace("num_batches_tracked", "weight") in state:
-            state[k] = torch.zeros_like(v)
+    for k in [k for k in state if k.endswith(".running_mean")]:  # checkpoints from before BatchNorm counted batches
+        state.setdefault(k[: -len("running_mean")] + "num_batches_tracked", torch.tensor(0))
     return state
 
 
@@ -211,7 +232,6 @@ def convert_official_checkpoint(path: str | os.PathLike, backbone: str = "resnet
     DataParallel ``module.`` prefixes; timm's ResNet key names equal torchvision's. The result is checked to load
     strictly into ``build_backbone(backbone, 1)`` and to have a single output.
     """
-    state = convert_state_dict(load_state_dict(path), backbone)
-    probe = build_backbone(backbone, 1)
-    load_into(probe, state, path)  # raises a WeightsError naming mismatched keys
+    state = convert_state_dict(load_state_dict(path))
+    check_state_dict(state, backbone, path)
     return state

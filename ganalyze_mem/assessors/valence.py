@@ -19,9 +19,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..backbones import Normalize, build_backbone
+from ..backbones import Normalize
 from ..weights import WeightSpec, load_into, load_state_dict, resolve_weights
 from .base import Assessor
+from .machinemem import _uninitialised_backbone, convert_state_dict
 
 CHECKPOINT = "EmoNet_valence_moments_resnet50_5_best.pth.tar"
 SOURCE_URL = "http://ganalyze.csail.mit.edu/models/" + CHECKPOINT
@@ -49,14 +50,12 @@ def ten_crop(images: torch.Tensor, crop: int = CROP) -> torch.Tensor:
 
 
 def convert_emonet_state_dict(state: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """GANalyze's EmoNet checkpoint -> torchvision ResNet-50 (1 output) key names."""
-    if "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    for prefix in ("module.", "model."):
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    return {("fc." + k[len("last_linear."):]) if k.startswith("last_linear.") else k: v for k, v in state.items()}
+    """GANalyze's EmoNet checkpoint -> torchvision ResNet-50 (1 output) key names.
+
+    Strips the ``"state_dict"`` wrapper and the ``module.`` / ``model.`` prefixes, renames ``last_linear`` to ``fc``
+    and adds the BatchNorm batch counters that checkpoints of that age lack (shared with the MachineMem converter).
+    """
+    return convert_state_dict(state)
 
 
 class Valence(Assessor):
@@ -70,12 +69,8 @@ class Valence(Assessor):
     def __init__(self, weights: str | os.PathLike | None = None, tencrop: bool = True):
         super().__init__()
         path = resolve_weights(weight_spec(), weights)
-        self.model = build_backbone("resnet50", 1)
-        state = convert_emonet_state_dict(load_state_dict(path))
-        for k, v in self.model.state_dict().items():  # old checkpoints predate BatchNorm's batch counter
-            if k.endswith("num_batches_tracked") and k not in state:
-                state[k] = torch.zeros_like(v)
-        load_into(self.model, state, path)
+        self.model = _uninitialised_backbone("resnet50")
+        load_into(self.model, convert_emonet_state_dict(load_state_dict(path)), path)  # strict
         self.normalize = Normalize()
         self.tencrop = tencrop
         self.weights_path = Path(path)
