@@ -14,6 +14,9 @@ from ..errors import GanalyzeError
 # command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "list": "ganalyze_mem.cli.listing:list_cmd",
+    "train": "ganalyze_mem.cli.train:train_cmd",
+    "strips": "ganalyze_mem.cli.strips:strips_cmd",
+    "promote": "ganalyze_mem.cli.promote:promote_cmd",
     "sample": "ganalyze_mem.cli.sample:sample_cmd",
     "weights": "ganalyze_mem.cli.weights:weights_group",
     "score": "ganalyze_mem.cli.score:score_cmd",

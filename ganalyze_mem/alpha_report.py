@@ -1,0 +1,205 @@
+"""The per-alpha report of a trained GANalyze transformer: does stepping by alpha move the scores as asked?
+
+For the training assessor and every other assessor scored along the strips: the mean score at each alpha with a 95%
+confidence interval (Student t over seeds), the achieved change (score at alpha minus score of the seed image) against
+the target alpha (least-squares slope, intercept, R^2), Spearman's rho between alpha and score (pooled over all
+images; on the achieved change, which removes the differences between seed images; and within each strip, averaged
+over strips), and the fraction of strips
+whose scores rise (or fall) monotonically. Other assessors show whether steering one moves the others; an assessor
+can be gamed (optimised images reach 0.9999 on ResMem), so agreement between assessors is the evidence that matters.
+Where a classifier is available, the fraction of images still classified as the seed's class at each alpha.
+Written as CSV, Markdown and a PNG plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .rundir import atomic_path, atomic_write_text
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    m = float(values.mean())
+    if len(values) < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return m, m - half, m + half
+
+
+def _line_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    if len(x) < 2 or np.ptp(x) == 0:
+        return {"slope": float("nan"), "intercept": float("nan"), "r2": float("nan")}
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid ** 2).sum()) / total if total > 0 else float("nan")
+    return {"slope": float(slope), "intercept": float(intercept), "r2": r2}
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def summarize(rows: Sequence[dict[str, Any]], assessors: Sequence[str]) -> dict[str, Any]:
+    """Per-alpha statistics and per-assessor summaries from strip rows.
+
+    Each row has ``class``, ``seed``, ``alpha`` and one score column per assessor name; optionally ``class_kept``
+    (1/0). A strip is the rows sharing (class, seed); its seed image is the row with alpha 0.
+    """
+    strips: dict[tuple, dict[float, dict]] = defaultdict(dict)
+    for r in rows:
+        strips[(r["class"], r["seed"])][float(r["alpha"])] = r
+    alphas = sorted({float(r["alpha"]) for r in rows})
+    per_alpha: list[dict[str, Any]] = []
+    summary: dict[str, dict[str, float]] = {}
+    for name in assessors:
+        xs, ys, changes, rises, falls, within = [], [], [], 0, 0, []
+        by_alpha: dict[float, list[float]] = defaultdict(list)
+        by_alpha_change: dict[float, list[float]] = defaultdict(list)
+        for strip in strips.values():
+            base = strip.get(0.0)
+            ordered = [float(strip[a][name]) for a in sorted(strip)]
+            diffs = np.diff(ordered)
+            rises += bool(len(diffs) and (diffs > 0).all())
+            falls += bool(len(diffs) and (diffs < 0).all())
+            within.append(_spearman(np.asarray(sorted(strip)), np.asarray(ordered)))
+            for a, r in strip.items():
+                s = float(r[name])
+                xs.append(a)
+                ys.append(s)
+                by_alpha[a].append(s)
+                if base is not None:
+                    change = s - float(base[name])
+                    changes.append((a, change))
+                    by_alpha_change[a].append(change)
+        x, y = np.asarray(xs), np.asarray(ys)
+        ca = np.asarray([c[0] for c in changes])
+        cv = np.asarray([c[1] for c in changes])
+        fit = _line_fit(ca, cv)
+        summary[name] = {**fit, "spearman": _spearman(x, y), "spearman_change": _spearman(ca, cv),
+                         "spearman_per_strip": float(np.nanmean(within)) if np.isfinite(within).any() else float("nan"),
+                         "monotonic_rise": rises / max(len(strips), 1), "monotonic_fall": falls / max(len(strips), 1),
+                         "strips": len(strips)}
+        for a in alphas:
+            vals = np.asarray(by_alpha[a], dtype=float)
+            m, lo, hi = _mean_ci(vals)
+            ch = np.asarray(by_alpha_change.get(a, []), dtype=float)
+            cm, clo, chi = _mean_ci(ch) if len(ch) else (float("nan"),) * 3
+            per_alpha.append({"assessor": name, "alpha": a, "n": len(vals), "mean": m, "ci_low": lo, "ci_high": hi,
+                              "change": cm, "change_ci_low": clo, "change_ci_high": chi})
+    kept = None
+    if rows and all("class_kept" in r for r in rows):
+        kept = []
+        for a in alphas:
+            vals = [float(r["class_kept"]) for r in rows if float(r["alpha"]) == a]
+            kept.append({"alpha": a, "n": len(vals), "class_kept": float(np.mean(vals))})
+    return {"alphas": alphas, "per_alpha": per_alpha, "summary": summary, "class_kept": kept,
+            "assessors": list(assessors)}
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    cols = ["assessor", "alpha", "n", "mean", "ci_low", "ci_high", "change", "change_ci_low", "change_ci_high"]
+    w = csv.DictWriter(buf, fieldnames=cols + ["class_kept"], lineterminator="\n")
+    w.writeheader()
+    kept = {k["alpha"]: k["class_kept"] for k in report["class_kept"] or []}
+    for r in report["per_alpha"]:
+        w.writerow({**{c: (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c]) for c in cols},
+                    "class_kept": f"{kept[r['alpha']]:.4g}" if r["alpha"] in kept else ""})
+    return buf.getvalue()
+
+
+def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_assessor: str | None = None) -> str:
+    def f(v: float, d: int = 3) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}"
+
+    lines = [f"# {title}", ""]
+    lines += ["Achieved change = score at alpha minus the seed image's score; the target is alpha itself for the "
+              "training assessor (slope 1). Spearman: pooled over all images; on change: seed differences removed.",
+              "", "| assessor | slope | intercept | R² | Spearman(alpha, score) | Spearman(alpha, change) | "
+              "Spearman within strips | rise monotonically | fall monotonically | strips |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in report["summary"].items():
+        label = f"**{name}** (trained)" if name == train_assessor else name
+        lines.append(f"| {label} | {f(s['slope'])} | {f(s['intercept'])} | {f(s['r2'])} | {f(s['spearman'])} | "
+                     f"{f(s['spearman_change'])} | {f(s['spearman_per_strip'])} | {f(s['monotonic_rise'], 2)} | "
+                     f"{f(s['monotonic_fall'], 2)} | "
+                     f"{s['strips']} |")
+    for name in report["assessors"]:
+        lines += ["", f"## {name}", "", "| alpha | n | mean score | 95% CI | mean change | 95% CI |",
+                  "|---|---|---|---|---|---|"]
+        for r in (r for r in report["per_alpha"] if r["assessor"] == name):
+            lines.append(f"| {r['alpha']:+.3f} | {r['n']} | {f(r['mean'], 4)} | [{f(r['ci_low'], 4)}, "
+                         f"{f(r['ci_high'], 4)}] | {f(r['change'], 4)} | [{f(r['change_ci_low'], 4)}, "
+                         f"{f(r['change_ci_high'], 4)}] |")
+    if report["class_kept"]:
+        lines += ["", "## Class kept (top-1 of the classifier is the seed's class)", "", "| alpha | n | kept |",
+                  "|---|---|---|"]
+        lines += [f"| {k['alpha']:+.3f} | {k['n']} | {k['class_kept']:.2f} |" for k in report["class_kept"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: str | Path, train_assessor: str | None = None) -> Path:
+    """Mean score vs alpha (95% CI band) per assessor, achieved change vs target, and class kept when known."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = report["assessors"]
+    panels = 1 + len(names) + (1 if report["class_kept"] else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.3), squeeze=False)
+    axes = axes[0]
+    ax = axes[0]
+    lim = max(abs(a) for a in report["alphas"]) if report["alphas"] else 1.0
+    ax.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="target (slope 1)")
+    trained = train_assessor if train_assessor in names else names[0]
+    for name in [trained]:  # other assessors have other scales: their slopes are in the table
+        rows = [r for r in report["per_alpha"] if r["assessor"] == name]
+        a = [r["alpha"] for r in rows]
+        ax.errorbar(a, [r["change"] for r in rows],
+                    yerr=[[r["change"] - r["change_ci_low"] for r in rows],
+                          [r["change_ci_high"] - r["change"] for r in rows]],
+                    marker="o", ms=3, capsize=2, label=f"{name} (slope {report['summary'][name]['slope']:.2f})")
+    ax.set(title=f"{trained}: achieved change vs alpha", xlabel="alpha", ylabel="score change")
+    ax.legend(fontsize=7)
+    for ax, name in zip(axes[1:], names, strict=False):
+        rows = [r for r in report["per_alpha"] if r["assessor"] == name]
+        a = np.asarray([r["alpha"] for r in rows])
+        ax.plot(a, [r["mean"] for r in rows], "o-", ms=3, color="C3" if name == train_assessor else "C0")
+        ax.fill_between(a, [r["ci_low"] for r in rows], [r["ci_high"] for r in rows], alpha=0.25,
+                        color="C3" if name == train_assessor else "C0")
+        s = report["summary"][name]
+        ax.set(title=f"{name}{' (trained)' if name == train_assessor else ''}\nrho={s['spearman']:.2f}, "
+                     f"rise={s['monotonic_rise']:.2f}", xlabel="alpha", ylabel="mean score (95% CI)")
+    if report["class_kept"]:
+        ax = axes[-1]
+        ax.plot([k["alpha"] for k in report["class_kept"]], [k["class_kept"] for k in report["class_kept"]], "o-")
+        ax.set(title="seed class kept (top-1)", xlabel="alpha", ylabel="fraction", ylim=(-0.02, 1.02))
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(report: dict[str, Any], folder: str | Path, title: str = "Per-alpha report",
+                 train_assessor: str | None = None) -> dict[str, Path]:
+    """Write report.csv, report.md and report.png into `folder`."""
+    folder = Path(folder)
+    out = {"csv": atomic_write_text(folder / "report.csv", to_csv(report)),
+           "md": atomic_write_text(folder / "report.md", to_markdown(report, title, train_assessor)),
+           "png": plot(report, folder / "report.png", train_assessor)}
+    return out

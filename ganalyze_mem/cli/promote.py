@@ -1,0 +1,23 @@
+"""`ganalyze-mem promote`: keep a trained transformer under transformers/NAME/ for use by name."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("promote")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Replace an existing transformers/NAME/.")
+def promote_cmd(run_dir: str, name: str, force: bool) -> None:
+    """Copy the transformer, its card and config from RUN_DIR into transformers/NAME/.
+
+    \b
+    Examples:
+      ganalyze-mem promote outputs/train/00003-resnet50-one_direction-biggan-deep-128 resnet50-biggan128
+      ganalyze-mem strips resnet50-biggan128 --seeds 0-9
+    """
+    from ..transformers.store import promote
+
+    dest = promote(run_dir, name, force=force)
+    click.echo(f"Promoted {run_dir} to {dest}. Use it with: ganalyze-mem strips {name}")

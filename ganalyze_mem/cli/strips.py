@@ -1,0 +1,51 @@
+"""`ganalyze-mem strips`: images made less and more to the assessor, with scores and a per-alpha report."""
+
+from __future__ import annotations
+
+import click
+
+from ..strips import StripsConfig
+from .common import device_option
+
+D = StripsConfig()
+
+
+@click.command("strips")
+@click.argument("source")
+@click.option("--classes", default=None, help="Classes (names or indices, comma separated); default: 8 classes "
+              "spread over the generator's.")
+@click.option("--seeds", default=D.seeds, show_default=True, help="Seed images, e.g. '0-9' or '3,7,12'.")
+@click.option("--alpha", default=D.alpha, show_default=True, type=float, help="Alpha step between neighbours.")
+@click.option("--steps", default=D.steps, show_default=True, type=click.IntRange(1),
+              help="Steps each side of the seed image.")
+@click.option("--mode", default=D.mode, show_default=True, type=click.Choice(["bigger_step", "iterative"]),
+              help="bigger_step: T(z, k*alpha) (the paper's); iterative: T applied k times with alpha.")
+@click.option("--truncation", default=None, type=float, help="BigGAN truncation  [default: the trained one]")
+@click.option("--also-score", default=D.also_score, help="More assessors to score every image with, comma "
+              "separated (e.g. humanmem,brightness), to see whether steering one moves the others.")
+@click.option("--classifier", default=D.classifier, show_default=True,
+              help="Class-kept check: 'auto' (humanmem's ImageNet ResNet-152 for real ImageNet generators), "
+                   "'none', or an assessor name with a classifier.")
+@click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=click.IntRange(1))
+@device_option()
+@click.option("--out", default=D.out, show_default=True, help="Folder for numbered strip directories.")
+@click.option("--no-images", is_flag=True, help="Do not save every image on its own.")
+@click.option("--generator-weights", default=None, help="BigGAN weights folder, when not the one trained with.")
+@click.option("--assessor-weights", default=None, help="Weights of the training assessor, when not found by name.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def strips_cmd(source: str, no_images: bool, quiet: bool, **options) -> None:
+    """Strips for SOURCE: a training run directory, a transformer folder, or a promoted name.
+
+    The seed image sits in the middle, made less to the left and more to the right; every image is annotated with
+    its scores. Writes one PNG per class, grid.png, images/, scores.csv and report.md/.csv/.png (mean score vs alpha
+    with 95% CI, slope and R² of achieved vs target change, Spearman, monotonic fraction, class kept).
+
+    \b
+    Examples:
+      ganalyze-mem strips outputs/train/00000-brightness-one_direction-tiny --seeds 0-4 --classes 0,1
+      ganalyze-mem strips resnet50-biggan128 --classes pizza,goldfish --also-score humanmem,brightness
+    """
+    from ..strips import make_strips
+
+    cfg = StripsConfig(**options, save_images=not no_images)
+    make_strips(source, cfg, progress=not quiet, echo=click.echo)

@@ -1,0 +1,85 @@
+"""`ganalyze-mem train`: learn a latent direction that changes an assessor's score (GANalyze)."""
+
+from __future__ import annotations
+
+import click
+
+from ..train import TrainConfig
+from .common import device_option
+
+D = TrainConfig()
+
+
+@click.command("train")
+@click.option("--assessor", "-a", default=None, help="Assessor preset to steer (see `ganalyze-mem list assessors`). "
+              "Required unless --resume.")
+@click.option("--generator", "-g", default=D.generator, show_default=True,
+              help="Generator preset (see `ganalyze-mem list generators`); 'tiny' runs on a CPU.")
+@click.option("--transformer", "-t", default=D.transformer, show_default=True,
+              help="Transformer preset: one_direction, class_dependent or nonlinear.")
+@click.option("--samples", default=D.samples, show_default=True, type=click.IntRange(1),
+              help="Training samples in total (GANalyze: 400k).")
+@click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=click.IntRange(1),
+              help="Samples per step (GANalyze: 4); raise it on a GPU.")
+@click.option("--alpha-min", default=D.alpha_min, show_default=True, type=float, help="Smallest alpha drawn.")
+@click.option("--alpha-max", default=D.alpha_max, show_default=True, type=float, help="Largest alpha drawn.")
+@click.option("--lr", default=D.lr, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--truncation", default=D.truncation, show_default=True, type=float,
+              help="BigGAN truncation in (0, 1].")
+@click.option("--classes", default=D.classes, help="Train on these classes only (names or indices, comma "
+              "separated, e.g. 'pizza,goldfish'); default: all of the generator's classes.")
+@click.option("--seed", default=D.seed, show_default=True, type=int, help="Seed of every random draw.")
+@device_option()
+@click.option("--amp", default=D.amp, show_default=True, type=click.Choice(["auto", "bf16", "fp32"]),
+              help="auto: bf16 autocast on CUDA (loss stays fp32), fp32 on CPU.")
+@click.option("--out", default=D.out, show_default=True, help="Folder for numbered run directories.")
+@click.option("--generator-weights", default=None, help="BigGAN weights folder (pytorch_model.bin + config.json).")
+@click.option("--assessor-weights", default=None, help="Assessor weights file or folder, when not found by name.")
+@click.option("--checkpoint-every", default=D.checkpoint_every, show_default=True, type=click.IntRange(1),
+              help="Steps between checkpoints.")
+@click.option("--log-every", default=D.log_every, show_default=True, type=click.IntRange(1),
+              help="Steps between metrics.jsonl lines.")
+@click.option("--resume", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Continue this run directory from its latest checkpoint (options must match; --samples may grow).")
+@click.option("--dry-run", is_flag=True, help="Check options, build the models, print the plan; train nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool, **options) -> None:
+    """Train a transformer so that ASSESSOR scores G(T(z, y, alpha)) as A(G(z, y)) + alpha (GANalyze).
+
+    Writes a run directory (config.yaml, metrics.jsonl, checkpoints/, transformer.safetensors). Ctrl-C once stops
+    after the current step with a checkpoint; resume with --resume RUN_DIR, which ends bit-identical on the CPU.
+
+    \b
+    Examples:
+      ganalyze-mem train --assessor brightness --generator tiny --samples 2000 --batch-size 8 \\
+          --lr 0.3 --alpha-min -0.1 --alpha-max 0.1          # a CPU positive control in minutes
+      ganalyze-mem train --assessor resnet50 --generator-weights ~/weights/biggan-deep-128
+      ganalyze-mem train --resume outputs/train/00000-resnet50-one_direction-biggan-deep-128
+    """
+    from ..errors import GanalyzeError
+    from ..train import build_components, train
+
+    if resume is not None:
+        given = {k: v for k, v in options.items()
+                 if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+        if dry_run:
+            raise GanalyzeError("--dry-run cannot be combined with --resume.")
+        from ..rundir import RunDir
+
+        saved = RunDir.open(resume).config.get("options", {})
+        cfg = TrainConfig.from_options({**saved, **given})
+        train(cfg, resume=resume, progress=not quiet, echo=click.echo)
+        return
+    if not options.get("assessor"):
+        raise GanalyzeError("Missing --assessor NAME (see `ganalyze-mem list assessors`), or pass --resume RUN_DIR.")
+    cfg = TrainConfig.from_options(options).validate()
+    if dry_run:
+        c = build_components(cfg)
+        click.echo(f"Would train {cfg.transformer} ({sum(p.numel() for p in c.transformer.parameters())} parameters) "
+                   f"on {cfg.generator} against {cfg.assessor}: {cfg.samples} samples in {cfg.steps} steps of "
+                   f"{cfg.batch_size}, alpha in [{cfg.alpha_min}, {cfg.alpha_max}], lr {cfg.lr}, "
+                   f"{len(c.classes)} classes, device {c.device}, "
+                   f"autocast {c.autocast_dtype or 'none'}. Runs would go under {cfg.out}/.")
+        return
+    train(cfg, progress=not quiet, echo=click.echo)
