@@ -1,0 +1,136 @@
+"""Defaults of the MachineMem measurer in one place, shared by the CLI and the Python API.
+
+Paper values (Han et al., section 3 and appendix B): n = 500 images per set, m = 100 episodes, 10 epochs of stage (b),
+batch size 1 (it mirrors the visual memory game), SGD with momentum 0.9, weight decay 1e-4 and a cosine schedule;
+stage-(a) epochs and learning rate per machine category (`APPENDIX_B`). The ``cpu`` and ``test`` presets are ours:
+small configurations for a laptop and for the test suite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import GanalyzeError
+
+
+@dataclass(frozen=True)
+class CategoryDefaults:
+    """Stage-(a) training length and learning rate for one machine category (appendix B)."""
+
+    pretext_epochs: int
+    lr: float
+
+
+APPENDIX_B: dict[str, CategoryDefaults] = {
+    "conventional": CategoryDefaults(60, 0.01),
+    "classic_cnn": CategoryDefaults(70, 0.0005),
+    "modern_cnn": CategoryDefaults(60, 0.01),
+    "vit": CategoryDefaults(70, 0.0005),
+    "pretrained": CategoryDefaults(30, 0.01),  # "ResNet-50 with pre-training": used whenever --init is given
+    "tiny": CategoryDefaults(15, 0.2),  # ours: tiny_cnn at 32 px, batch 32 reaches >= 80 % rotation accuracy
+}
+
+CALIBRATION_MODES = ("seen", "heldout")
+EXECUTORS = ("local", "ray")
+# Options that change how a run executes but never its result: they may differ when a run is resumed.
+EXECUTION_OPTIONS = ("workers", "executor", "ray_address")
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """Every option of one measurement. `None` for ``pretext_epochs``/``lr`` means the appendix-B value of the
+    machine's category (see `resolve`)."""
+
+    machine: str = "resnet50"
+    episodes: int = 100
+    set_size: int = 500
+    pretext_epochs: int | None = None
+    seen_epochs: int = 10
+    image_size: int = 224
+    batch_size: int = 1
+    lr: float | None = None
+    seen_lr: float = 0.01  # stage (b); appendix B varies only stage (a) across machines, so one value for all
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 0
+    calibration: str = "seen"  # "seen": calibrate on set A (section 3); "heldout": appendix D's held-out variant
+    heldout_size: int | None = None  # images per held-out half (seen and unseen); None -> as many as targets
+    bin_size: int = 100  # adaptive binning: bins of equal count, at least this many predictions each
+    min_pretext_accuracy: float = 0.8  # the paper's "top-1 accuracy >= 80 %" on the rotation task
+    init: str | None = None  # checkpoint for every layer but the last (the pre-training study, section 6.2)
+    device: str = "cpu"
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+
+    def resolve(self) -> MeasureConfig:
+        """Fill the appendix-B defaults for the machine's category and check every value."""
+        from ..machines import MACHINES
+
+        entry = MACHINES.entry(self.machine)  # unknown names: did-you-mean error
+        category = "pretrained" if self.init else machine_category(self.machine, entry)
+        cat = APPENDIX_B[category]
+        cfg = dataclasses.replace(self, pretext_epochs=self.pretext_epochs if self.pretext_epochs is not None
+                                  else cat.pretext_epochs, lr=self.lr if self.lr is not None else cat.lr)
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        positive = {"episodes": self.episodes, "set_size": self.set_size, "seen_epochs": self.seen_epochs,
+                    "image_size": self.image_size, "batch_size": self.batch_size, "bin_size": self.bin_size,
+                    "workers": self.workers}
+        bad = [f"--{k.replace('_', '-')} must be at least 1, got {v}" for k, v in positive.items() if v < 1]
+        if self.pretext_epochs is not None and self.pretext_epochs < 0:  # 0 is allowed: stage (b) starts from --init
+            bad.append(f"--pretext-epochs must be at least 0, got {self.pretext_epochs}")
+        if self.lr is not None and not self.lr > 0:
+            bad.append(f"--lr must be positive, got {self.lr}")
+        if not self.seen_lr > 0:
+            bad.append(f"--seen-lr must be positive, got {self.seen_lr}")
+        if self.calibration not in CALIBRATION_MODES:
+            bad.append(f"--calibration must be one of {', '.join(CALIBRATION_MODES)}, got {self.calibration!r}")
+        if self.executor not in EXECUTORS:
+            bad.append(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.heldout_size is not None and self.heldout_size < 2:
+            bad.append(f"--heldout-size must be at least 2, got {self.heldout_size}")
+        if not 0 <= self.min_pretext_accuracy <= 1:
+            bad.append(f"min_pretext_accuracy must be in [0, 1], got {self.min_pretext_accuracy}")
+        if bad:
+            raise GanalyzeError("Bad measurer options:\n  " + "\n  ".join(bad))
+
+    def options(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def result_options(self) -> dict[str, Any]:
+        """The options that determine the result (everything but how it executes)."""
+        return {k: v for k, v in self.options().items() if k not in EXECUTION_OPTIONS}
+
+
+def machine_category(name: str, entry: Any = None) -> str:
+    from ..machines import MACHINES
+
+    entry = entry or MACHINES.entry(name)
+    if name == "tiny_cnn":
+        return "tiny"
+    if name in ("linear", "svm"):
+        return "conventional"
+    return entry.kwargs.get("category", "vit" if name == "xcit_t" else "modern_cnn")
+
+
+PRESETS: dict[str, MeasureConfig] = {
+    "paper": MeasureConfig(),
+    # 50 targets x 20 episodes in a few minutes on a 2-core CPU
+    "cpu": MeasureConfig(machine="tiny_cnn", episodes=20, set_size=100, image_size=32, batch_size=32,
+                         pretext_epochs=15, seen_epochs=10, bin_size=10),
+    # seconds: for tests and smoke runs
+    "test": MeasureConfig(machine="tiny_cnn", episodes=4, set_size=16, image_size=32, batch_size=8,
+                          pretext_epochs=3, seen_epochs=2, bin_size=4),
+}
+
+
+def preset(name: str, **overrides: Any) -> MeasureConfig:
+    """A preset with some options replaced (`None` values are ignored)."""
+    if name not in PRESETS:
+        raise GanalyzeError(f"Unknown preset '{name}'; choose one of {', '.join(PRESETS)}.")
+    return dataclasses.replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
