@@ -14,6 +14,7 @@ from ..errors import GanalyzeError
 # command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "list": "ganalyze_mem.cli.listing:list_cmd",
+    "measure": "ganalyze_mem.cli.measure:measure_cmd",
     "train": "ganalyze_mem.cli.train:train_cmd",
     "strips": "ganalyze_mem.cli.strips:strips_cmd",
     "promote": "ganalyze_mem.cli.promote:promote_cmd",

@@ -1,0 +1,104 @@
+"""`ganalyze-mem measure`: ground-truth MachineMem scores with the MachineMem measurer (Han et al., section 3)."""
+
+from __future__ import annotations
+
+import click
+
+from ..measurer.config import CALIBRATION_MODES, EXECUTORS, PRESETS, MeasureConfig
+
+P = PRESETS["paper"]
+
+
+def _opt(*names, help: str, paper=None, **kw):
+    """An option whose default comes from --preset (None here); the help names the paper's value."""
+    suffix = f"  [paper: {paper}]" if paper is not None else ""
+    return click.option(*names, default=None, show_default=False, help=help + suffix, **kw)
+
+
+@click.command("measure")
+@click.argument("target", nargs=-1, type=click.Path())
+@click.option("--pool", "-p", multiple=True, type=click.Path(),
+              help="Folder(s) or files that sets B and C are drawn from (needs at least 2 x --set-size images).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True,
+              help="Starting values: 'paper' (section 3, appendix B), 'cpu' (tiny_cnn, 32 px, batch 32, n = 100, 20 "
+                   "episodes: minutes on a laptop), 'test' (seconds).")
+@_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`).", paper=P.machine)
+@_opt("--episodes", type=int, help="Episodes m; each image's score is a fraction of them.", paper=P.episodes)
+@_opt("--set-size", "-n", type=int, help="Images n in each of sets B and C.", paper=P.set_size)
+@_opt("--pretext-epochs", type=int, help="Stage (a) epochs; default: appendix B for the machine's category "
+      "(60 conventional/modern CNNs, 70 classic CNNs/ViTs, 30 with --init).")
+@_opt("--seen-epochs", type=int, help="Stage (b) epochs (stage c runs after each).", paper=P.seen_epochs)
+@_opt("--image-size", type=int, help="Square input size in pixels.", paper=P.image_size)
+@_opt("--batch-size", type=int, help="Batch size (1 mirrors the memory game).", paper=P.batch_size)
+@_opt("--lr", type=float, help="Stage (a) learning rate; default: appendix B (0.01 conventional/modern CNNs, "
+      "0.0005 classic CNNs/ViTs).")
+@_opt("--seen-lr", type=float, help="Stage (b) learning rate.", paper=P.seen_lr)
+@_opt("--seed", type=int, help="Run seed; episode i uses a seed derived from (seed, i).", paper=P.seed)
+@_opt("--calibration", type=click.Choice(CALIBRATION_MODES),
+      help="Judge calibration on set A ('seen', section 3) or on held-out seen and unseen images ('heldout', "
+           "appendix D).", paper=P.calibration)
+@_opt("--heldout-size", type=int, help="Held-out images per half with --calibration heldout [default: as many as "
+      "targets].")
+@_opt("--bin-size", type=int, help="Adaptive binning: at least this many predictions per bin.", paper=P.bin_size)
+@_opt("--init", type=click.Path(exists=True, dir_okay=False),
+      help="Checkpoint to initialise every layer but the last (pre-training study).")
+@_opt("--device", help="'cpu', 'cuda[:N]' or 'auto'  [default: auto].")
+@_opt("--workers", "-j", type=int, help="Episodes run at once (processes, or Ray CPUs)  [default: 1].")
+@_opt("--executor", type=click.Choice(EXECUTORS), help="Run episodes here ('local') or as Ray tasks  "
+      "[default: local].")
+@_opt("--ray-address", help="Address of an existing Ray cluster (e.g. 'auto' or 'ray://host:10001'); without "
+      "it a local Ray with --workers CPUs is started.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default="outputs/measure", show_default=True,
+              help="Folder for run directories.")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False),
+              help="Continue an interrupted run directory; its own options and images are used.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def measure_cmd(target, pool, preset, out, resume, quiet, **options) -> None:
+    """Measure MachineMem scores of the TARGET images (files or folders): the fraction of episodes in which a
+    machine, trained on rotation prediction over them and n pool images and then on seen vs unseen pool images,
+    predicts each target as seen.
+
+    \b
+    Examples:
+      ganalyze-mem measure targets/ --pool pool/ --preset cpu -j 2
+      ganalyze-mem measure targets/ --pool lamem/ --machine resnet50          (the paper's setting; GPU)
+      ganalyze-mem measure targets/ --pool pool/ --machine vgg16 --calibration heldout
+      ganalyze-mem measure targets/ --pool pool/ --executor ray --ray-address auto
+      ganalyze-mem measure --resume outputs/measure/00003-tiny_cnn-50img
+    """
+    import dataclasses
+
+    from ..errors import GanalyzeError
+    from ..measurer import measure
+    from ..measurer import preset as make_preset
+    from ..measurer.run import resume_config
+    from .common import pick_device
+
+    if resume:
+        if target or pool:
+            raise GanalyzeError("--resume uses the run's own targets and pool; drop TARGET and --pool.")
+        given = {k: v for k, v in options.items() if v is not None}
+        if "device" in given:
+            given["device"] = pick_device(given["device"])
+        config, _, _ = resume_config(resume, **given)
+    else:
+        if not target:
+            raise GanalyzeError("Give the TARGET images (files or folders) to measure, e.g. "
+                                "`ganalyze-mem measure targets/ --pool pool/ --preset cpu`.")
+        if not pool:
+            raise GanalyzeError("Give --pool: a folder of images (at least 2 x --set-size) that sets B and C are "
+                                "drawn from, disjoint from the targets.")
+        options["device"] = pick_device(options["device"] or "auto")
+        config = make_preset(preset, **options)
+    if not isinstance(config, MeasureConfig):  # pragma: no cover - guards the resume path
+        config = dataclasses.replace(MeasureConfig(), **config)
+    result = measure(list(target), list(pool), config, out=out, resume=resume, progress=not quiet)
+    s = result.summary
+    d, sh = s["scores"], s["split_half"]
+    sb = sh["spearman_brown"]
+    click.echo(f"{len(result.files)} images, {s['episodes_done']} episodes: mean {d['mean']:.3f} (SD {d['sd']:.3f}, "
+               f"min {d['min']:.3f}, max {d['max']:.3f}); split-half (Spearman-Brown) "
+               f"{'n/a' if sb is None else f'{sb:.3f}'}; stage (a) accuracy "
+               f"{s['stages']['pretext_accuracy']['mean']:.1%}")
+    click.echo(f"Scores: {result.run_dir / 'scores.csv'}")
+    click.echo(f"Summary: {result.run_dir / 'summary.md'}")
