@@ -169,7 +169,7 @@ def warm_up_spectral_norm(model: torch.nn.Module, iterations: int = 20) -> None:
 
 
 @torch.no_grad()
-def random_biggan(cfg: BigGANConfig, seed: int = 0, calib_batch: int = 16) -> BigGAN:
+def random_biggan(cfg: BigGANConfig, seed: int = 0, calib_batch: int = 8) -> BigGAN:
     """A randomly initialised BigGAN that produces finite, varied images (see the module docstring).
 
     Deterministic in `seed`; the global random state is left as it was.
