@@ -124,6 +124,8 @@ def sample_cmd(generator: str, classes: str, seeds: str, truncation: float, out:
 
     if not classes.strip(" ,"):
         raise GanalyzeError("--classes is empty; give class names or indices, e.g. --classes 'pizza,giant panda'.")
+    if batch_size < 1:
+        raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
     seed_list = parse_seeds(seeds)
     dev = pick_device(device)
     gen = GENERATORS.create(generator, truncation=truncation, weights=weights)
