@@ -92,6 +92,6 @@ def run_food(scorer: Scorer, folder_a: str | os.PathLike, folder_b: str | os.Pat
     rep.heading("How to run it on your own sets")
     rep.text("`ganalyze-mem validate food FOLDER_A FOLDER_B --names 'tasty,not tasty' --assessor NAME` (or "
              "`--scores scores.csv` with scores made earlier, e.g. by the MachineMem measurer). Images are found "
-             "recursively; unreadable files stop the run with the file's name and the reason.")
+             "recursively; unreadable files are left out, counted and named in the report.")
     rep.save(run.path)
     return run.path
