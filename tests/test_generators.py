@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pytorch_pretrained_biggan import BigGAN
 
 from ganalyze_mem.errors import GanalyzeError, WeightsError
 from ganalyze_mem.generators import GENERATORS
@@ -13,7 +14,7 @@ from ganalyze_mem.generators.biggan import (
     BigGANGenerator,
     TruncationBatchNorm,
     make_config,
-    upgrade_spectral_norm,
+    spectral_norm_vectors,
 )
 from ganalyze_mem.generators.classes import (
     bundled,
@@ -175,22 +176,41 @@ def test_weights_found_through_env_var(built, tmp_path, monkeypatch):
     assert loaded.weights_source == str(tmp_path / "env" / "biggan-deep-256" / "pytorch_model.bin")
 
 
-def test_old_spectral_norm_layout_is_upgraded(built, tmp_path):
+@pytest.mark.parametrize("layout", ["random v (as converted from TF-Hub)", "pre-1.0 torch (no v, normalised weight)"])
+def test_pretrained_layouts_match_the_package(built, tmp_path, layout):
+    """Files whose spectral-norm v is not the one behind u give what pytorch-pretrained-biggan's own first call gives
+    (one power-iteration step from u, in train mode), not eval mode's division by a random sigma."""
     gen = get(built, "tiny")
-    old = {}
+    g = torch.Generator().manual_seed(0)
+    state = {}
     for k, v in gen.model.state_dict().items():
         if k.endswith(".weight_v"):
-            continue
-        old[k] = v
-        if k.endswith(".weight_orig"):  # pre-1.0 files also hold the normalised weight
-            base = k[: -len("_orig")]
-            old[base] = gen.model.get_submodule(base.rsplit(".", 1)[0]).weight.detach().clone()
-    assert not any(k.endswith("weight_v") for k in old)
-    assert any(k.endswith("weight_v") for k in upgrade_spectral_norm(old))
-    loaded = BigGANGenerator("biggan-deep-128", weights=_save_folder(gen, tmp_path / "old", old))
+            if layout.startswith("random"):
+                state[k] = torch.nn.functional.normalize(torch.randn(v.shape, generator=g), dim=0)
+            else:  # the old layout stores the normalised weight instead of v
+                state[k[: -len("_v")]] = torch.randn(gen.model.get_submodule(k.rsplit(".", 1)[0]).weight.shape,
+                                                     generator=g)
+        else:
+            state[k] = v
+    fixed = spectral_norm_vectors(state)
+    assert set(fixed) == set(gen.model.state_dict())
+    loaded = BigGANGenerator("biggan-deep-128", weights=_save_folder(gen, tmp_path / "w", state), truncation=0.4)
+
+    def package_model(train: bool) -> BigGAN:
+        with torch.random.fork_rng(devices=[]):
+            model = BigGAN(gen.model.config)
+        model.load_state_dict(state, strict=False)  # what the package's from_pretrained does
+        return model.train(train)  # the package's models run in train mode: a power-iteration step per call
+
     z, y = inputs(gen)
+    z = z * 0.4
     with torch.no_grad():
-        torch.testing.assert_close(loaded(z, y), gen(z, y), atol=1e-4, rtol=1e-4)
+        expected = (package_model(True)(z, y, 0.4) + 1) / 2
+        torch.testing.assert_close(loaded(z, y), expected, atol=1e-5, rtol=1e-4)
+        if layout.startswith("random"):  # eval mode trusting the stored v is far off (even NaN): the step matters
+            assert not torch.allclose((package_model(False)(z, y, 0.4) + 1) / 2, expected, atol=1e-2)
+    # our own files (saved after a power iteration) are left as they are
+    assert spectral_norm_vectors(gen.model.state_dict()).keys() == gen.model.state_dict().keys()
 
 
 def test_mismatched_state_dict_names_keys(built, tmp_path):

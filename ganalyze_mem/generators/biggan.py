@@ -3,6 +3,8 @@
 We build the model from a config and load the state dict ourselves with ``strict=True`` and ``weights_only=True``:
 the package's own ``from_pretrained`` asks the network before looking on disk and loads with ``strict=False``.
 A weights folder holds ``pytorch_model.bin`` and ``config.json``; the folder's config wins over our built-in one.
+The frozen model runs in eval mode, so spectral norm's (u, v) pairs are made consistent at load time
+(`spectral_norm_vectors`): the package's converted files hold a random v and rely on train-mode calls.
 
 Truncation (the truncation trick): z is drawn from a normal truncated to [-2, 2] and scaled by ``truncation``, and
 BigGAN's BatchNorms normalise with "standing statistics" stored for 51 truncations 0, 0.02, ..., 1. ``truncation``
@@ -118,22 +120,29 @@ def build(cfg: BigGANConfig) -> BigGAN:
     return model
 
 
-def upgrade_spectral_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Convert pre-1.0 spectral-norm entries (``weight``, ``weight_orig``, ``weight_u``; no ``weight_v``).
+def spectral_norm_vectors(state: dict[str, torch.Tensor], atol: float = 1e-4) -> dict[str, torch.Tensor]:
+    """Make every spectral-norm (u, v) pair in a state dict consistent, as TF-Hub's BigGAN uses it at inference.
 
-    The old layout stores the normalised weight W = W_orig / sigma. We choose v = W_orig^T u rescaled so that
-    u . W_orig v = sigma, which reproduces W exactly in eval mode (no power iteration).
+    Only ``weight_orig`` (W) and ``weight_u`` (u) come from TF-Hub: pytorch-pretrained-biggan's conversion leaves
+    ``weight_v`` at its random initial value, and its model is meant to run in train mode, where each call first
+    takes a power-iteration step from u (v = W^T u / |.|, u = W v / |.|). A frozen model runs in eval mode, which
+    takes no step and would divide W by u . W v with that random v. So where v is missing (pre-1.0 torch layout, which
+    also stores the normalised ``weight``) or is not the v that produced u, we take that one step here: the result
+    equals the package's first call and TF-Hub's module. Pairs saved after a power iteration (ours) are kept.
     """
     out = dict(state)
     for key in [k for k in state if k.endswith(".weight_orig")]:
         base = key[: -len("_orig")]
-        if base + "_v" in state or base not in state or base + "_u" not in state:
+        if base + "_u" not in state:
             continue
-        w_orig, w, u = state[key].float(), out.pop(base).float(), state[base + "_u"].float()
-        sigma = (w_orig / w)[w.abs() > 1e-12].mean()
-        mat = w_orig.reshape(w_orig.shape[0], -1)
-        v = mat.t() @ u
-        out[base + "_v"] = v * (sigma / torch.dot(u, mat @ v))
+        mat = state[key].reshape(state[key].shape[0], -1).float()
+        u, v = state[base + "_u"].float(), state.get(base + "_v")
+        if v is not None and torch.allclose(F.normalize(mat @ v.float(), dim=0, eps=1e-12), u, atol=atol):
+            continue
+        v = F.normalize(mat.t() @ u, dim=0, eps=1e-12)
+        out[base + "_v"] = v.to(state[key].dtype)
+        out[base + "_u"] = F.normalize(mat @ v, dim=0, eps=1e-12).to(state[key].dtype)
+        out.pop(base, None)  # the pre-1.0 layout's stored normalised weight: recomputed from W, u, v
     return out
 
 
@@ -244,7 +253,7 @@ class BigGANGenerator(Generator):
         else:
             path = resolve_weights(weight_spec(name), weights)
             model = build(read_config(path.parent / "config.json"))
-            load_into(model, upgrade_spectral_norm(load_state_dict(path)), path)
+            load_into(model, spectral_norm_vectors(load_state_dict(path)), path)
             self.weights_source = str(path)
         self.model = model
         cfg = model.config
