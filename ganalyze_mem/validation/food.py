@@ -57,8 +57,10 @@ def run_food(scorer: Scorer, folder_a: str | os.PathLike, folder_b: str | os.Pat
     rep = common.new_report(f"Scores of two image sets: {a_name} vs {b_name}", "food", scorer, run,
                      sets=f"{a_name}: {folder_a} ({len(sets[a_name])} images); {b_name}: {folder_b} "
                           f"({len(sets[b_name])} images)")
-    kept = {n: common.score_kept(scorer, f, rep) for n, f in sets.items()}
-    sets, scores = {n: k[0] for n, k in kept.items()}, {n: k[1] for n, k in kept.items()}
+    set_of = {f: n for n, fs in sets.items() for f in fs}  # one scoring call: one measurement run, one scale
+    files, all_scores = common.score_kept(scorer, sets[a_name] + sets[b_name], rep)
+    sets = {n: [f for f in files if set_of[f] == n] for n in (a_name, b_name)}
+    scores = {n: all_scores[[i for i, f in enumerate(files) if set_of[f] == n]] for n in (a_name, b_name)}
     if min(len(v) for v in scores.values()) < 2:
         raise GanalyzeError(f"Fewer than 2 readable images in a set ({ {n: len(v) for n, v in scores.items()} }).")
     write_scores(run.path / "scores.csv", sets[a_name] + sets[b_name], np.concatenate(list(scores.values())),

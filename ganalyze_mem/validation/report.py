@@ -27,7 +27,7 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .8em 0; font-size: 0.92em; }
 th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: right; } th { background: #eee; }
-td:first-child, th:first-child { text-align: left; }
+td:first-child, th:first-child, td.t { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption, .caption { color: #555; font-size: 0.9em; margin-top: .3em; }
 .meta { color: #666; font-size: 0.9em; }
@@ -49,6 +49,12 @@ def _fmt(value: Any, digits: int = 4) -> str:
         return _fmt(value.item(), digits)
     except AttributeError:
         return str(value)
+
+
+def _cell(value: Any) -> str:
+    """A table cell: numbers right-aligned (the default), words left-aligned."""
+    text = html.escape(_fmt(value))
+    return f'<td class="t">{text}</td>' if isinstance(value, str) else f"<td>{text}</td>"
 
 
 def _inline_md(text: str) -> str:
@@ -152,8 +158,7 @@ class Report:
             elif kind == "table":
                 name, columns, rows, caption, total = value
                 head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-                body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in columns)
-                               + "</tr>" for r in rows)
+                body = "".join("<tr>" + "".join(_cell(r.get(c, "")) for c in columns) + "</tr>" for r in rows)
                 more = f" Showing {len(rows)} of {total} rows." if len(rows) < total else ""
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
                              f'<p class="caption">{_inline_md(caption)}{more} Full table: {html.escape(name)}.csv</p>')

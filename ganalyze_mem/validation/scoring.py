@@ -7,7 +7,6 @@ Every source is a `Scorer`: `score_files(paths) -> float64 array`, one score per
 from __future__ import annotations
 
 import csv
-import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,31 +153,40 @@ class CsvScorer(Scorer):
 
 
 class MeasurerScorer(Scorer):
-    """Ground-truth MachineMem scores from the measurer (the paper's section 3), run on the study's images.
+    """Ground-truth MachineMem scores from the measurer (the paper's section 3), run on the study's images as
+    targets against random draws from a `pool` of other images (`ganalyze_mem.measurer.measure`)."""
 
-    Hook: calls `ganalyze_mem.measurer.measure_files(files, **options) -> scores` when the measurer offers it.
-    """
-
-    def __init__(self, **options):
+    def __init__(self, pool: Sequence[str | os.PathLike], preset: str = "cpu", out: str | os.PathLike | None = None,
+                 **overrides):
         try:
-            module = importlib.import_module("ganalyze_mem.measurer")
+            from ..measurer import measure
+            from ..measurer import preset as make_preset
         except ImportError as e:
             raise GanalyzeError(f"--measure needs the MachineMem measurer, which could not be imported ({e}). Measure "
                                 "the images with `ganalyze-mem measure` and pass the CSV with --scores.") from None
-        self.measure = getattr(module, "measure_files", None)
-        if self.measure is None:
-            raise GanalyzeError("--measure: this version of ganalyze_mem.measurer has no measure_files() API. Measure "
-                                "the images with `ganalyze-mem measure` and pass the resulting CSV with --scores.")
-        self.options = options
-        self.name = "MachineMem measurer"
+        if not pool:
+            raise GanalyzeError("--measure needs --pool: folder(s) of other images that the measurer draws its "
+                                "sets B and C from (at least 2 x the preset's set size).")
+        self.measure, self.pool, self.out = measure, [str(p) for p in pool], out or Path("outputs") / "measure"
+        self.config = make_preset(preset, **overrides)
+        self.name = f"MachineMem measurer ({self.config.machine}, preset {preset})"
+        self.runs: list[Path] = []
 
     def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
-        return np.asarray(self.measure([Path(f) for f in files], **self.options), dtype=np.float64)
+        result = self.measure([str(f) for f in files], self.pool, self.config, out=self.out)
+        self.runs.append(Path(result.run_dir))
+        table = {str(Path(f).resolve()): s for f, s in zip(result.files, result.scores, strict=True)}
+        return np.asarray([table.get(str(Path(f).resolve()), np.nan) for f in files], dtype=np.float64)
+
+    def describe(self) -> str:
+        runs = f"; runs: {', '.join(str(r) for r in self.runs)}" if self.runs else ""
+        return self.name + runs
 
 
 def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = None, measure: bool = False,
-                device: str = "cpu", batch_size: int = 16, image_size: int | None = None) -> Scorer:
-    """Exactly one of `assessor`, `scores` (a CSV) or `measure=True`."""
+                device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
+                pool: Sequence[str | os.PathLike] = (), measure_preset: str = "cpu", **measure_overrides) -> Scorer:
+    """Exactly one of `assessor`, `scores` (a CSV) or `measure=True` (with a `pool` for the measurer)."""
     given = [n for n, v in (("--assessor", assessor), ("--scores", scores), ("--measure", measure)) if v]
     if len(given) != 1:
         raise GanalyzeError("Give exactly one score source: --assessor NAME (e.g. brightness, humanmem, a MachineMem "
@@ -188,7 +196,7 @@ def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = 
         return AssessorScorer(assessor, device=device, batch_size=batch_size, image_size=image_size)
     if scores:
         return CsvScorer(scores)
-    return MeasurerScorer()
+    return MeasurerScorer(pool, preset=measure_preset, device=device, **measure_overrides)
 
 
 def write_scores(path: str | os.PathLike, files: Sequence[str | os.PathLike], scores: np.ndarray,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..errors import GanalyzeError
 from ..images import find_images
 from .common import distribution_figure, montage, new_report, open_report_dir, score_label
 from .scoring import Scorer, write_scores
@@ -108,10 +109,14 @@ def run_shapes(scorer: Scorer, cfg: ShapesConfig | None = None, out: str | os.Pa
     cfg = cfg or ShapesConfig()
     run = open_report_dir("shapes", out, cfg, scorer)
     sets = draw_shape_sets(run.path / "images", cfg)
-    scores = {name: scorer.score_files(files) for name, files in sets.items()}
     files = sets["regular"] + sets["irregular"]
-    write_scores(run.path / "scores.csv", files, np.concatenate([scores["regular"], scores["irregular"]]),
-                 extra={"set": ["regular"] * len(sets["regular"]) + ["irregular"] * len(sets["irregular"])})
+    all_scores = scorer.score_files(files)  # one call: a measurer scores both sets in one run, on one scale
+    if not np.isfinite(all_scores).all():
+        raise GanalyzeError(f"Some drawn shapes could not be scored ({getattr(scorer, 'problems', ['?'])[:1]}).")
+    n_reg = len(sets["regular"])
+    scores = {"regular": all_scores[:n_reg], "irregular": all_scores[n_reg:]}
+    write_scores(run.path / "scores.csv", files, all_scores,
+                 extra={"set": ["regular"] * n_reg + ["irregular"] * len(sets["irregular"])})
 
     rep = new_report("Regular vs irregular shapes", "shapes", scorer, run, seed=cfg.seed,
                      images=f"{cfg.per_set} per set x {len(ROTATIONS)} rotations, {cfg.size} px")
