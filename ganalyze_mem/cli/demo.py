@@ -1,0 +1,42 @@
+"""`ganalyze-mem demo`: the whole pipeline offline on bundled data, linked from one index.html."""
+
+from __future__ import annotations
+
+import click
+
+from ..demo import SIZES, DemoConfig
+
+D = DemoConfig()
+
+
+@click.command("demo")
+@click.option("--out", default=D.out, show_default=True, help="Folder of the demo run (created; reused on rerun).")
+@click.option("--size", default=D.size, show_default=True, type=click.Choice(sorted(SIZES)),
+              help="small: about 10 minutes on 2 CPU cores; test: a couple of minutes, numbers mean little.")
+@click.option("--fresh", is_flag=True, help="Delete the demo folder's previous results and start over.")
+@click.option("--seed", default=D.seed, show_default=True, type=int, help="Seed of every stage.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def demo_cmd(out: str, size: str, fresh: bool, seed: int, quiet: bool) -> None:
+    """Run every part of the toolkit on the bundled demo photos and write OUT/index.html.
+
+    \b
+    Stages (each checkpointed; a rerun skips finished ones and resumes a started one):
+      1. measure      MachineMem scores of ~330 photos (tiny_cnn machine, each half against the other)
+      2. predictor    fit a resnet18 regressor on them, promote it to OUT/weights/demo-machinemem
+      3. train        GANalyze direction against that predictor on the `collage` generator
+      4. strips       alpha strips scored by the predictor, humanmem, brightness and contrast
+      5. factors      which collage factors (objects, size, brightness, contrast) the direction moves,
+                      and whether that agrees with the paper (more objects, more contrast, darker)
+      6. validation   attributes, shapes and nerf-views reports
+
+    \b
+    Examples:
+      ganalyze-mem demo                              # outputs/demo/index.html
+      ganalyze-mem demo --size test --out /tmp/demo  # quick smoke run
+      ganalyze-mem demo --fresh                      # start over
+    """
+    from ..demo import run_demo
+
+    index = run_demo(DemoConfig(out=out, size=size, fresh=fresh, seed=seed, progress=not quiet),
+                     echo=lambda m: click.echo(m, err=True))
+    click.echo(f"Open {index}")
