@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,6 +20,7 @@ from ..images import find_images, load_image
 from . import niqe as niqe_mod
 from . import pixelstats as px
 from .common import new_report, open_report_dir, score_kept, score_label
+from .config import AttributesConfig
 from .scoring import AssessorScorer, Scorer, write_scores
 from .stats import mean_ci, spearman, strength
 
@@ -36,17 +36,6 @@ ATTRIBUTES: dict[str, tuple[str, float]] = {
 COGNITIVE_ASSESSORS = {"humanmem": "humanmem", "aesthetics": "aesthetics", "valence": "valence"}
 DETECTOR_REASON = ("needs an object detector (the paper used YOLOv4); no detector weights are available offline, and "
                    "the project ships none")
-
-
-@dataclass
-class AttributesConfig:
-    """Defaults of the attributes study, shared by the CLI and the Python API."""
-
-    groups: int = 10  # score groups of Figure 3
-    max_side: int = 512  # attributes are computed on images downscaled to this longer side (0 = full size)
-    only: str = ""  # comma-separated subset of attribute names ('' = every one)
-    device: str = "cpu"  # for assessor-based attributes (HumanMem, aesthetics, valence)
-    batch_size: int = 16
 
 
 def _wanted(cfg: AttributesConfig) -> list[str]:

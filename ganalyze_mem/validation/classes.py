@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,19 +18,9 @@ import numpy as np
 from ..errors import GanalyzeError
 from ..images import find_images
 from .common import montage, new_report, open_report_dir, score_kept, score_label
+from .config import ClassesConfig
 from .scoring import Scorer, write_scores
 from .stats import mean_ci
-
-
-@dataclass
-class ClassesConfig:
-    """Defaults of the classes study, shared by the CLI and the Python API."""
-
-    top: int = 5  # classes shown at each end (the paper's top-5 / bottom-5)
-    examples: int = 4  # example images per shown class
-    max_per_class: int = 0  # 0 = every image; else a seeded random subset per class
-    min_per_class: int = 1  # classes with fewer images are left out
-    seed: int = 0
 
 
 def class_files(root: str | os.PathLike, cfg: ClassesConfig) -> dict[str, list[Path]]:

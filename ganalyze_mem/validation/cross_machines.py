@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,14 +17,8 @@ from scipy import stats
 
 from ..errors import GanalyzeError
 from .common import new_report, open_report_dir
+from .config import MachinesConfig
 from .scoring import read_scores_csv
-
-
-@dataclass
-class MachinesConfig:
-    """Defaults of the cross-machine study, shared by the CLI and the Python API."""
-
-    key: str = "auto"  # match rows by 'path', 'name' (file name) or 'auto' (path when they overlap enough)
 
 
 def align_scores(tables: dict[str, dict[str, float]], key: str = "auto") -> tuple[list[str], np.ndarray]:

@@ -15,7 +15,6 @@ set names are options), so the same study compares any two image sets.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +22,9 @@ import numpy as np
 from ..errors import GanalyzeError
 from ..images import find_images
 from . import common
+from .config import FoodConfig
 from .scoring import Scorer, write_scores
 from .stats import compare_groups, mean_ci
-
-
-@dataclass
-class FoodConfig:
-    """Defaults of the two-set (food) study, shared by the CLI and the Python API."""
-
-    names: tuple[str, str] = ("tasty", "not tasty")
-    seed: int = 0
-    resamples: int = 9999
-    examples: int = 5  # top and bottom images shown per set
 
 
 def _files(folder: str | os.PathLike, name: str) -> list[Path]:

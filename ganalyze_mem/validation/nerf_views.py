@@ -10,7 +10,6 @@ camera directions, and Spearman correlations of the score with how much a view s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..errors import GanalyzeError
 from .common import montage, new_report, open_report_dir, score_label
+from .config import NerfViewsConfig
 from .nerf import SPLITS, read_scene, view_measures
 from .render import RenderConfig, render_scene
 from .scoring import Scorer, write_scores
@@ -30,15 +30,6 @@ MEASURES = {
     "visible_faces": "axis directions covering >= 5% of the object (needs depth)",
     "orientation_entropy": "entropy of the 6-way surface-orientation split (needs depth)",
 }
-
-
-@dataclass
-class NerfViewsConfig:
-    """Defaults of the viewing-angle study, shared by the CLI and the Python API."""
-
-    top: int = 10  # views shown at each end (the paper's top-10 / bottom-10)
-    splits: str = "train,val,test"  # which splits of a NeRF-synthetic scene to read
-    render: RenderConfig | None = None  # used when an object is rendered
 
 
 def _splits(text: str) -> tuple[str, ...]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from PIL import Image
 
 from ..errors import GanalyzeError
 from ..rundir import atomic_write_text
+from .config import RenderConfig
 
 # preset -> (URDF inside pybullet_data, base orientation as roll/pitch/yaw)
 OBJECTS = {
@@ -31,18 +31,6 @@ OBJECTS = {
     "r2d2": ("r2d2.urdf", (0.0, 0.0, 0.0)),
     "cube": ("cube.urdf", (0.0, 0.0, 0.0)),
 }
-
-
-@dataclass
-class RenderConfig:
-    """Defaults for rendering a scene, shared by the CLI and the Python API."""
-
-    views: int = 100  # cameras, spread evenly over the sphere (Fibonacci lattice)
-    size: int = 200  # image side in pixels
-    fov: float = 40.0  # horizontal field of view in degrees (camera_angle_x)
-    distance: float = 3.0  # camera distance in units of the object's bounding-sphere radius
-    min_elevation: float = -60.0  # degrees; views from far below a resting object are rarely wanted
-    seed: int = 0  # rotates the lattice about the vertical axis
 
 
 def sphere_directions(n: int, min_elevation: float = -90.0, seed: int = 0) -> np.ndarray:

@@ -39,10 +39,11 @@ class Scorer:
 class AssessorScorer(Scorer):
     """Scores with an assessor preset. Images are loaded at their own size (or `image_size`) and batched by size."""
 
-    def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None):
+    def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
+                 weights: str | os.PathLike | None = None):
         from ..assessors import ASSESSORS
 
-        self.model = ASSESSORS.create(assessor)
+        self.model = ASSESSORS.create(assessor, weights=weights)  # None overrides are ignored
         if hasattr(self.model, "freeze"):
             self.model.freeze()
         self.model = self.model.to(device)
@@ -185,7 +186,8 @@ class MeasurerScorer(Scorer):
 
 def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = None, measure: bool = False,
                 device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
-                pool: Sequence[str | os.PathLike] = (), measure_preset: str = "cpu", **measure_overrides) -> Scorer:
+                pool: Sequence[str | os.PathLike] = (), measure_preset: str = "cpu",
+                weights: str | os.PathLike | None = None, **measure_overrides) -> Scorer:
     """Exactly one of `assessor`, `scores` (a CSV) or `measure=True` (with a `pool` for the measurer)."""
     given = [n for n, v in (("--assessor", assessor), ("--scores", scores), ("--measure", measure)) if v]
     if len(given) != 1:
@@ -193,7 +195,7 @@ def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = 
                             "predictor), --scores CSV, or --measure" + (f"; you gave {' and '.join(given)}."
                                                                          if given else "."))
     if assessor:
-        return AssessorScorer(assessor, device=device, batch_size=batch_size, image_size=image_size)
+        return AssessorScorer(assessor, device=device, batch_size=batch_size, image_size=image_size, weights=weights)
     if scores:
         return CsvScorer(scores)
     return MeasurerScorer(pool, preset=measure_preset, device=device, **measure_overrides)

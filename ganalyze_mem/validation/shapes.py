@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +19,13 @@ from PIL import Image, ImageDraw
 from ..errors import GanalyzeError
 from ..images import find_images
 from .common import distribution_figure, montage, new_report, open_report_dir, score_label
+from .config import ShapesConfig
 from .scoring import Scorer, write_scores
 from .stats import compare_groups, mean_ci
 
 REGULAR = ("circle", "square", "triangle", "pentagon", "hexagon", "heptagon", "octagon")
 SIDES = {"square": 4, "triangle": 3, "pentagon": 5, "hexagon": 6, "heptagon": 7, "octagon": 8}
 ROTATIONS = (0, 90, 180, 270)
-
-
-@dataclass
-class ShapesConfig:
-    """Defaults of the shapes study, shared by the CLI and the Python API."""
-
-    per_set: int = 25  # base images per set, before rotation (the paper's 25)
-    size: int = 256  # image side in pixels
-    seed: int = 0
-    resamples: int = 9999  # permutation test and bootstrap
 
 
 def _regular_points(kind: str, cx: float, cy: float, r: float, phase: float) -> list[tuple[float, float]]:
