@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "fit-predictor": "ganalyze_mem.cli.fit_predictor:fit_predictor_cmd",
     "promote-predictor": "ganalyze_mem.cli.promote_predictor:promote_predictor_cmd",
     "import-predictor": "ganalyze_mem.cli.import_predictor:import_predictor_cmd",
+    "validate": "ganalyze_mem.cli.validate:validate_group",
 }
 
 EPILOG = """\b
