@@ -85,7 +85,13 @@ class Machine(nn.Module):
 # factories ----------------------------------------------------------------------------------------------------------
 def torchvision_machine(backbone: str, category: str, image_size: int = 224, num_classes: int = 4) -> Machine:
     """A torchvision network (random initialisation) with its last layer replaced."""
-    net = build_backbone(backbone, num_classes, image_size)
+    if backbone == "maxvit_t":  # build_backbone passes image_size=, which torchvision's MaxViT rejects
+        import torchvision
+
+        net = torchvision.models.maxvit_t(weights=None, input_size=(image_size, image_size))
+        set_head(net, backbone, num_classes)
+    else:
+        net = build_backbone(backbone, num_classes, image_size)
     return Machine(net, name=backbone, category=category, pretext_classes=num_classes,
                    get_head=lambda m: get_head(m, backbone), set_head=lambda m, k: set_head(m, backbone, k))
 
@@ -108,8 +114,6 @@ class PixelLinear(nn.Module):
     def __init__(self, image_size: int, num_classes: int):
         super().__init__()
         self.fc = nn.Linear(3 * image_size * image_size, num_classes)
-        nn.init.zeros_(self.fc.weight)
-        nn.init.zeros_(self.fc.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x.flatten(1))

@@ -2,8 +2,8 @@
 (see `episode.run_episode`), so every executor gives bit-identical results; they differ only in speed.
 
 - ``local`` with 1 worker: in this process (per-stage progress bars).
-- ``local`` with N workers: N spawned processes with one torch thread each (on a 2-core CPU this measured
-  1.3-1.45x over one two-thread process). The images go to the workers once, through shared memory.
+- ``local`` with N workers: N worker processes with one torch thread each (on a 2-core CPU this measured
+  1.3-1.45x over one two-thread process). The images go to the workers once, at start.
 - ``ray``: Ray tasks (one CPU each) on a local Ray (started here, with ``workers`` CPUs) or on an existing cluster
   (``ray_address``), for measurements that outgrow one machine. The images are put in Ray's object store once.
 """
@@ -35,6 +35,10 @@ def _worker_episode(options: dict[str, Any], index: int) -> dict[str, Any]:
     return run_episode(_WORKER_DATA, options, index)
 
 
+def _uses_cuda(options: dict[str, Any]) -> bool:
+    return str(options.get("device", "cpu")).startswith("cuda") or torch.cuda.is_initialized()
+
+
 def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], workers: int, on_result: OnResult,
               progress: bool = True) -> None:
     indices = list(indices)
@@ -49,8 +53,12 @@ def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[int]
 
         import torch.multiprocessing as tmp
 
-        data.share_memory_()
-        ctx = tmp.get_context("spawn")  # fork after torch has started threads can deadlock
+        # fork starts in milliseconds and shares the images copy-on-write (torch's DataLoader forks the same way);
+        # CUDA cannot survive a fork, so GPU runs spawn and pass the images through shared memory.
+        method = "fork" if "fork" in tmp.get_all_start_methods() and not _uses_cuda(options) else "spawn"
+        if method == "spawn":
+            data.share_memory_()
+        ctx = tmp.get_context(method)
         with ProcessPoolExecutor(max_workers=min(workers, len(indices)), mp_context=ctx, initializer=_init_worker,
                                  initargs=(data,)) as pool:
             pending = {pool.submit(_worker_episode, options, i) for i in indices}

@@ -50,17 +50,18 @@ def write_histogram(path: Path, scores: np.ndarray, title: str, episodes: int) -
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    bins = np.linspace(0, 1, min(episodes, 50) + 2) if episodes > 1 else np.linspace(0, 1, 3)
+    m = max(1, min(episodes, 50))  # one bar per attainable score k / m (grouped beyond 50 episodes)
+    bins = (np.arange(m + 2) - 0.5) / m
     ax.hist(scores, bins=bins, color="#4C72B0", edgecolor="white")
     mean = float(np.mean(scores))
     ax.axvline(mean, color="#C44E52", lw=1.5, label=f"mean {mean:.3f}")
     ax.axvline(PAPER_RESNET50_LAMEM["mean"], color="gray", ls="--", lw=1,
                label=f"paper, ResNet-50 on LaMem: {PAPER_RESNET50_LAMEM['mean']:.3f}")
-    ax.set_xlim(0, 1)
+    ax.set_xlim(-0.5 / m, 1 + 0.5 / m)
     ax.set_xlabel(f"MachineMem score (fraction of {episodes} episodes predicted seen)")
     ax.set_ylabel("images")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best", framealpha=0.9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -1,0 +1,108 @@
+"""The MachineMem measurer's machines: every registered machine builds, classifies rotations, swaps its head for the
+seen/unseen stage and passes gradients; appendix-B defaults per category; initialisation from a checkpoint.
+
+Cheap machines run for real; the big ones are built on the meta device (registry wiring, head swap and output
+shapes without the seconds their random initialisation costs on a CPU)."""
+
+import sys
+
+import pytest
+import torch
+
+from ganalyze_mem.errors import GanalyzeError
+from ganalyze_mem.machines import MACHINES, create_machine
+from ganalyze_mem.measurer.config import APPENDIX_B, MeasureConfig
+from ganalyze_mem.weights import save_safetensors
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread, as the measurer's workers use: on a shared 2-core machine two threads that spin-wait for
+    each other run many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+PAPER_MACHINES = ["linear", "svm", "alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2",
+                  "densenet121", "xcit_t", "maxvit_t"]
+SIZE = {"maxvit_t": 224, "alexnet": 64}  # the smallest input each machine takes; others run at 32 px
+REAL = {"tiny_cnn", "linear", "svm", "resnet18", "alexnet", "xcit_t"}  # one or more per category, run for real
+
+
+def test_registry_holds_the_papers_machines_and_a_tiny_one():
+    assert set(PAPER_MACHINES) <= set(MACHINES.names())
+    assert MACHINES.tiny_names() == ["tiny_cnn"]
+
+
+@pytest.mark.parametrize("name", MACHINES.names())
+def test_machine_contract(name):
+    if name == "xcit_t":
+        pytest.importorskip("timm")
+    size = SIZE.get(name, 32)
+    device = torch.device("cpu" if name in REAL else "meta")
+    torch.manual_seed(0)
+    with device:
+        m = create_machine(name, size)
+        x = torch.rand(2, 3, size, size, requires_grad=True)
+    classes = 2 if name in ("linear", "svm") else 4
+    assert m.pretext_classes == classes and m.head.out_features == classes
+    m.eval()
+    out = m(x)
+    assert out.shape == (2, classes)
+    with device:
+        if not m.keep_head:
+            m.replace_head(2)
+    assert m.head.out_features == 2
+    keys = m.head_keys()
+    assert len(keys) == 2 and {k.rsplit(".", 1)[1] for k in keys} == {"weight", "bias"}
+    out = m(x)
+    assert out.shape == (2, 2)
+    if device.type == "cpu":
+        assert torch.isfinite(out).all()
+        out[:, 1].sum().backward()
+        assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_appendix_b_defaults_by_category():
+    cases = {"resnet50": (60, 0.01), "densenet121": (60, 0.01), "vgg16": (70, 0.0005), "alexnet": (70, 0.0005),
+             "maxvit_t": (70, 0.0005), "xcit_t": (70, 0.0005), "linear": (60, 0.01), "svm": (60, 0.01)}
+    for name, (epochs, lr) in cases.items():
+        cfg = MeasureConfig(machine=name).resolve()
+        assert (cfg.pretext_epochs, cfg.lr) == (epochs, lr), name
+    assert MeasureConfig(machine="resnet50", init="x.safetensors").resolve().pretext_epochs == 30
+    assert MeasureConfig(machine="resnet50", pretext_epochs=5, lr=0.1).resolve().lr == 0.1
+    assert set(APPENDIX_B) >= {"conventional", "classic_cnn", "modern_cnn", "vit", "pretrained"}
+    with pytest.raises(GanalyzeError, match="Did you mean 'resnet50'"):
+        MeasureConfig(machine="resnet05").resolve()
+    with pytest.raises(GanalyzeError, match="--set-size"):
+        MeasureConfig(set_size=0).resolve()
+
+
+def test_init_from_checkpoint_loads_backbone_and_keeps_a_fresh_head(tmp_path):
+    torch.manual_seed(1)
+    donor = create_machine("tiny_cnn", 32)
+    donor.replace_head(7)  # a checkpoint from another task: its head does not fit and must be ignored
+    path = tmp_path / "init.safetensors"
+    save_safetensors(donor.net.state_dict(), path)
+    torch.manual_seed(2)
+    m = create_machine("tiny_cnn", 32, init=path)
+    for k, v in donor.net.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(m.net.state_dict()[k], v), k
+    assert m.head.out_features == 4
+    torch.save({"state_dict": {"bogus.weight": torch.zeros(1)}}, tmp_path / "wrong.pt")
+    with pytest.raises(GanalyzeError):
+        create_machine("tiny_cnn", 32, init=tmp_path / "wrong.pt")
+
+
+def test_xcit_without_timm_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)
+    with pytest.raises(GanalyzeError, match="pip install"):
+        create_machine("xcit_t", 32)
+
+
+def test_image_size_limits_are_clear():
+    with pytest.raises(GanalyzeError, match="maxvit_t"):
+        create_machine("maxvit_t", 100)
