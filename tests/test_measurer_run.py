@@ -1,0 +1,190 @@
+"""The MachineMem measurer end to end on generated images: outputs, determinism across worker counts, resume
+equality, Ray equals local, appendix D's held-out calibration, the CLI, and bad inputs."""
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from ganalyze_mem.cli import main
+from ganalyze_mem.errors import GanalyzeError
+from ganalyze_mem.measurer import measure, preset
+from ganalyze_mem.measurer.inputs import load_inputs
+from ganalyze_mem.measurer.report import read_predictions
+
+TEST = dict(episodes=4, set_size=6, image_size=16, batch_size=4, pretext_epochs=2, seen_epochs=2, bin_size=3)
+
+
+def _pattern(rng: np.random.Generator, size: int = 20) -> Image.Image:
+    """A random picture: colour ramp, a few rectangles and noise."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    a, b = rng.uniform(-1, 1, 2)
+    img = np.clip((a * x + b * y)[..., None] * rng.uniform(0, 1, 3) + 0.5, 0, 1)
+    for _ in range(3):
+        r0, c0 = rng.integers(0, size - 4, 2)
+        img[r0:r0 + rng.integers(2, 8), c0:c0 + rng.integers(2, 8)] = rng.uniform(0, 1, 3)
+    img = np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1)
+    return Image.fromarray((img * 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """targets/ (6 images) and pool/ (16 distinct images plus a renamed copy of a target, the same target saved as
+    BMP, and an unreadable file)."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    (root / "targets").mkdir()
+    (root / "pool").mkdir()
+    for i in range(6):
+        _pattern(rng).save(root / "targets" / f"t{i}.png")
+    for i in range(16):
+        _pattern(rng).save(root / "pool" / f"p{i:02d}.png")
+    shutil.copy(root / "targets" / "t0.png", root / "pool" / "copy_of_t0.png")
+    Image.open(root / "targets" / "t1.png").save(root / "pool" / "t1_as.bmp")
+    (root / "pool" / "broken.png").write_text("not a png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _outputs(run_dir):
+    """Everything that must be identical between equivalent runs (episode timings aside)."""
+    episodes = {}
+    for p in sorted((run_dir / "episodes").glob("*.json")):
+        record = json.loads(p.read_text())
+        record.pop("seconds")
+        episodes[p.name] = record
+    pred = read_predictions(run_dir / "predictions.npz")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("workers", "executor", "ray_address"):
+        summary["options"].pop(key)
+    return {"scores": (run_dir / "scores.csv").read_text(), "episodes": episodes, "summary": summary,
+            "seen": pred["seen"].tolist(), "p_seen": pred["p_seen"].tolist()}
+
+
+@pytest.fixture(scope="module")
+def reference(images, tmp_path_factory):
+    """One run through the CLI, in this process (1 worker)."""
+    out = tmp_path_factory.mktemp("runs")
+    args = ["measure", str(images / "targets"), "--pool", str(images / "pool"), "--preset", "test", "-q",
+            "--device", "cpu", "--out", str(out)] + [f"--{k.replace('_', '-')}={v}" for k, v in TEST.items()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run_dir = next(out.iterdir())
+    return {"dir": run_dir, "outputs": _outputs(run_dir), "stdout": result.output,
+            "warnings": [str(w.message) for w in caught]}
+
+
+def test_outputs_and_bad_pool_images_are_reported(reference, images):
+    run_dir, out = reference["dir"], reference["outputs"]
+    lines = out["scores"].splitlines()
+    assert lines[0] == "path,score,episodes" and len(lines) == 7
+    scores = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert np.allclose(scores * 4, np.round(scores * 4))  # fractions of 4 episodes
+    assert len(out["episodes"]) == 4 and np.array(out["seen"]).shape == (4, 6)
+    s = out["summary"]
+    assert s["scores"]["mean"] == pytest.approx(scores.mean())
+    assert {"rho_halves", "spearman_brown"} <= set(s["split_half"])
+    assert len(s["stages"]["per_episode"]) == 4 and 1 <= s["stages"]["chosen_epoch"]["mean"] <= 2
+    problems = s["inputs"]
+    assert any("broken.png" in p for p in problems["unreadable_pool"])
+    assert sorted(p.split(" = ")[0].rsplit("/", 1)[1] for p in problems["pool_images_identical_to_a_target"]) == \
+        ["copy_of_t0.png", "t1_as.bmp"]
+    assert s["pool"] == 16
+    assert any("broken.png" in w for w in reference["warnings"])
+    assert (run_dir / "histogram.png").stat().st_size > 1000 and (run_dir / "summary.md").is_file()
+    assert "Scores:" in reference["stdout"]
+
+
+def test_same_result_with_two_worker_processes(reference, images, tmp_path):
+    cfg = preset("test", device="cpu", workers=2, **TEST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = measure([images / "targets"], [images / "pool"], cfg, out=tmp_path, progress=False)
+    assert _outputs(result.run_dir) == reference["outputs"]
+
+
+def test_resume_ends_identical(reference, tmp_path):
+    run_dir = tmp_path / reference["dir"].name
+    shutil.copytree(reference["dir"], run_dir)
+    for name in ("episode-00001.json", "episode-00003.json"):  # as if killed before these two finished
+        (run_dir / "episodes" / name).unlink()
+    for name in ("scores.csv", "summary.json", "predictions.npz"):
+        (run_dir / name).unlink()
+    refused = CliRunner().invoke(main, ["measure", "--resume", str(run_dir), "--seed", "5"])
+    assert refused.exit_code != 0 and "--seed: run has 0, you gave 5" in refused.output
+    result = CliRunner().invoke(main, ["measure", "--resume", str(run_dir), "-q", "-j", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert _outputs(run_dir) == reference["outputs"]
+
+
+def test_ray_executor_equals_local(reference, images, tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        cfg = preset("test", device="cpu", executor="ray", workers=2, **TEST)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = measure([images / "targets"], [images / "pool"], cfg, out=tmp_path, progress=False)
+    finally:
+        ray.shutdown()
+    assert _outputs(result.run_dir) == reference["outputs"]
+
+
+def test_heldout_calibration_variant(images, tmp_path):
+    cfg = preset("test", device="cpu", calibration="heldout", heldout_size=2, **{**TEST, "episodes": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = measure([images / "targets"], [images / "pool"], cfg, out=tmp_path, progress=False)
+    errors = [e["calibration_errors"] for e in result.summary["stages"]["per_episode"]]
+    assert len(errors) == 2 and all(len(e) == 2 and all(0 <= x <= 1 for x in e) for e in errors)
+    with pytest.raises(GanalyzeError, match="held-out"):
+        measure([images / "targets"], [images / "pool"],
+                preset("test", calibration="heldout", heldout_size=3, **TEST), out=tmp_path, progress=False)
+
+
+def test_bad_inputs(images, tmp_path):
+    with pytest.raises(GanalyzeError, match=r"16 usable images .* 2 x 9"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            measure([images / "targets"], [images / "pool"], preset("test", **{**TEST, "set_size": 9}),
+                    out=tmp_path, progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(GanalyzeError, match="no images"):
+        load_inputs([images / "targets"], [empty], 16, progress=False)
+    with pytest.raises(GanalyzeError, match="no such"):
+        load_inputs([tmp_path / "missing"], [images / "pool"], 16, progress=False)
+    bad_targets = tmp_path / "targets"
+    shutil.copytree(images / "targets", bad_targets)
+    (bad_targets / "empty.png").write_bytes(b"")
+    (bad_targets / "text.jpg").write_text("hello")
+    with pytest.warns(UserWarning, match=r"(?s)empty\.png: empty file.*text\.jpg: not an image"):
+        inputs = load_inputs([bad_targets], [images / "pool"], 16, progress=False)
+    assert len(inputs.targets.files) == 6 and len(inputs.targets.skipped) == 2
+    shutil.copy(bad_targets / "t2.png", bad_targets / "t2_again.png")
+    with pytest.raises(GanalyzeError, match="t2_again.png = .*t2.png"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_inputs([bad_targets], [images / "pool"], 16, progress=False)
+    none_readable = tmp_path / "none"
+    none_readable.mkdir()
+    (none_readable / "a.png").write_text("x")
+    with pytest.raises(GanalyzeError, match="None of the 1 targets"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_inputs([none_readable], [images / "pool"], 16, progress=False)
+    result = CliRunner().invoke(main, ["measure", str(images / "targets")])
+    assert result.exit_code != 0 and "--pool" in result.output
