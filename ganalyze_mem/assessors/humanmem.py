@@ -75,8 +75,9 @@ class ResMemNet(nn.Module):
             setattr(self, f"fc{i + 6}", nn.Linear(n_in, n_out))
 
     def conv_features(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.lrn1(self.pool1(F.relu(self.conv1(x))))
-        h = self.lrn2(self.pool2(F.relu(self.conv2(h))))
+        # Local response normalisation squares activations: kept in float32 so float16 autocast cannot overflow.
+        h = self.lrn1(self.pool1(F.relu(self.conv1(x))).float())
+        h = self.lrn2(self.pool2(F.relu(self.conv2(h))).float())
         h = F.relu(self.conv3(h))
         h = F.relu(self.conv4(h))
         h = self.pool5(F.relu(self.conv5(h)))
