@@ -59,11 +59,12 @@ def test_sample_tiny_writes_pngs_and_csv_independent_of_batch_size(tmp_path):
     for r in rows:
         img = load_image(tmp_path / "a" / r["file"])
         assert img.shape == (3, 64, 64) and img.std() > 0.01
-    # seed 1 of pizza alone, batch of one: the same file
+    # seed 1 of pizza alone, batch of one: the same image (float results may differ in the last bits, so that a pixel
+    # can round to the neighbouring 8-bit value)
     res = run("sample", "-g", "tiny", "-c", "963", "-s", "1", "-t", "0.4", "-o", tmp_path / "b", "-b", "1")
     assert res.exit_code == 0, res.output
-    single, batched = tmp_path / "b" / "963-pizza-seed1.png", tmp_path / "a" / "963-pizza-seed1.png"
-    assert single.read_bytes() == batched.read_bytes()
+    single, batched = load_image(tmp_path / "b" / "963-pizza-seed1.png"), load_image(tmp_path / "a" / rows[1]["file"])
+    assert (single - batched).abs().max() <= 1.01 / 255
 
 
 def test_sample_biggan_without_weights_lists_places(tmp_path):

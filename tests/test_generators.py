@@ -14,6 +14,7 @@ from ganalyze_mem.generators.biggan import (
     BigGANGenerator,
     TruncationBatchNorm,
     make_config,
+    random_biggan,
     spectral_norm_vectors,
 )
 from ganalyze_mem.generators.classes import (
@@ -93,6 +94,15 @@ def test_two_builds_give_identical_images(built, name):
     z, y = inputs(gen)
     with torch.no_grad():
         assert torch.equal(gen(z, y), again(z, y))
+
+
+def test_random_init_is_deterministic(built):
+    """The tiny preset's state is cached per process; the initialisation itself is what must be deterministic."""
+    cached = get(built, "tiny").model.state_dict()
+    state = torch.get_rng_state()
+    fresh = random_biggan(make_config("tiny"), seed=0).state_dict()
+    assert torch.equal(torch.get_rng_state(), state)
+    assert fresh.keys() == cached.keys() and all(torch.equal(fresh[k], cached[k]) for k in fresh)
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -22,6 +22,7 @@ batch at a few truncations and interpolated between them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -113,7 +114,9 @@ class TruncationBatchNorm(BigGANBatchNorm):
 
 
 def build(cfg: BigGANConfig) -> BigGAN:
-    model = BigGAN(cfg)
+    """The package's BigGAN with `TruncationBatchNorm`s; its throwaway initialisation leaves the global RNG alone."""
+    with torch.random.fork_rng(devices=[]):
+        model = BigGAN(cfg)
     for m in model.modules():
         if type(m) is BigGANBatchNorm:
             m.__class__ = TruncationBatchNorm
@@ -121,14 +124,14 @@ def build(cfg: BigGANConfig) -> BigGAN:
 
 
 def spectral_norm_vectors(state: dict[str, torch.Tensor], atol: float = 1e-4) -> dict[str, torch.Tensor]:
-    """Make every spectral-norm (u, v) pair in a state dict consistent, as TF-Hub's BigGAN uses it at inference.
+    """Make every spectral-norm (u, v) pair in a state dict consistent, so that eval mode gives the intended weights.
 
     Only ``weight_orig`` (W) and ``weight_u`` (u) come from TF-Hub: pytorch-pretrained-biggan's conversion leaves
     ``weight_v`` at its random initial value, and its model is meant to run in train mode, where each call first
     takes a power-iteration step from u (v = W^T u / |.|, u = W v / |.|). A frozen model runs in eval mode, which
     takes no step and would divide W by u . W v with that random v. So where v is missing (pre-1.0 torch layout, which
     also stores the normalised ``weight``) or is not the v that produced u, we take that one step here: the result
-    equals the package's first call and TF-Hub's module. Pairs saved after a power iteration (ours) are kept.
+    equals the package's own first call, the use its examples show. Pairs saved after a power iteration (ours) are kept.
     """
     out = dict(state)
     for key in [k for k in state if k.endswith(".weight_orig")]:
@@ -220,6 +223,12 @@ def random_biggan(cfg: BigGANConfig, seed: int = 0, calib_batch: int = 8) -> Big
     return model
 
 
+@functools.lru_cache(maxsize=4)
+def _tiny_state(seed: int) -> dict[str, torch.Tensor]:
+    """The tiny preset's initialisation, computed once per process (it is deterministic in `seed`)."""
+    return {k: v.clone() for k, v in random_biggan(make_config("tiny"), seed=seed).state_dict().items()}
+
+
 def read_config(cfg_file: Path) -> BigGANConfig:
     try:
         data = json.loads(cfg_file.read_text(encoding="utf-8"))
@@ -248,7 +257,10 @@ class BigGANGenerator(Generator):
         self.name = name
         self.truncation = truncation
         self.weights_source = "random"
-        if weights == "random" or (name == "tiny" and weights is None):
+        if name == "tiny" and weights is None:
+            model = build(make_config(name))
+            model.load_state_dict(_tiny_state(seed))
+        elif weights == "random":
             model = random_biggan(make_config(name), seed=seed)
         else:
             path = resolve_weights(weight_spec(name), weights)
