@@ -11,6 +11,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -112,11 +113,17 @@ def check_page(path: str | os.PathLike, screenshot: str | os.PathLike | None = N
     from_child_r, from_child_w = os.pipe()
 
     with tempfile.TemporaryDirectory(prefix="ganalyze-chromium-") as profile:
-        # A shell moves our pipe ends onto fds 3 and 4 just before exec (robust whatever fds 3/4 hold here).
-        wire = f'exec "$0" "$@" 3<&{to_child_r} 4>&{from_child_w} {to_child_r}<&- {from_child_w}>&-'
-        proc = subprocess.Popen(["sh", "-c", wire, exe, *FLAGS, f"--user-data-dir={profile}",
+        # A tiny Python launcher moves our pipe ends onto fds 3 and 4, then execs Chromium (works whatever numbers
+        # the pipes got here; sh cannot redirect fds above 9).
+        # dup2 onto the same number is a no-op that keeps close-on-exec, hence the explicit set_inheritable.
+        wire = ("import os, sys; a, b = os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2])); os.dup2(a, 3); "
+                "os.dup2(b, 4); os.set_inheritable(3, True); os.set_inheritable(4, True); "
+                "os.execv(sys.argv[3], sys.argv[3:])")
+        log = open(Path(profile) / "chromium.log", "w+b")  # noqa: SIM115 - closed below; read on failure
+        proc = subprocess.Popen([sys.executable, "-c", wire, str(to_child_r), str(from_child_w), exe, *FLAGS,
+                                 f"--user-data-dir={profile}",
                                  f"--window-size={width},{height}", "about:blank"], pass_fds=(to_child_r, from_child_w),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         os.close(to_child_r)
         os.close(from_child_w)
         pipe = _Pipe(from_child_r, to_child_w)
@@ -149,6 +156,10 @@ def check_page(path: str | os.PathLike, screenshot: str | os.PathLike | None = N
             while (msg := pipe.recv(0.3)) is not None:  # late events (e.g. a failed load after onload)
                 events.append(msg)
             result.errors = _errors_from(events)
+        except GanalyzeError as e:
+            log.seek(0)
+            lines = [ln for ln in log.read().decode(errors="replace").splitlines() if "dbus" not in ln]
+            raise GanalyzeError(f"{e} Chromium said: {' | '.join(lines[-8:]) or '(nothing)'}") from None
         finally:
             try:
                 pipe.send("Browser.close")  # a clean exit takes Chromium's helper processes with it
@@ -158,4 +169,5 @@ def check_page(path: str | os.PathLike, screenshot: str | os.PathLike | None = N
                 proc.wait(timeout=30)
             os.close(from_child_r)
             os.close(to_child_w)
+            log.close()
     return result
