@@ -204,4 +204,4 @@ MACHINES.add("linear", conventional_machine, kind="linear",
 MACHINES.add("svm", conventional_machine, kind="svm",
              help="linear SVM on pixels, hinge loss (conventional; 2-class rotation pretext)")
 MACHINES.add("xcit_t", xcit_machine, help="XCiT-T12/16 from timm, random init (ViT; needs timm)")
-MACHINES.add("tiny_cnn", tiny_machine, tiny=True, help="3-layer CNN for tests and CPU demos (32-64 px)")
+MACHINES.add("tiny_cnn", tiny_machine, tiny=True, help="4-layer CNN for tests and CPU demos (16-64 px)")

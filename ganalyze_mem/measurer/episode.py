@@ -35,13 +35,20 @@ class EpisodeData:
 
 
 @contextlib.contextmanager
-def single_thread() -> Any:
-    before = torch.get_num_threads()
+def reproducible(device: torch.device) -> Any:
+    """One CPU thread (results do not depend on how many cores a worker gets) and, on a GPU, deterministic cuDNN
+    kernels; the previous settings come back afterwards."""
+    threads = torch.get_num_threads()
+    cudnn = torch.backends.cudnn
+    flags = (cudnn.deterministic, cudnn.benchmark)
     torch.set_num_threads(1)
+    if device.type == "cuda":
+        cudnn.deterministic, cudnn.benchmark = True, False
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        torch.set_num_threads(threads)
+        cudnn.deterministic, cudnn.benchmark = flags
 
 
 def heldout_size(config: MeasureConfig, n_targets: int) -> int:
@@ -87,7 +94,7 @@ def run_episode(data: EpisodeData, options: dict[str, Any], index: int, progress
         bar.update(1)
         bar.set_postfix_str(f"(b/c) seen-unseen, loss {loss:.3f}, calibration error {err:.3f}")
 
-    with single_thread(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with reproducible(device), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         shuffle = torch.Generator().manual_seed(seed ^ 0x5EED)
         machine = create_machine(config.machine, config.image_size, config.init).to(device)

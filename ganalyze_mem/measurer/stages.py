@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from ..errors import GanalyzeError
+
 EVAL_BATCH = 256
 
 
@@ -66,7 +68,14 @@ def train_epochs(machine: nn.Module, n: int, make_batch: Callable[[torch.Tensor]
         total, count = 0.0, 0
         for idx in batches(n, batch_size, generator):
             x, y = make_batch(idx)
-            loss = loss_fn(machine(x), y)
+            try:
+                loss = loss_fn(machine(x), y)
+            except ValueError as e:
+                if "more than 1 value per channel" not in str(e):
+                    raise
+                raise GanalyzeError(f"BatchNorm needs more than one value per channel: at {x.shape[-1]} px a "
+                                    f"batch of {len(x)} leaves a 1 x 1 feature map. Raise --image-size (224 for "
+                                    "torchvision machines) or --batch-size.") from None
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
