@@ -48,7 +48,11 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
 @click.option("--lr", type=float, default=DEFAULT.lr, help="Initial learning rate (SGD, cosine decay to 0).")
 @click.option("--momentum", type=float, default=DEFAULT.momentum, help="SGD momentum.")
 @click.option("--weight-decay", type=float, default=DEFAULT.weight_decay, help="SGD weight decay.")
+@click.option("--head-lr", type=float, default=DEFAULT.head_lr,
+              help="Learning-rate multiplier of the 1-output head (MSE on thousands of positive features is stiff).")
 @click.option("--clip-grad", type=float, default=DEFAULT.clip_grad, help="Max gradient norm (0 = no clipping).")
+@click.option("--bn-batches", type=int, default=DEFAULT.bn_batches,
+              help="Training batches used to re-estimate BatchNorm statistics before each evaluation (0 = off).")
 @click.option("--image-size", type=int, default=DEFAULT.image_size, help="Side of the network input.")
 @click.option("--load-size", type=int, default=None,
               help="Side training images are loaded at before CropMix. Default: image size x 8/7 (256 for 224).")

@@ -37,7 +37,13 @@ class FitConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    clip_grad: float = 1.0  # max gradient norm (0: off); MSE on ~2000 positive features is stiff at lr 0.01
+    # The 1-output head sees ~2000 positive features: MSE makes it ~1000x stiffer than the backbone, and at lr 0.01
+    # an unscaled head diverges within a few steps. Its learning rate is lr * head_lr.
+    head_lr: float = 0.01
+    clip_grad: float = 0.0  # max gradient norm (0: off)
+    # BatchNorm statistics are re-estimated before each evaluation on up to this many training batches (evaluation
+    # transform, "precise BN"); running averages lag behind fast-moving weights in short runs. 0: keep them.
+    bn_batches: int = 20
     val_fraction: float = 0.1
     val_list: str | None = None  # file of CSV paths (one per line) forming the held-out split; overrides val_fraction
     seed: int = 0
@@ -74,8 +80,8 @@ class FitConfig:
             problems.append(f"--epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 2:
             problems.append(f"--batch-size must be at least 2 (BatchNorm needs two samples), got {self.batch_size}")
-        if self.lr <= 0:
-            problems.append(f"--lr must be positive, got {self.lr}")
+        if self.lr <= 0 or self.head_lr <= 0:
+            problems.append(f"--lr and --head-lr must be positive, got {self.lr} and {self.head_lr}")
         if not 0 <= self.val_fraction < 1:
             problems.append(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.image_size < 16:

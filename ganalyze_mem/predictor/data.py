@@ -77,10 +77,12 @@ def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = 
         missing = [c for c in (path_column, score_column) if c not in columns]
         if missing:
             hints = []
+            spare = [c for c in columns if c not in (path_column, score_column)]
             for c in missing:
-                close = difflib.get_close_matches(c, columns, n=1, cutoff=0.4)
+                close = difflib.get_close_matches(c, spare, n=1, cutoff=0.4) or spare[:1]
                 opt = "--path-column" if c == path_column else "--score-column"
                 hints.append(f"{opt} {close[0]}" if close else f"{opt} NAME")
+                spare = [s for s in spare if s not in close]
             raise GanalyzeError(f"{source} (line 1): missing column{'s' if len(missing) > 1 else ''} "
                                 f"{', '.join(repr(c) for c in missing)}; the header has "
                                 f"{', '.join(map(repr, columns))}. Name the columns to use, e.g. {' '.join(hints)}.")
@@ -196,3 +198,8 @@ def raise_image_errors(table: ScoreTable, indices, errors) -> None:
     for i, err in zip(indices, errors, strict=True):
         if err:
             raise ImageError(table.paths[int(i)], err + "; fix or remove the image, or drop its row from the CSV")
+
+
+def worker_init(_: int) -> None:
+    """DataLoader workers decode one image at a time: one thread each, so they do not oversubscribe the cores."""
+    torch.set_num_threads(1)

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..backbones import Normalize
-from .data import ImageScores, raise_image_errors
+from .data import ImageScores, raise_image_errors, worker_init
 
 
 class Regressor(nn.Module):
@@ -47,12 +47,43 @@ def metrics(predicted, measured) -> dict[str, float | None]:
 
 
 @torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, dataset, indices: list[int], batch_size: int, device: str,
+                          num_workers: int = 0) -> int:
+    """Re-estimate every BatchNorm's running mean and variance as plain averages over `indices` of `dataset`
+    ("precise BN"); returns the number of batches used. The training forward pass is unaffected (it uses batch
+    statistics); evaluation then uses statistics of the current weights instead of a lagging running average."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or len(indices) < 2:
+        return 0
+    if len(indices) % batch_size == 1:  # a batch of one image has no batch statistics
+        indices = indices[:-1]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    was_training = model.training
+    model.train()
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size,
+                                         num_workers=num_workers, worker_init_fn=worker_init)
+    batches = 0
+    for images, _, idx, errors in loader:
+        raise_image_errors(dataset.table, idx, errors)
+        model(images.to(device))
+        batches += 1
+    for m, momentum in zip(bns, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+    return batches
+
+
+@torch.no_grad()
 def predict(model: Regressor, dataset: ImageScores, batch_size: int, device: str, num_workers: int = 0,
             progress: bool = False, desc: str = "evaluate") -> np.ndarray:
     """Predictions for every item of `dataset`, in order, in float32 with the model in eval mode."""
     was_training = model.training
     model.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                         worker_init_fn=worker_init)
     out = []
     for images, _, idx, errors in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
         raise_image_errors(dataset.table, idx, errors)

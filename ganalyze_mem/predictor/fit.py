@@ -25,14 +25,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..backbones import HEADS
 from ..errors import GanalyzeError
 from ..rundir import RunDir, atomic_write_text
 from ..seeding import generator
 from . import plots
 from .augment import TrainAugment, plain_resize
 from .config import FitConfig
-from .data import ImageScores, ScoreTable, raise_image_errors, read_scores, split
-from .evaluate import Regressor, metrics, predict
+from .data import ImageScores, ScoreTable, raise_image_errors, read_scores, split, worker_init
+from .evaluate import Regressor, metrics, predict, recalibrate_batchnorm
 from .init import build_predictor, seeded
 
 KIND = "predictor"
@@ -122,7 +123,11 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     with seeded(cfg.seed):
         backbone, init_info = build_predictor(cfg.backbone, cfg.image_size, cfg.init, data_info["train_mean"])
     model = Regressor(backbone, cfg.resolved_normalization).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    head = HEADS[cfg.backbone] + "."
+    params = dict(model.net.named_parameters())
+    groups = [{"params": [p for n, p in params.items() if not n.startswith(head)], "scale": 1.0},
+              {"params": [p for n, p in params.items() if n.startswith(head)], "scale": cfg.head_lr}]
+    optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     steps_per_epoch = _batches(len(train), cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
 
@@ -138,6 +143,8 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
 
     train_set = ImageScores(train, cfg.resolved_load_size)
     val_set = ImageScores(val, cfg.image_size)
+    bn_set = ImageScores(train, cfg.image_size)
+    bn_order = torch.randperm(len(train), generator=generator(cfg.seed + 1)).tolist()
     augment = TrainAugment(cfg.image_size, cfg.crop_scale, cfg.crops, cfg.color_permute, cfg.cutmix_alpha,
                            cfg.erase_prob, cfg.flip_prob)
     use_amp = cfg.amp and device.startswith("cuda")
@@ -148,8 +155,8 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
         g = generator(cfg.seed * 1_000_003 + epoch + 1)
         order = torch.randperm(len(train), generator=g).tolist()
         loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, sampler=order,
-                                             num_workers=cfg.num_workers, drop_last=len(order) % cfg.batch_size == 1
-                                             and len(order) > cfg.batch_size)
+                                             num_workers=cfg.num_workers, worker_init_fn=worker_init,
+                                             drop_last=len(order) % cfg.batch_size == 1 and len(order) > cfg.batch_size)
         model.train()
         loss_sum, seen = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress,
@@ -160,7 +167,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
             x = augment(images, g) if cfg.augment else plain_resize(images, cfg.image_size)
             lr = cosine_lr(cfg.lr, epoch * steps_per_epoch + i, total_steps)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["scale"]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                 pred = model(x)
             loss = torch.nn.functional.mse_loss(pred.float(), scores)
@@ -178,6 +185,9 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": lr,
                                   "seconds": round(time.time() - t0, 3)}
         predicted = None
+        if len(val) and cfg.bn_batches:
+            recalibrate_batchnorm(model, bn_set, bn_order[:cfg.bn_batches * cfg.batch_size], cfg.batch_size, device,
+                                  cfg.num_workers)
         if len(val):
             predicted = predict(model, val_set, cfg.batch_size, device, cfg.num_workers, cfg.progress)
             record.update({f"val_{k}": v for k, v in metrics(predicted, val.scores).items()})
