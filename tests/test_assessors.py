@@ -160,6 +160,11 @@ def test_predictor_errors(predictor_folder):
     (folder / "card.json").write_text(json.dumps({**card, "sha256": "0" * 64}))
     with pytest.raises(WeightsError, match="sha256 does not match"):
         from_folder(folder)
+    (folder / "card.json").unlink()  # from here on a bare weights file, read with the preset's settings
+    whole = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(WeightsError, match="truncated or corrupt"):
+        ASSESSORS.create("resnet18", weights=str(folder / "model.safetensors"))
     (folder / "model.safetensors").write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\n")
     with pytest.raises(WeightsError, match="git-lfs pointer"):
         ASSESSORS.create("resnet18", weights=str(folder / "model.safetensors"))
@@ -212,12 +217,13 @@ def test_valence_loads_ganalyze_checkpoint_format(tmp_path):
     (tmp_path / "valence").mkdir()
     torch.save({"state_dict": sd, "epoch": 5}, tmp_path / "valence" / CHECKPOINT)
     val = ASSESSORS.create("valence", weights=str(tmp_path / "valence"))
-    x = _images(2, 3, (256, 256))
+    x = _images(1, 3, (256, 256))
     crops = ten_crop(x)
-    assert crops.shape == (20, 3, 224, 224)
+    assert crops.shape == (10, 3, 224, 224)
     torch.testing.assert_close(crops[4], x[0, :, 17:241, 17:241])  # GANalyze's centre offset
-    torch.testing.assert_close(crops[17], x[1, :, 32:, :224].flip(-1))  # flipped corner
+    torch.testing.assert_close(crops[7], x[0, :, 32:, :224].flip(-1))  # a flipped corner
+    assert ten_crop(torch.cat([x, x.flip(-1)])).shape == (20, 3, 224, 224)
     mean, std = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
     with torch.no_grad():
-        expected = ref((crops - mean) / std)[:, 0].view(2, 10).mean(1)
+        expected = ref((crops - mean) / std)[:, 0].view(1, 10).mean(1)
         torch.testing.assert_close(val(x), expected, atol=1e-5, rtol=1e-5)
