@@ -123,8 +123,10 @@ def run_nerf_views(scorer: Scorer, scene: str | os.PathLike | None = None, rende
         bot_mean = float(np.nanmean(measures[n][order[::-1][:k]])) if np.isfinite(measures[n]).any() else float("nan")
         rows.append({"measure": n, "rho": rho, "p": p, "n": count, "strength": strength(rho),
                      f"mean in top-{k}": top_mean, f"mean in bottom-{k}": bot_mean, "meaning": desc})
+    no_depth = "" if any(v.depth for v in views) else (" Visible faces and orientation entropy are n/a: this scene "
+                                                         "has no metric depth (`<image>_depth.npy`).")
     rep.table("correlations", rows, caption="Spearman's rho between each view's score and each measure "
-              "(scipy.stats.spearmanr); n/a where the measure could not be computed (no depth for this scene).")
+              f"(scipy.stats.spearmanr).{no_depth}")
     rep.figure("scatter", _scatter_grid(scores, measures, rhos, score_label(scorer)),
                caption="Score against each measure, one point per view.")
     rep.figure("sphere", _sphere_figure(az, el, scores, score_label(scorer)),
