@@ -131,3 +131,25 @@ def test_episode_record_round_trip_is_exact():
     record = {"index": 3, "seen": (p > 0.5).astype(np.uint8).tolist(), "p_seen": p.tolist(), "chosen_epoch": 2}
     back = decode(encode(record))
     assert back["seen"].tolist() == [0, 1, 0, 1, 1] and np.array_equal(back["p_seen"], p)
+
+
+# vectorised episodes ---------------------------------------------------------------------------------------------
+def test_vectorized_episodes_match_sequential():
+    from ganalyze_mem.measurer import preset
+    from ganalyze_mem.measurer.episode import EpisodeData, run_episode
+    from ganalyze_mem.measurer.vectorized import run_vectorized
+
+    data = EpisodeData(_oriented_images(5, seed=3), _oriented_images(24, seed=4))
+    cfg = preset("test", image_size=16, set_size=8, pretext_epochs=2, seen_epochs=2, batch_size=4,
+                 calibration="heldout", heldout_size=3).resolve()
+    sequential = [run_episode(data, cfg.options(), i) for i in (4, 5)]
+    vectorized = run_vectorized(data, cfg.options(), [4, 5])
+    for a, b in zip(sequential, vectorized, strict=True):
+        assert a["index"] == b["index"] and a["chosen_epoch"] == b["chosen_epoch"]
+        np.testing.assert_allclose(b["p_seen"], a["p_seen"], atol=1e-5)
+        np.testing.assert_allclose(b["calibration_errors"], a["calibration_errors"], atol=1e-5)
+        np.testing.assert_allclose(b["pretext_losses"], a["pretext_losses"], atol=1e-5)
+        assert b["pretext_accuracy"] == pytest.approx(a["pretext_accuracy"], abs=1e-9)
+    with pytest.raises(GanalyzeError, match="Dropout"):
+        run_vectorized(EpisodeData(_oriented_images(2, 64), _oriented_images(16, 64)),
+                       preset("test", machine="alexnet", image_size=64, set_size=4).resolve().options(), [0, 1])

@@ -61,6 +61,7 @@ class MeasureConfig:
     min_pretext_accuracy: float = 0.8  # the paper's "top-1 accuracy >= 80 %" on the rotation task
     init: str | None = None  # checkpoint for every layer but the last (the pre-training study, section 6.2)
     device: str = "cpu"
+    vectorize: int = 1  # episodes trained together with torch.func (GPU); results equal up to rounding
     workers: int = 1
     executor: str = "local"
     ray_address: str | None = None
@@ -80,7 +81,7 @@ class MeasureConfig:
     def check(self) -> None:
         positive = {"episodes": self.episodes, "set_size": self.set_size, "seen_epochs": self.seen_epochs,
                     "image_size": self.image_size, "batch_size": self.batch_size, "bin_size": self.bin_size,
-                    "workers": self.workers}
+                    "workers": self.workers, "vectorize": self.vectorize}
         bad = [f"--{k.replace('_', '-')} must be at least 1, got {v}" for k, v in positive.items() if v < 1]
         if self.pretext_epochs is not None and self.pretext_epochs < 0:  # 0 is allowed: stage (b) starts from --init
             bad.append(f"--pretext-epochs must be at least 0, got {self.pretext_epochs}")

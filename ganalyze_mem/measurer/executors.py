@@ -111,11 +111,35 @@ def run_ray(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], 
             ray.shutdown()
 
 
+def run_vectorized_groups(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], on_result: OnResult,
+                          progress: bool = True) -> None:
+    """Episodes in fixed groups of ``options["vectorize"]`` by index, each group trained at once in this process;
+    a group with any missing episode is recomputed whole (so resuming gives the same numbers)."""
+    from .vectorized import run_vectorized
+
+    k, total = int(options["vectorize"]), int(options["episodes"])
+    wanted = set(indices)
+    groups = sorted({i // k for i in wanted})
+    bar = tqdm(total=len(wanted), desc=f"episodes (vectorised x{k})", unit="episode", disable=not progress)
+    try:
+        for g in groups:
+            for record in run_vectorized(data, options, list(range(g * k, min((g + 1) * k, total)))):
+                if record["index"] in wanted:
+                    on_result(record)
+                    bar.update(1)
+    finally:
+        bar.close()
+
+
 def run_episodes(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], on_result: OnResult,
                  executor: str = "local", workers: int = 1, ray_address: str | None = None,
                  progress: bool = True) -> None:
     """Run the episodes `indices` and hand each finished record to `on_result` (in completion order)."""
-    if executor == "local":
+    if int(options.get("vectorize", 1)) > 1:
+        if executor != "local":
+            raise GanalyzeError("--vectorize runs in this process (one GPU); use it with --executor local.")
+        run_vectorized_groups(data, options, indices, on_result, progress)
+    elif executor == "local":
         run_local(data, options, indices, workers, on_result, progress)
     elif executor == "ray":
         run_ray(data, options, indices, workers, on_result, ray_address, progress)
