@@ -66,6 +66,17 @@ def test_contract_shape_range_finite(built, name):
 
 
 @pytest.mark.parametrize("name", TINY)
+def test_class_changes_the_image(built, name):
+    gen = get(built, name)
+    if gen.num_classes < 2:
+        pytest.skip("a single class")
+    z = gen.latents([4, 4])
+    with torch.no_grad():
+        x = gen(z, gen.one_hot([0, gen.num_classes - 1]))
+    assert (x[0] - x[1]).abs().mean() > 0.02, "the class must matter, not only z"
+
+
+@pytest.mark.parametrize("name", TINY)
 def test_gradients_reach_z(built, name):
     gen = get(built, name)
     z, y = inputs(gen, [5, 6])

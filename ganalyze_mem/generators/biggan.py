@@ -14,9 +14,10 @@ neighbouring row (0.58 / 0.02 = 28.99999...); on the 0.02 grid both agree, betwe
 
 Random weights are never a silent fallback; they are asked for explicitly (``weights="random"``) for benchmarks and
 for the ``tiny`` preset. A randomly initialised BigGAN outputs NaN as built (the final BatchNorm's affine parameters
-are uninitialised memory), and its conditional BatchNorms normalise with stored statistics of zero mean and unit
-variance, which do not match random activations. `random_biggan` fixes both: final BatchNorm to 1/0, spectral-norm
-power iterations so that spectral norm's u and v converge, then the standing statistics measured on a calibration
+are uninitialised memory), its class embeddings are too small for the class to matter, and its conditional
+BatchNorms normalise with stored statistics of zero mean and unit variance, which do not match random activations.
+`random_biggan` fixes these: final BatchNorm to 1/0, unit-variance class embeddings, spectral-norm power iterations
+so that u and v converge, then the standing statistics measured on a calibration
 batch at a few truncations and interpolated between them.
 """
 
@@ -194,6 +195,9 @@ def random_biggan(cfg: BigGANConfig, seed: int = 0, calib_batch: int = 8) -> Big
             if not m.conditional:
                 m.weight.fill_(1.0)
                 m.bias.fill_(0.0)
+        # nn.Linear's default init gives class embeddings ~30x smaller than z, so the class would barely matter;
+        # unit-variance embeddings (on the scale of z) make classes visibly different, as in a trained BigGAN.
+        model.embeddings.weight.normal_(0.0, 1.0)
         warm_up_spectral_norm(model)
         seeds = list(range(10_000, 10_000 + calib_batch))
         y = F.one_hot(torch.randint(cfg.num_classes, (calib_batch,)), cfg.num_classes).float()
