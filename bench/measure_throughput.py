@@ -1,13 +1,14 @@
 """Throughput of the MachineMem measurer: episodes per hour.
 
 CPU configuration (the ``cpu`` preset: tiny_cnn, 32 px, batch 32, n = 100, 10 + 10 epochs) with 1 and 2 worker
-processes, on synthetic images (speed does not depend on content). On a GPU, also the paper's configuration
-(resnet50, 224 px, n = 500, batch 1, 60 + 10 epochs), extrapolated from timed steps of each stage, since one full
-episode takes hours. Vectorising several episodes with torch.func is not implemented yet; the line says so.
+processes and vectorised (torch.func, K episodes in one process), on synthetic images (speed does not depend on
+content). On a GPU, also the paper's configuration (resnet50, 224 px, n = 500, batch 1), sequential and vectorised,
+with both stages shortened to `--gpu-epochs` epochs and extrapolated by step count to 60 + 10 epochs, since one full
+episode takes hours.
 
-    python bench/measure_throughput.py                   # CPU: 2 episodes with 1 worker, 2 with 2 workers
+    python bench/measure_throughput.py                   # CPU: workers 1 and 2, vectorised x2
     python bench/measure_throughput.py --full            # also a whole 50-image, 20-episode measurement
-    python bench/measure_throughput.py --gpu-steps 200   # on a GPU machine
+    python bench/measure_throughput.py --vectorize 4 8   # on a GPU machine
 """
 
 from __future__ import annotations
@@ -45,6 +46,26 @@ def cpu_episodes(workers: int, episodes: int, targets: int) -> float:
     return seconds
 
 
+def vectorized_episodes(config, k: int, targets: int, label: str) -> float:
+    from ganalyze_mem.measurer.vectorized import run_vectorized
+
+    data = EpisodeData(synthetic(targets, config.image_size, 0), synthetic(2 * config.set_size + 20,
+                                                                             config.image_size, 1))
+    started = time.perf_counter()
+    if k == 1:
+        from ganalyze_mem.measurer.episode import run_episode
+
+        run_episode(data, config.options(), 0)
+    else:
+        run_vectorized(data, config.options(), list(range(k)))
+    if config.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    print(f"{label}, {'sequential' if k == 1 else f'vectorised x{k}'}: {k} episode(s) in {seconds:.1f} s -> "
+          f"{seconds / k:.2f} s/episode", flush=True)
+    return seconds / k
+
+
 def full_measurement(targets: int, workers: int) -> None:
     """A whole measurement through `measure` on generated PNGs, as a user would run it."""
     from PIL import Image
@@ -66,44 +87,18 @@ def full_measurement(targets: int, workers: int) -> None:
           f"({seconds / 60:.2f} min)", flush=True)
 
 
-def gpu_paper(steps: int) -> None:
-    """Seconds per step of stage (a) (4 rotations of 1 image) and stage (b) (1 image) for resnet50 at 224 px,
-    extrapolated to one paper episode: 60 epochs x 2n images of stage (a), 10 epochs x 2n images of stage (b)."""
-    from ganalyze_mem.machines import create_machine
-    from ganalyze_mem.measurer.stages import criterion, optimizer, rotate
-
-    cfg = preset("paper", device="cuda").resolve()
-    n, device = cfg.set_size, torch.device("cuda")
-    torch.backends.cudnn.benchmark = True
-    m = create_machine(cfg.machine, cfg.image_size).to(device)
-    opt, sched = optimizer(m, cfg.lr, cfg.momentum, cfg.weight_decay, steps)
-    loss_fn = criterion(m)
-    x = torch.rand(1, 3, cfg.image_size, cfg.image_size, device=device)
-
-    def timed(make):
-        for i in range(steps + 10):
-            if i == 10:
-                torch.cuda.synchronize()
-                started = time.perf_counter()
-            xb, yb = make()
-            loss = loss_fn(m(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - started) / steps
-
-    m.train()
-    a = timed(lambda: rotate(x, 4))
-    m.replace_head(2).to(device)
-    opt, sched = optimizer(m, cfg.seen_lr, cfg.momentum, cfg.weight_decay, steps)
-    y = torch.ones(1, dtype=torch.long, device=device)
-    b = timed(lambda: (x, y))
-    episode = cfg.pretext_epochs * 2 * n * a + cfg.seen_epochs * 2 * n * b  # A (500) + B (500); B + C
-    print(f"gpu {torch.cuda.get_device_name()}: paper config sequential: stage (a) {1000 * a:.1f} ms/step, stage (b) "
-          f"{1000 * b:.1f} ms/step -> {episode / 3600:.2f} h/episode ({3600 / episode:.2f} episodes/hour, "
-          f"{100 * episode / 3600:.0f} GPU-hours for the paper's 100 episodes)", flush=True)
-    print("gpu vectorised (torch.func over several episodes): not implemented", flush=True)
+def gpu_paper(epochs: int, ks: list[int]) -> None:
+    """The paper's configuration with `epochs` epochs per stage, sequential and vectorised; extrapolated by step
+    count to 60 + 10 epochs (a stage-(a) step of 4 rotated images is counted like a stage-(b) step of 1 image)."""
+    cfg = preset("paper", device="cuda", pretext_epochs=epochs, seen_epochs=epochs).resolve()
+    steps = cfg.pretext_epochs * 2 * cfg.set_size + cfg.seen_epochs * 2 * cfg.set_size
+    full = preset("paper").resolve()
+    full_steps = full.pretext_epochs * 2 * full.set_size + full.seen_epochs * 2 * full.set_size
+    label = f"gpu {torch.cuda.get_device_name()}, paper config ({epochs}+{epochs} epochs)"
+    for k in [1, *ks]:
+        per_episode = vectorized_episodes(cfg, k, 50, label) * full_steps / steps
+        print(f"  -> extrapolated to 60+10 epochs: {per_episode / 3600:.2f} h/episode, "
+              f"{3600 / per_episode:.2f} episodes/hour", flush=True)
 
 
 def main() -> None:
@@ -112,16 +107,20 @@ def main() -> None:
     p.add_argument("--targets", type=int, default=50)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--full", action="store_true", help="also time a whole 50 x 20 measurement with 2 workers")
-    p.add_argument("--gpu-steps", type=int, default=100, help="timed steps per stage on a GPU")
+    p.add_argument("--vectorize", type=int, nargs="+", default=[2], help="episodes per vectorised group")
+    p.add_argument("--gpu-epochs", type=int, default=1, help="epochs per stage timed on a GPU")
     args = p.parse_args()
     torch.set_num_threads(1)
     print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}", flush=True)
     for w in args.workers:
         cpu_episodes(w, max(args.episodes, w), args.targets)
+    cpu = preset("cpu", device="cpu").resolve()
+    for k in args.vectorize:
+        vectorized_episodes(cpu, k, args.targets, "cpu preset, 1 process")
     if args.full:
         full_measurement(args.targets, max(args.workers))
     if torch.cuda.is_available():
-        gpu_paper(args.gpu_steps)
+        gpu_paper(args.gpu_epochs, args.vectorize)
     else:
         print("no GPU: paper configuration (resnet50, 224 px, n = 500, batch 1) not timed", flush=True)
 
