@@ -128,3 +128,13 @@ def test_weights_status_missing_then_found(tiny_weights, monkeypatch):
 def test_weights_status_no_match():
     res = run("weights", "status", "no-such-preset*")
     assert res.exit_code == 0 and "No preset that needs weights matches" in res.output
+
+
+def test_weights_status_skips_a_registry_that_does_not_import(monkeypatch):
+    from ganalyze_mem.cli import listing
+
+    monkeypatch.setitem(listing.REGISTRIES, "gadgets", "ganalyze_mem.no_such_module:GADGETS")
+    res = run("weights", "status", "biggan-deep-512")
+    assert res.exit_code == 0
+    assert "note: gadgets: skipped, the registry does not import yet" in res.output
+    assert "generator/biggan-deep-512" in res.output
