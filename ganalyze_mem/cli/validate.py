@@ -212,10 +212,12 @@ def attributes_cmd(scorer, out, images, groups, only, max_side):
 @click.option("--examples", type=int, default=CC.examples, show_default=True, help="Example images per shown class.")
 @click.option("--max-per-class", type=int, default=CC.max_per_class, show_default=True,
               help="Score at most this many images per class (seeded random subset; 0 = all).")
+@click.option("--min-per-class", type=int, default=CC.min_per_class, show_default=True,
+              help="Leave out classes with fewer images (small classes give wide intervals).")
 @click.option("--groups", "groups_csv", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
               help="CSV with columns class,group: also rank supercategories (appendix F).")
 @click.option("--seed", type=int, default=CC.seed, show_default=True, help="Seed of subsets and example picks.")
-def classes_cmd(scorer, out, root, top, examples, max_per_class, groups_csv, seed):
+def classes_cmd(scorer, out, root, top, examples, max_per_class, min_per_class, groups_csv, seed):
     """Mean score per class over ROOT/<class>/images (section 5.2 Figure 4, appendix E and F).
 
     \b
@@ -224,7 +226,8 @@ def classes_cmd(scorer, out, root, top, examples, max_per_class, groups_csv, see
     """
     from ..validation.classes import run_classes
 
-    cfg = ClassesConfig(top=top, examples=examples, max_per_class=max_per_class, seed=seed)
+    cfg = ClassesConfig(top=top, examples=examples, max_per_class=max_per_class, min_per_class=min_per_class,
+                        seed=seed)
     return run_classes(scorer, root, cfg, groups=groups_csv, out=out)
 
 
