@@ -102,8 +102,10 @@ def _list_classes(ctx: click.Context, _param, value: bool) -> None:
               help="Truncation in (0, 1]: smaller gives more typical, less varied images.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--weights", type=click.Path(), default=None,
-              help="Weights folder (for BigGAN: pytorch_model.bin + config.json).")
-@click.option("--batch-size", "-b", type=int, default=DEFAULTS.batch_size, show_default=True)
+              help="Weights folder (for BigGAN: pytorch_model.bin + config.json). Default: search "
+                   "$GANALYZE_MEM_WEIGHTS, the repo and the cache (`ganalyze-mem weights status`).")
+@click.option("--batch-size", "-b", type=int, default=DEFAULTS.batch_size, show_default=True,
+              help="Images per forward pass (the images do not depend on it).")
 @click.option("--device", default=DEFAULTS.device, show_default=True,
               help="'auto' (CUDA when available), 'cpu', or 'cuda[:N]'.")
 @click.option("--list-classes", is_flag=True, expose_value=False, is_eager=True, callback=_list_classes,

@@ -81,7 +81,7 @@ def weights_group() -> None:
     """Inspect the weights that presets need (nothing is downloaded)."""
 
 
-@weights_group.command("status")
+@weights_group.command("status", short_help="Where each preset's weights were looked for, found or not, sha256.")
 @click.argument("pattern", default="*")
 @click.option("--kind", "kinds", multiple=True,
               type=click.Choice(["assessors", "generators", "transformers", "machines"]),
