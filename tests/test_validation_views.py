@@ -65,6 +65,13 @@ def test_reader_errors_and_scenes_without_depth(tmp_path):
     scene = read_scene(tmp_path, ("train", "test"))
     m = view_measures(scene.views[0], scene.camera_angle_x)
     assert math.isnan(m["visible_faces"]) and m["foreground_area"] > 0.05
+    # a hand-written split in the dataset's other spelling (file_path with its suffix), read alongside
+    meta = json.loads((tmp_path / "transforms_test.json").read_text())
+    (tmp_path / "transforms_val.json").write_text(json.dumps(
+        {"camera_angle_x": meta["camera_angle_x"],
+         "frames": [{**meta["frames"][1], "file_path": "./test/r_1.png"}]}))
+    both = read_scene(tmp_path)
+    assert [v.split for v in both.views] == ["val", "test", "test"] and both.views[0].image == scene.views[1].image
     (tmp_path / "test" / "r_1.png").unlink()
     with pytest.raises(GanalyzeError, match="does not exist"):
         read_scene(tmp_path)
