@@ -87,6 +87,10 @@ class Report:
     def table(self, name: str, rows: Sequence[dict[str, Any]], caption: str = "", show: int | None = None) -> None:
         """Write `rows` to `<name>.csv` and show (up to `show` of) them in the report."""
         rows = list(rows)
+        if not rows:
+            self._files[f"{name}.csv"] = b""
+            self._blocks.append(("note", f"{caption} (no rows)"))
+            return
         columns: list[str] = []
         for r in rows:
             columns += [k for k in r if k not in columns]
