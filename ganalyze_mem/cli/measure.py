@@ -38,7 +38,7 @@ def _opt(*names, help: str, paper=None, **kw):
       help="Judge calibration on set A ('seen', section 3) or on held-out seen and unseen images ('heldout', "
            "appendix D).", paper=P.calibration)
 @_opt("--heldout-size", type=int, help="Held-out images per half with --calibration heldout [default: as many as "
-      "targets].")
+      "targets, at most --set-size].")
 @_opt("--bin-size", type=int, help="Adaptive binning: at least this many predictions per bin.", paper=P.bin_size)
 @_opt("--init", type=click.Path(exists=True, dir_okay=False),
       help="Checkpoint to initialise every layer but the last (pre-training study).")

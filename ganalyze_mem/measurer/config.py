@@ -56,7 +56,7 @@ class MeasureConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     calibration: str = "seen"  # "seen": calibrate on set A (section 3); "heldout": appendix D's held-out variant
-    heldout_size: int | None = None  # images per held-out half (seen and unseen); None -> as many as targets
+    heldout_size: int | None = None  # images per held-out half (seen, unseen); None -> min(targets, set_size)
     bin_size: int = 100  # adaptive binning: bins of equal count, at least this many predictions each
     min_pretext_accuracy: float = 0.8  # the paper's "top-1 accuracy >= 80 %" on the rotation task
     init: str | None = None  # checkpoint for every layer but the last (the pre-training study, section 6.2)

@@ -54,7 +54,7 @@ def reproducible(device: torch.device) -> Any:
 def heldout_size(config: MeasureConfig, n_targets: int) -> int:
     if config.calibration != "heldout":
         return 0
-    return config.heldout_size if config.heldout_size is not None else n_targets
+    return config.heldout_size if config.heldout_size is not None else min(n_targets, config.set_size)
 
 
 def run_episode(data: EpisodeData, options: dict[str, Any], index: int, progress: bool = False) -> dict[str, Any]:

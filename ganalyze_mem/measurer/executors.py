@@ -6,6 +6,7 @@
   1.3-1.45x over one two-thread process). The images go to the workers once, at start.
 - ``ray``: Ray tasks (one CPU each) on a local Ray (started here, with ``workers`` CPUs) or on an existing cluster
   (``ray_address``), for measurements that outgrow one machine. The images are put in Ray's object store once.
+  On a cluster, every node needs ganalyze-mem installed (the same version: episodes must be the same function).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def run_ray(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], 
     started_here = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started_here = True
