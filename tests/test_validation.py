@@ -246,3 +246,18 @@ def test_attributes_study_report(tmp_path):
     with pytest.raises(GanalyzeError, match="Unknown attribute"):
         run_attributes(make_scorer(assessor="brightness"), tmp_path / "imgs", AttributesConfig(only="sharpness"),
                        out=tmp_path / "reports")
+
+
+@pytest.mark.parametrize("name", ["shapes", "nerf-views", "food", "attributes", "machines", "classes"])
+def test_every_study_has_an_entry_point_and_a_command(name):
+    import importlib
+
+    from click.testing import CliRunner
+
+    from ganalyze_mem.cli import main
+    from ganalyze_mem.validation import STUDIES
+
+    module, _, attr = STUDIES[name].partition(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    res = CliRunner().invoke(main, ["validate", name, "--help"])
+    assert res.exit_code == 0 and "Example" in res.output and "[default:" in res.output
