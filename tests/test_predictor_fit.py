@@ -132,7 +132,8 @@ class Killed(Exception):
 def test_killed_run_resumes_to_the_same_weights(data, tmp_path):
     root, _, rows = data
     small = write_scores(tmp_path / "small.csv", rows[:32])
-    cfg = tiny_config(root, small, epochs=2, batch_size=8, bn_batches=1, val_fraction=0.25, out=str(tmp_path / "runs"))
+    cfg = tiny_config(root, small, epochs=2, batch_size=8, bn_batches=1, val_fraction=0.25, plots=False,
+                      out=str(tmp_path / "runs"))
     whole = fit_predictor(cfg)
 
     def kill_after_first(record):
@@ -153,6 +154,7 @@ def test_killed_run_resumes_to_the_same_weights(data, tmp_path):
     resumed = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in resumed] == [1, 2]
     assert [r["val_spearman"] for r in resumed] == [r["val_spearman"] for r in whole.history]
+    assert not (run / "scatter.png").exists()
 
     changed = CliRunner().invoke(main, ["fit-predictor", "--resume", str(run), "--epochs", "5"])
     assert changed.exit_code != 0 and "Cannot resume" in changed.output and "--epochs" in changed.output

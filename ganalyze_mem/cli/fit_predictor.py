@@ -76,6 +76,7 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
 @click.option("--out", "-o", default=DEFAULT.out, help="Folder for run directories.")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Continue the run in RUN_DIR (its own options are used; give only --device, --workers etc.).")
+@click.option("--plots/--no-plots", default=DEFAULT.plots, help="Write scatter, distribution and curve PNGs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.pass_context
 def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:

@@ -61,10 +61,11 @@ class FitConfig:
     num_workers: int = 0  # image-decoding worker processes
     out: str = "outputs/predictor"
     progress: bool = True
+    plots: bool = True  # scatter, distributions and curves PNGs at the end of the run
     higher_is: str = "more memorable (to machines)"
 
     # options that may differ when resuming (they do not change the result)
-    RESUME_FREE = ("device", "num_workers", "progress", "out", "amp")
+    RESUME_FREE = ("device", "num_workers", "progress", "out", "amp", "plots")
 
     def __post_init__(self) -> None:
         self.score_range = tuple(float(v) for v in self.score_range)

@@ -55,7 +55,8 @@ def _problem_error(source: Path, problems: list[str], hint: str) -> GanalyzeErro
 def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = None, path_column: str = "path",
                 score_column: str = "score", score_range: tuple[float, float] = (0.0, 1.0),
                 check_images: bool = True) -> ScoreTable:
-    """Read and check a scores CSV; relative image paths are resolved against `images` (default: the CSV's folder)."""
+    """Read and check a scores CSV. Relative image paths are resolved against `images`; without it, against the CSV's
+    folder, or else the working directory."""
     source = Path(csv_path).expanduser()
     if not source.is_file():
         raise GanalyzeError(f"Scores CSV {source} does not exist. Pass the scores.csv that `ganalyze-mem measure` "
@@ -105,7 +106,10 @@ def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = 
                 problems.append(f"line {line}: score {score:g} of {key} is outside --score-range {lo:g},{hi:g}")
                 continue
             path = Path(key).expanduser()
-            path = path if path.is_absolute() else root / path
+            if not path.is_absolute():
+                # Without --images: beside the CSV, else from the working directory (the measurer writes the paths
+                # it was given, usually relative to where it ran).
+                path = root / path if images is not None or (root / path).is_file() or not path.is_file() else path
             norm = os.path.normpath(str(path))
             if norm in seen:
                 problems.append(f"line {line}: duplicate path {key} (first on line {seen[norm]})")
@@ -121,7 +125,7 @@ def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = 
     if problems:
         hint = ""
         if any("image not found" in p for p in problems):
-            where = "" if images is not None else " (the CSV's folder)"
+            where = "" if images is not None else f" (the CSV's folder), then under {Path.cwd()}"
             hint = f"Relative paths are looked up under {root}{where}; pass --images ROOT if they live elsewhere."
         raise _problem_error(source, problems, hint)
     if not keys:
@@ -200,6 +204,18 @@ def raise_image_errors(table: ScoreTable, indices, errors) -> None:
             raise ImageError(table.paths[int(i)], err + "; fix or remove the image, or drop its row from the CSV")
 
 
+
 def worker_init(_: int) -> None:
     """DataLoader workers decode one image at a time: one thread each, so they do not oversubscribe the cores."""
     torch.set_num_threads(1)
+
+
+def loader(dataset: ImageScores, batch_size: int, num_workers: int = 0, order: list[int] | None = None,
+           drop_last: bool = False) -> torch.utils.data.DataLoader:
+    """Batches of `dataset` in `order` (default: as stored), decoded in `num_workers` processes.
+
+    The loader gets its own generator so that it never draws from torch's global random state.
+    """
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=order, shuffle=False,
+                                       num_workers=num_workers, worker_init_fn=worker_init, drop_last=drop_last,
+                                       generator=torch.Generator().manual_seed(0))

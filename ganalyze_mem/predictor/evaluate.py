@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..backbones import Normalize
-from .data import ImageScores, raise_image_errors, worker_init
+from .data import ImageScores, loader, raise_image_errors
 
 
 class Regressor(nn.Module):
@@ -63,10 +63,8 @@ def recalibrate_batchnorm(model: nn.Module, dataset, indices: list[int], batch_s
         m.momentum = None  # cumulative average over the batches below
     was_training = model.training
     model.train()
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size,
-                                         num_workers=num_workers, worker_init_fn=worker_init)
     batches = 0
-    for images, _, idx, errors in loader:
+    for images, _, idx, errors in loader(dataset, batch_size, num_workers, order=list(indices)):
         raise_image_errors(dataset.table, idx, errors)
         model(images.to(device))
         batches += 1
@@ -82,10 +80,9 @@ def predict(model: Regressor, dataset: ImageScores, batch_size: int, device: str
     """Predictions for every item of `dataset`, in order, in float32 with the model in eval mode."""
     was_training = model.training
     model.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                         worker_init_fn=worker_init)
     out = []
-    for images, _, idx, errors in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+    batches = tqdm(loader(dataset, batch_size, num_workers), desc=desc, leave=False, disable=not progress, unit="batch")
+    for images, _, idx, errors in batches:
         raise_image_errors(dataset.table, idx, errors)
         out.append(model(images.to(device)).float().cpu())
     model.train(was_training)

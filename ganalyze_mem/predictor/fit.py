@@ -32,7 +32,7 @@ from ..seeding import generator
 from . import plots
 from .augment import TrainAugment, plain_resize
 from .config import FitConfig
-from .data import ImageScores, ScoreTable, raise_image_errors, read_scores, split, worker_init
+from .data import ImageScores, ScoreTable, loader, raise_image_errors, read_scores, split
 from .evaluate import Regressor, metrics, predict, recalibrate_batchnorm
 from .init import build_predictor, seeded
 
@@ -154,12 +154,11 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
         t0 = time.time()
         g = generator(cfg.seed * 1_000_003 + epoch + 1)
         order = torch.randperm(len(train), generator=g).tolist()
-        loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, sampler=order,
-                                             num_workers=cfg.num_workers, worker_init_fn=worker_init,
-                                             drop_last=len(order) % cfg.batch_size == 1 and len(order) > cfg.batch_size)
+        batches = loader(train_set, cfg.batch_size, cfg.num_workers, order,
+                         drop_last=len(order) % cfg.batch_size == 1 and len(order) > cfg.batch_size)
         model.train()
         loss_sum, seen = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress,
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress,
                    unit="batch")
         for i, (images, scores, idx, errors) in enumerate(bar):
             raise_image_errors(train, idx, errors)
@@ -185,7 +184,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": lr,
                                   "seconds": round(time.time() - t0, 3)}
         predicted = None
-        if len(val) and cfg.bn_batches:
+        if cfg.bn_batches:
             recalibrate_batchnorm(model, bn_set, bn_order[:cfg.bn_batches * cfg.batch_size], cfg.batch_size, device,
                                   cfg.num_workers)
         if len(val):
@@ -227,6 +226,8 @@ def finish(run: RunDir, cfg: FitConfig, val: ScoreTable, history: list[dict[str,
     summary = {"best": best, "epochs": cfg.epochs, "backbone": cfg.backbone, "image_size": cfg.image_size,
                "normalization": cfg.resolved_normalization, "val": len(val), "history": history}
     atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2))
+    if not cfg.plots:
+        return
     if history:
         plots.curves(history, run.path / "curves.png")
     pred_file = run.path / PREDICTIONS
