@@ -116,16 +116,25 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def build_components(cfg: TrainConfig) -> Components:
-    """Create the generator, assessor and an untrained transformer for `cfg` (raises WeightsError when missing)."""
+def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
+                     assessor: nn.Module | None = None) -> Components:
+    """Create the generator, assessor and an untrained transformer for `cfg` (raises WeightsError when missing).
+
+    An already built `generator` or `assessor` (the presets `cfg` names) is used instead of building another.
+    """
     from .assessors import ASSESSORS
     from .generators import GENERATORS
     from .transformers import TRANSFORMERS
 
     device = resolve_device(cfg.device)
     TRANSFORMERS.entry(cfg.transformer)  # unknown names fail before anything slow is built
-    assessor = ASSESSORS.create(cfg.assessor, **({"weights": cfg.assessor_weights} if cfg.assessor_weights else {}))
-    generator = GENERATORS.create(cfg.generator, truncation=cfg.truncation, weights=cfg.generator_weights)
+    if assessor is None:
+        assessor = ASSESSORS.create(cfg.assessor, **({"weights": cfg.assessor_weights} if cfg.assessor_weights else {}))
+    if generator is None:
+        generator = GENERATORS.create(cfg.generator, truncation=cfg.truncation, weights=cfg.generator_weights)
+    elif float(getattr(generator, "truncation", cfg.truncation)) != cfg.truncation:
+        raise GanalyzeError(f"The generator passed in uses truncation {generator.truncation}, the config "
+                            f"{cfg.truncation}; build it with truncation={cfg.truncation}.")
     transformer = TRANSFORMERS.create(cfg.transformer, dim_z=generator.dim_z, num_classes=generator.num_classes,
                                       seed=cfg.seed)
     for m in (generator, assessor):
@@ -220,12 +229,14 @@ class _StopFlag:
 
 
 def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, max_steps: int | None = None,
-          progress: bool = True, echo: Callable[[str], None] = print) -> TrainResult:
+          progress: bool = True, echo: Callable[[str], None] = print, generator: nn.Module | None = None,
+          assessor: nn.Module | None = None) -> TrainResult:
     """Train a transformer (GANalyze) and return it with its run directory.
 
     `resume` continues a run directory from its latest checkpoint; `cfg` may then be None (the run's own options) or
     hold options that must agree with the run's except those in `RESUME_MAY_CHANGE`. `max_steps` stops after that
-    many steps in total (with a checkpoint), as an interruption would.
+    many steps in total (with a checkpoint), as an interruption would. `generator` and `assessor` may be passed
+    already built (the presets the config names), to save building them again in one process.
     """
     from .assessors import ASSESSORS
     from .generators import GENERATORS
@@ -244,7 +255,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
     if cfg is None:
         raise GanalyzeError("train() needs a TrainConfig or a run directory to resume.")
     cfg.validate()
-    c = build_components(cfg)
+    c = build_components(cfg, generator, assessor)
     card = {"transformer": cfg.transformer, "generator": cfg.generator, "assessor": cfg.assessor,
             "truncation": cfg.truncation, "alpha_min": cfg.alpha_min, "alpha_max": cfg.alpha_max, "seed": cfg.seed,
             "dim_z": c.generator.dim_z, "num_classes": c.generator.num_classes,
@@ -308,7 +319,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
             window["loss"].append(loss.detach())
             window["alpha"].append(alpha.detach())
             window["change"].append((after - before).detach())
-            if step % cfg.log_every == 0 or step == last:
+            if step % cfg.log_every == 0 or step == cfg.steps:  # not at an early stop: resume logs the same lines
                 a, ch = torch.cat(window["alpha"]).cpu(), torch.cat(window["change"]).cpu()
                 slope, corr = _fit(a, ch)
                 rate = n0 / max(time.perf_counter() - t0, 1e-9)

@@ -17,9 +17,9 @@ class ClassDependent(Transformer):
 
     def __init__(self, dim_z: int, num_classes: int, seed: int = 0):
         super().__init__(dim_z, num_classes)
-        self.to_direction = nn.Linear(self.num_classes, self.dim_z)
+        self.to_direction = nn.utils.skip_init(nn.Linear, self.num_classes, self.dim_z)  # no global-RNG init
         g = torch.Generator().manual_seed(int(seed))
-        with torch.no_grad():  # nn.Linear's own init draws from the global RNG; redo it from our generator
+        with torch.no_grad():  # initialise from our own generator, never the global RNG
             # a one-hot y picks one column: give each column and the bias a standard normal share, as one_direction
             self.to_direction.weight.copy_(torch.randn(self.dim_z, self.num_classes, generator=g) / 2**0.5)
             self.to_direction.bias.copy_(torch.randn(self.dim_z, generator=g) / 2**0.5)

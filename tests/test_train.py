@@ -1,0 +1,176 @@
+"""GANalyze training on the tiny generator: objective, run directory, bit-identical resume, CLI, positive control."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from ganalyze_mem.alpha_report import summarize
+from ganalyze_mem.assessors import ASSESSORS
+from ganalyze_mem.cli import main
+from ganalyze_mem.errors import GanalyzeError, WeightsError
+from ganalyze_mem.generators import GENERATORS
+from ganalyze_mem.rundir import RunDir
+from ganalyze_mem.strips import StripsConfig, score_strips
+from ganalyze_mem.train import TrainConfig, build_components, draw_batch, ganalyze_loss, train
+
+QUIET = {"progress": False, "echo": lambda s: None}
+
+# The positive control: brightness has a known right answer. Chosen so the checks below pass with a margin (see
+# bench/positive_control.py for the same at larger scale): lr and alpha range fit the tiny generator, whose
+# brightness spans about 0.1-0.55, so alpha in [-0.1, 0.1] stays reachable.
+CONTROL = dict(assessor="brightness", generator="tiny", samples=320, batch_size=8, lr=0.3, alpha_min=-0.1,
+               alpha_max=0.1, log_every=5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """These tiny models run fastest on one thread; with two on a shared, loaded machine torch's thread barriers
+    made them ten times slower. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """One tiny generator for the module (building it is the slow part); it is frozen, so sharing is safe."""
+    return GENERATORS.create("tiny")
+
+
+def small(tmp_path, **kw) -> TrainConfig:
+    opts = dict(assessor="brightness", generator="tiny", samples=12, batch_size=2, lr=0.05, out=str(tmp_path),
+                log_every=2, checkpoint_every=100, seed=3)
+    return TrainConfig(**{**opts, **kw})
+
+
+def test_config_validation_errors():
+    with pytest.raises(GanalyzeError, match="--assessor"):
+        TrainConfig().validate()
+    with pytest.raises(GanalyzeError, match="alpha-min"):
+        TrainConfig(assessor="brightness", alpha_min=0.5, alpha_max=0.1).validate()
+    with pytest.raises(GanalyzeError, match="truncation"):
+        TrainConfig(assessor="brightness", truncation=0.0).validate()
+    with pytest.raises(GanalyzeError, match="samples"):
+        TrainConfig(assessor="brightness", samples=2, batch_size=4).validate()
+    assert TrainConfig(assessor="x", samples=10, batch_size=4).steps == 3
+    d = TrainConfig()
+    assert (d.samples, d.batch_size, d.lr, d.alpha_min, d.alpha_max, d.truncation) == (400_000, 4, 2e-4, -0.5, 0.5, 1)
+
+
+def test_missing_predictor_weights_fail_clearly(tmp_path):
+    with pytest.raises(WeightsError, match="No weights for 'resnet50'"):
+        train(TrainConfig(assessor="resnet50", generator="tiny", out=str(tmp_path)), **QUIET)
+    assert not any(tmp_path.iterdir())  # no run directory for a run that cannot start
+
+
+def test_batches_are_seeded_and_alpha_in_range(tmp_path):
+    cfg = small(tmp_path, alpha_min=-0.2, alpha_max=0.3, classes="3,5")
+    a = draw_batch(torch.Generator().manual_seed(0), 64, 8, 10, [3, 5], cfg)
+    b = draw_batch(torch.Generator().manual_seed(0), 64, 8, 10, [3, 5], cfg)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    z, y, alpha = a
+    assert z.abs().max() <= 2.0 and set(y.argmax(1).tolist()) == {3, 5}
+    assert alpha.min() >= -0.2 and alpha.max() <= 0.3 and alpha.std() > 0.05
+
+
+def test_loss_is_ganalyze_objective_and_only_transformer_learns(tmp_path, tiny):
+    c = build_components(small(tmp_path), generator=tiny)
+    z, y, alpha = draw_batch(torch.Generator().manual_seed(1), 3, c.generator.dim_z, c.generator.num_classes,
+                             c.classes, small(tmp_path))
+    loss, before, after = ganalyze_loss(c, z, y, alpha)
+    assert not before.requires_grad and after.requires_grad
+    expected = ((c.assessor(c.generator(c.transformer(z, y, alpha), y)) - before - alpha) ** 2).mean()
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in c.transformer.parameters())
+    assert all(p.grad is None for p in [*c.generator.parameters(), *c.assessor.parameters()])
+
+
+def test_run_directory_contents(tmp_path, tiny):
+    result = train(small(tmp_path), generator=tiny, **QUIET)
+    run = result.run
+    cfg = yaml.safe_load((run.path / "config.yaml").read_text())
+    assert cfg["options"]["assessor"] == "brightness" and cfg["resolved"]["steps"] == 6
+    assert cfg["resolved"]["generator"]["dim_z"] == 32 and "command" in cfg["environment"]
+    lines = run.metrics()
+    assert [m["step"] for m in lines] == [2, 4, 6]
+    assert all(k in lines[0] for k in ("loss", "achieved_change_slope", "samples_per_s", "samples"))
+    card = json.loads((run.path / "transformer.json").read_text())
+    assert card["assessor"] == "brightness" and card["steps"] == 6 and (run.path / "transformer.safetensors").is_file()
+    state = run.load_checkpoint()
+    assert state["step"] == 6 and {"transformer", "optimizer", "rng", "card"} <= set(state)
+
+
+@pytest.mark.parametrize("transformer", ["one_direction", "nonlinear"])
+def test_resume_is_bit_identical(tmp_path, transformer, tiny):
+    whole = train(small(tmp_path / "a", transformer=transformer), generator=tiny, **QUIET)
+    part = train(small(tmp_path / "b", transformer=transformer, checkpoint_every=2), max_steps=3, generator=tiny,
+                 **QUIET)
+    assert part.step == 3 and not (part.run.path / "transformer.json").exists()
+    resumed = train(resume=part.run.path, generator=tiny, **QUIET)
+    assert resumed.step == whole.step == 6
+    a, b = whole.transformer.state_dict(), resumed.transformer.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [m["step"] for m in RunDir.open(part.run.path).metrics()] == [2, 4, 6]
+    # nothing moves between two stops either: the final checkpoints hold the same random state
+    assert torch.equal(whole.run.load_checkpoint()["rng"], resumed.run.load_checkpoint()["rng"])
+
+
+def test_resume_refuses_conflicting_options_but_may_extend(tmp_path, tiny):
+    part = train(small(tmp_path), max_steps=2, generator=tiny, **QUIET)
+    with pytest.raises(GanalyzeError, match="--lr: run has 0.05, you gave 0.1"):
+        train(small(tmp_path, lr=0.1), resume=part.run.path, generator=tiny, **QUIET)
+    longer = train(small(tmp_path, samples=16), resume=part.run.path, generator=tiny, **QUIET)
+    assert longer.step == 8
+    assert RunDir.open(part.run.path).config["options"]["samples"] == 16
+
+
+def test_cli_train_dry_run_resume_and_errors(tmp_path):
+    runner = CliRunner()
+    base = ["train", "--generator", "tiny", "--samples", "8", "--batch-size", "2", "--out", str(tmp_path), "-q"]
+    r = runner.invoke(main, ["train", "--help"])
+    assert r.exit_code == 0 and "--alpha-min" in r.output and "400000" in r.output
+    r = runner.invoke(main, base[:-1] + ["--dry-run", "--assessor", "brightness"])
+    assert r.exit_code == 0 and "Would train one_direction" in r.output and not any(tmp_path.iterdir())
+    r = runner.invoke(main, base)
+    assert r.exit_code != 0 and "--assessor" in r.output
+    r = runner.invoke(main, base + ["--assessor", "resnet50"])
+    assert r.exit_code != 0 and "No weights for 'resnet50'" in r.output and "Traceback" not in r.output
+    r = runner.invoke(main, base + ["--assessor", "brightnes"])
+    assert r.exit_code != 0 and "Did you mean 'brightness'" in r.output
+    r = runner.invoke(main, base + ["--assessor", "brightness", "--lr", "0.01"])
+    assert r.exit_code == 0, r.output
+    run_dir = next(tmp_path.iterdir())
+    r = runner.invoke(main, ["train", "--resume", str(run_dir), "--lr", "0.5", "-q"])
+    assert r.exit_code != 0 and "--lr: run has 0.01, you gave 0.5" in r.output
+    r = runner.invoke(main, ["train", "--resume", str(run_dir), "-q"])
+    assert r.exit_code == 0 and "Done" in r.output
+
+
+def test_bf16_autocast_step_keeps_fp32_loss(tmp_path, tiny):
+    c = build_components(small(tmp_path, amp="bf16"), generator=tiny)
+    assert c.autocast_dtype == torch.bfloat16
+    z, y, alpha = draw_batch(torch.Generator().manual_seed(0), 2, c.generator.dim_z, c.generator.num_classes,
+                             c.classes, small(tmp_path))
+    loss, _, _ = ganalyze_loss(c, z, y, alpha)
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in c.transformer.parameters())
+
+
+def test_positive_control_brightness(tmp_path, tiny):
+    """Trained against brightness, held-out seeds get brighter with alpha at about the asked rate."""
+    result = train(TrainConfig(**CONTROL, out=str(tmp_path)), generator=tiny, **QUIET)
+    rows = score_strips(tiny, result.transformer, {"brightness": ASSESSORS.create("brightness")},
+                        classes=[0, 500], seeds=list(range(1000, 1006)), cfg=StripsConfig(alpha=0.1 / 3, steps=3),
+                        truncation=1.0)
+    s = summarize(rows, ["brightness"])["summary"]["brightness"]
+    assert s["spearman_per_strip"] >= 0.9, s
+    assert 0.5 <= s["slope"] <= 1.5, s
+    assert s["spearman_change"] >= 0.8, s
