@@ -16,6 +16,7 @@ from ganalyze_mem.errors import GanalyzeError
 from ganalyze_mem.measurer import measure, preset
 from ganalyze_mem.measurer.inputs import load_inputs
 from ganalyze_mem.measurer.report import read_predictions
+from ganalyze_mem.measurer.store import decode
 
 TEST = dict(episodes=4, set_size=6, image_size=16, batch_size=4, pretext_epochs=2, seen_epochs=2, bin_size=3)
 
@@ -188,3 +189,18 @@ def test_bad_inputs(images, tmp_path):
         load_inputs([none_readable], [images / "pool"], 16, progress=False)
     result = CliRunner().invoke(main, ["measure", str(images / "targets")])
     assert result.exit_code != 0 and "--pool" in result.output
+
+
+def test_vectorized_run_matches_sequential_and_resumes(reference, images, tmp_path):
+    cfg = preset("test", device="cpu", vectorize=2, **TEST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = measure([images / "targets"], [images / "pool"], cfg, out=tmp_path, progress=False)
+        first = _outputs(result.run_dir)
+        ref = reference["outputs"]
+        np.testing.assert_allclose(first["p_seen"], ref["p_seen"], atol=1e-3)  # float16 storage
+        for name, record in first["episodes"].items():
+            np.testing.assert_allclose(decode(record)["p_seen"], decode(ref["episodes"][name])["p_seen"], atol=1e-5)
+        (result.run_dir / "episodes" / "episode-00002.json").unlink()
+        measure([], [], None, resume=result.run_dir, progress=False)
+    assert _outputs(result.run_dir) == first

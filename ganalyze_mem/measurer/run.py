@@ -95,6 +95,10 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
                         "inputs_sha256": digest},
         })
     n = len(inputs.targets.files)
+    if n > config.set_size and resume is None:
+        warnings.warn(f"Set A holds {n} target images but sets B and C hold n = {config.set_size}: A dominates "
+                      "stage (a). The paper uses |A| = n (section 3); for its protocol, measure the targets in "
+                      f"batches of {config.set_size}.", stacklevel=2)
     done = load_episodes(run.path, n)
     todo = [i for i in range(config.episodes) if i not in done]
     if progress and done:
