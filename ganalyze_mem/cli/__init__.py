@@ -13,6 +13,7 @@ from ..errors import GanalyzeError
 
 # command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
+    "demo": "ganalyze_mem.cli.demo:demo_cmd",
     "list": "ganalyze_mem.cli.listing:list_cmd",
     "measure": "ganalyze_mem.cli.measure:measure_cmd",
     "train": "ganalyze_mem.cli.train:train_cmd",

@@ -1,0 +1,90 @@
+"""`ganalyze-mem demo` at test size, end to end: every stage runs on the bundled data, index.html links real
+outputs, a rerun skips finished stages, and option mismatches are refused."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ganalyze_mem.demo import STAGES, STATE, DemoConfig, copy_photos, open_demo, run_demo
+from ganalyze_mem.errors import GanalyzeError
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    run_demo(DemoConfig(out=str(out), size="test", progress=False), echo=lambda m: None)
+    return out
+
+
+def test_every_stage_finishes(demo_run):
+    state = json.loads((demo_run / STATE).read_text())
+    statuses = {n: s["status"] for n, s in state["stages"].items()}
+    assert statuses == {st.name: "done" for st in STAGES}, statuses
+
+
+def test_outputs_are_real(demo_run):
+    state = json.loads((demo_run / STATE).read_text())["stages"]
+    # measured scores for every copied photo, in [0, 1]
+    rows = (demo_run / "scores.csv").read_text().strip().splitlines()[1:]
+    photos = sorted((demo_run / "photos").rglob("*.jpg"))
+    assert len(rows) == len(photos) == state["measure"]["outputs"]["n"] == 48
+    assert all(0.0 <= float(r.split(",")[1]) <= 1.0 for r in rows)
+    # a promoted predictor folder that the assessor registry reads
+    card = json.loads((demo_run / state["predictor"]["outputs"]["weights"] / "card.json").read_text())
+    assert card["kind"] == "machinemem" and card["backbone"] == "resnet18"
+    # strips scored by the predictor and the three extra assessors
+    header = (demo_run / state["strips"]["outputs"]["run"] / "scores.csv").read_text().splitlines()[0]
+    for name in ("demo-machinemem", "humanmem", "brightness", "contrast"):
+        assert name in header
+    # factor analysis: finite statistics for the claimed factors, and a verdict for each claim
+    f = state["factors"]["outputs"]
+    for name in ("n_objects", "contrast", "brightness"):
+        assert f["claims"][name]["latent"] in ("agrees", "opposes", "no clear change")
+        assert abs(f["stats"][name]["spearman"]) <= 1
+    assert abs(sum(f["share"].values()) - 1) < 1e-6
+    for stage in ("attributes", "shapes", "nerf_views"):
+        assert (demo_run / state[stage]["outputs"]["report"]).is_file()
+
+
+def test_index_links_resolve(demo_run):
+    page = (demo_run / "index.html").read_text()
+    assert "Does the learned direction agree with the paper?" in page
+    assert "not available yet" not in page and "FAILED" not in page
+    targets = re.findall(r"(?:href|src)='([^']+)'", page)
+    assert len(targets) > 10
+    missing = [t for t in targets if not (demo_run / t).exists()]
+    assert not missing, missing
+
+
+def test_rerun_skips_finished_stages(demo_run):
+    before = (demo_run / STATE).read_text()
+    messages: list[str] = []
+    run_demo(DemoConfig(out=str(demo_run), size="test", progress=False), echo=messages.append)
+    assert sum("skipped" in m for m in messages) == len(STAGES)
+    after = json.loads((demo_run / STATE).read_text())
+    assert after["stages"] == json.loads(before)["stages"]
+
+
+def test_mismatched_options_are_refused(demo_run, tmp_path):
+    with pytest.raises(GanalyzeError, match="--fresh"):
+        open_demo(DemoConfig(out=str(demo_run), size="test", seed=1))
+    (tmp_path / "other.txt").write_text("not a demo")
+    with pytest.raises(GanalyzeError, match="not empty"):
+        open_demo(DemoConfig(out=str(tmp_path), size="test"))
+    with pytest.raises(GanalyzeError, match="refusing"):
+        open_demo(DemoConfig(out=str(tmp_path), size="test", fresh=True))
+    with pytest.raises(GanalyzeError, match="Unknown demo size"):
+        open_demo(DemoConfig(out=str(tmp_path / "x"), size="huge"))
+
+
+def test_fresh_starts_over(tmp_path):
+    d = open_demo(DemoConfig(out=str(tmp_path / "d"), size="test"), echo=lambda m: None)
+    copy_photos(d)
+    d.stage("measure").update(status="done", outputs={})
+    d.save()
+    d2 = open_demo(DemoConfig(out=str(tmp_path / "d"), size="test", fresh=True), echo=lambda m: None)
+    assert d2.state["stages"] == {} and not (tmp_path / "d" / "photos").exists()
