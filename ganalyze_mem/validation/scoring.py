@@ -37,7 +37,8 @@ class Scorer:
 
 
 class AssessorScorer(Scorer):
-    """Scores with an assessor preset. Images are loaded at their own size (or `image_size`) and batched by size."""
+    """Scores with an assessor preset. Images are loaded at `image_size` (default: the assessor's input size, or
+    their own size for assessors that take any size) and batched by size."""
 
     def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
                  weights: str | os.PathLike | None = None):
@@ -47,6 +48,9 @@ class AssessorScorer(Scorer):
         if hasattr(self.model, "freeze"):
             self.model.freeze()
         self.model = self.model.to(device)
+        # Load at the assessor's own input size when it has one (it would resize to it anyway), so folders of large
+        # photos never hold full-size batches in memory; assessors that take any size see native sizes.
+        image_size = image_size or getattr(self.model, "input_size", None)
         self.name, self.device, self.batch_size, self.image_size = assessor, device, batch_size, image_size
         self.higher_is = getattr(self.model, "higher_is", "more")
         self.problems: list[ImageError] = []  # unreadable files met by score_files (scored NaN)
