@@ -89,6 +89,23 @@ def test_assessor_scorer_matches_assessor_and_skips_bad_files(tmp_path):
     assert scores[0] == pytest.approx(0.2 + 0.03 * 0.8, abs=0.06)  # HSV value: the max channel of grey + noise
 
 
+def _tiny_assessors() -> list[str]:
+    from ganalyze_mem.assessors import ASSESSORS
+
+    return ASSESSORS.tiny_names()
+
+
+@pytest.mark.parametrize("name", _tiny_assessors())
+def test_assessor_scorer_over_tiny_assessors(tmp_path, name):
+    rng = np.random.default_rng(1)
+    files = [_save(tmp_path / f"{i}.png", rng.uniform(0, 1, (h, w, 3))) for i, (h, w) in
+             enumerate([(40, 40), (40, 40), (24, 56)])]  # two sizes: batched by size, order kept
+    one = AssessorScorer(name, batch_size=1).score_files(files)
+    many = AssessorScorer(name, batch_size=3).score_files(files)
+    assert one.shape == (3,) and np.all(np.isfinite(one))
+    np.testing.assert_allclose(one, many, rtol=1e-5, atol=1e-6)  # batch-size independent
+
+
 def test_csv_scorer_matches_paths_and_names(tmp_path):
     files = _folder(tmp_path, "imgs", [0.2, 0.5])
     write_scores(tmp_path / "s.csv", [f"imgs/{f.name}" for f in files], np.array([1.0, 2.0]))
