@@ -119,6 +119,8 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
         raise GanalyzeError(f"{cfg.scores} changed since {run.path} started (its sha256 differs); resuming would mix "
                             "two data sets. Restore the original CSV or start a new run.")
 
+    if cfg.progress:
+        tqdm.write(f"{'Resuming' if state_exists(run) else 'Run directory'}: {run.path}")
     device = _device(cfg.device)
     with seeded(cfg.seed):
         backbone, init_info = build_predictor(cfg.backbone, cfg.image_size, cfg.init, data_info["train_mean"])
@@ -210,6 +212,10 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     history = [r for r in run.metrics() if "epoch" in r]
     finish(run, cfg, val, history, best)
     return FitResult(run.path, best, history)
+
+
+def state_exists(run: RunDir) -> bool:
+    return (run.checkpoint_dir / "latest.pt").is_file()
 
 
 def _describe(r: dict[str, Any], epochs: int) -> str:
