@@ -175,6 +175,7 @@ class MeasurerScorer(Scorer):
         self.measure, self.pool, self.out = measure, [str(p) for p in pool], out or Path("outputs") / "measure"
         self.config = make_preset(preset, **overrides)
         self.name = f"MachineMem measurer ({self.config.machine}, preset {preset})"
+        self.higher_is = "more memorable to machines"
         self.runs: list[Path] = []
 
     def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
