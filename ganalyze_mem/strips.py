@@ -3,9 +3,9 @@ to the assessor by a trained transformer, every image annotated with its scores;
 
 Two ways to step, as in GANalyze's test script: ``bigger_step`` (the paper's) applies T once with alpha * k for
 k = -steps..steps; ``iterative`` applies T with +-alpha k times in a row. Either way the image at position k targets a
-score change of alpha * k. Outputs: one PNG per class (a row per seed), ``grid.png`` (the first seed of every class),
-every image on its own under ``images/``, ``scores.csv`` (class, seed, alpha, a score per assessor) and the per-alpha
-report (`alpha_report`).
+score change of alpha * k. Outputs: one PNG per class (a row per seed), ``grid.png`` (the first seed of each of the
+first 32 classes), every image on its own under ``images/``, ``scores.csv`` (class, seed, alpha, a score per assessor)
+and the per-alpha report (`alpha_report`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .images import font, save_image, to_pil
 from .rundir import RunDir, atomic_path, atomic_write_text
 from .seeding import parse_seeds
 
+GRID_CLASSES = 32  # grid.png shows the first seed of at most this many classes
 COLOURS = [(200, 30, 30), (30, 70, 200), (20, 130, 40), (150, 60, 170), (200, 110, 0)]
 
 
@@ -38,7 +39,7 @@ class StripsConfig:
     steps: int = 3
     mode: str = "bigger_step"
     truncation: float | None = None  # None: the truncation the transformer was trained with
-    also_score: str = ""  # more assessors, comma separated
+    also_score: str | None = None  # more assessors, comma separated
     classifier: str = "auto"  # auto: humanmem's ResNet-152 for ImageNet generators when available; none; a name
     batch_size: int = 16
     device: str = "auto"
@@ -226,7 +227,8 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
         raise GanalyzeError(f"The transformer was trained for z of {card['dim_z']} and {card['num_classes']} classes, "
                             f"but {card['generator']} has {generator.dim_z} and {generator.num_classes}.")
     train_name = card["assessor"]
-    names = [train_name] + [n.strip() for n in cfg.also_score.split(",") if n.strip() and n.strip() != train_name]
+    extra = [n.strip() for n in (cfg.also_score or "").split(",") if n.strip()]
+    names = [train_name] + [n for n in dict.fromkeys(extra) if n != train_name]
     assessors = {}
     for n in names:
         weights = (cfg.assessor_weights or card.get("assessor_weights")) if n == train_name else None
@@ -254,13 +256,15 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
         if cfg.save_images:
             for r, img in zip(rows, images.reshape(-1, *images.shape[2:]), strict=True):
                 save_image(img, run.path / "images" / slug / f"seed{r['seed']:05d}_alpha{r['alpha']:+.3f}.png")
-        first_strips.append(images[0])
-        first_labels.append(labels[0])
+        if len(first_strips) < GRID_CLASSES:  # the grid is an overview; memory stays bounded for 1000 classes
+            first_strips.append(images[0])
+            first_labels.append(labels[0])
 
     rows = score_strips(generator, transformer, assessors, classes, seeds, cfg, truncation, classifier, device,
                         on_class, progress)
     grid = compose_strips(torch.stack(first_strips), first_labels, cfg.alphas,
-                          f"first seed of each class: {train_name}, {cfg.mode}, alpha step {cfg.alpha}")
+                          f"first seed of each class (at most {GRID_CLASSES}): {train_name}, {cfg.mode}, "
+                          f"alpha step {cfg.alpha}")
     with atomic_path(run.path / "grid.png") as tmp:
         grid.save(tmp, format="PNG")
     atomic_write_text(run.path / "scores.csv", rows_to_csv(rows, names, class_names))

@@ -289,6 +289,9 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
         optimizer.load_state_dict(state["optimizer"])
         rng.set_state(state["rng"])
         step = int(state["step"])
+        if step > cfg.steps:
+            raise GanalyzeError(f"{run.path} has already trained {step} steps, more than --samples {cfg.samples} "
+                                f"allows ({cfg.steps} steps); give --samples >= {step * cfg.batch_size}.")
         echo(f"Resuming {run.path} at step {step}/{cfg.steps}.")
     run.truncate_metrics(lambda r: r.get("step", 0) <= step)
 

@@ -21,7 +21,7 @@ D = StripsConfig()
 @click.option("--mode", default=D.mode, show_default=True, type=click.Choice(["bigger_step", "iterative"]),
               help="bigger_step: T(z, k*alpha) (the paper's); iterative: T applied k times with alpha.")
 @click.option("--truncation", default=None, type=float, help="BigGAN truncation  [default: the trained one]")
-@click.option("--also-score", default=D.also_score, help="More assessors to score every image with, comma "
+@click.option("--also-score", default=None, help="More assessors to score every image with, comma "
               "separated (e.g. humanmem,brightness), to see whether steering one moves the others.")
 @click.option("--classifier", default=D.classifier, show_default=True,
               help="Class-kept check: 'auto' (humanmem's ImageNet ResNet-152 for real ImageNet generators), "
