@@ -30,7 +30,8 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
 @click.option("--scores", "-s", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="CSV of measured scores (the measurer's scores.csv, or any CSV with path and score columns).")
 @click.option("--images", "-i", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Folder that the CSV's relative paths start from. Default: the CSV's folder.")
+              help="Folder that the CSV's relative paths start from. Default: the CSV's folder, else the working "
+                   "directory (where `measure` ran).")
 @click.option("--path-column", default=DEFAULT.path_column, help="CSV column holding image paths.")
 @click.option("--score-column", default=DEFAULT.score_column, help="CSV column holding scores.")
 @click.option("--score-range", default=_fmt(DEFAULT.score_range),
@@ -72,7 +73,8 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
 @click.option("--higher-is", default=DEFAULT.higher_is, help="What a higher score means (for the card).")
 @click.option("--device", default=DEFAULT.device, help="'auto' (CUDA when available), 'cpu', or 'cuda[:N]'.")
 @click.option("--amp/--no-amp", default=DEFAULT.amp, help="bfloat16 autocast for training on a GPU.")
-@click.option("--workers", "-j", type=int, default=DEFAULT.num_workers, help="Image-decoding worker processes.")
+@click.option("--workers", "-j", type=int, default=DEFAULT.num_workers,
+              help="Image-decoding worker processes (0 = in the main process; 8 or more keep a GPU busy).")
 @click.option("--out", "-o", default=DEFAULT.out, help="Folder for run directories.")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Continue the run in RUN_DIR (its own options are used; give only --device, --workers etc.).")

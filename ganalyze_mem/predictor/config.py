@@ -23,7 +23,7 @@ class FitConfig:
     """Every option of a predictor fit. Field names are the CLI option names with ``-`` for ``_``."""
 
     scores: str = ""  # CSV with a path column and a score column
-    images: str | None = None  # folder that relative paths in the CSV are relative to (default: the CSV's folder)
+    images: str | None = None  # root of the CSV's relative paths (default: the CSV's folder, else the working dir)
     path_column: str = "path"
     score_column: str = "score"
     score_range: tuple[float, float] = (0.0, 1.0)  # scores outside are CSV errors; also the predictor's range
@@ -49,7 +49,7 @@ class FitConfig:
     seed: int = 0
     # augmentation (section 4 / appendix C)
     crop_scale: tuple[float, float] = (0.8, 1.0)
-    crops: int = 2  # CropMix: number of crops mixed per image, each from its own slice of crop_scale
+    crops: int = 2  # CropMix: crops mixed per image, each from its own slice of crop_scale (the paper gives no number)
     color_permute: float = 0.5  # CropMix intermediate augmentation: probability of permuting a crop's channels
     cutmix_alpha: float = 1.0  # Beta(alpha, alpha) for the CutMix area ratio
     erase_prob: float = 0.5  # random erasing (Zhong et al.)
@@ -58,14 +58,14 @@ class FitConfig:
     # running
     device: str = "auto"
     amp: bool = True  # bfloat16 autocast for training on CUDA (evaluation always runs in float32)
-    num_workers: int = 0  # image-decoding worker processes
+    num_workers: int = 0  # image-decoding worker processes (0: decode in the main process; use 8+ on a GPU machine)
     out: str = "outputs/predictor"
     progress: bool = True
     plots: bool = True  # scatter, distributions and curves PNGs at the end of the run
     higher_is: str = "more memorable (to machines)"
 
     # options that may differ when resuming (they do not change the result)
-    RESUME_FREE = ("device", "num_workers", "progress", "out", "amp", "plots")
+    RESUME_FREE = ("device", "num_workers", "progress", "out", "plots")
 
     def __post_init__(self) -> None:
         self.score_range = tuple(float(v) for v in self.score_range)
