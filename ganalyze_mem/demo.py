@@ -25,7 +25,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,8 @@ class DemoConfig:
         return SIZES[self.size]
 
     def result_options(self) -> dict[str, Any]:
-        return {"size": self.size, "seed": self.seed}
+        """What determines the results: a folder made with other options (or another preset) is not reused."""
+        return {"size": self.size, "seed": self.seed, "preset": json.loads(json.dumps(asdict(self.preset())))}
 
 
 class NotAvailable(Exception):
@@ -622,11 +623,20 @@ def answer(d: Demo) -> str:
     if weak:
         verdict_text += (" Read it with caution: " + "; ".join(weak) + ". The direction then follows what the "
                          "predictor happens to reward rather than a reliable measurement.")
+    attr = {r["attribute"]: r for r in _csv_rows(d.root / d.outputs("attributes").get("folder", "-")
+                                                  / "spearman.csv")} if d.outputs("attributes") else {}
+    photos_text = ""
+    if "value" in attr and "contrast" in attr:
+        photos_text = (f"<p>On the measured photos themselves (attributes study), MachineMem correlates with value "
+                       f"(brightness) at &rho; {_f(attr['value']['rho'], 2)} (paper "
+                       f"{_f(attr['value']['paper_rho'], 2)}) and with global contrast at &rho; "
+                       f"{_f(attr['contrast']['rho'], 2)} (paper {_f(attr['contrast']['paper_rho'], 2)}).</p>")
     caveat = ("This is a demo-scale check, not a replication: a few hundred small photos, a tiny machine trained for "
               "a few epochs, few episodes and a short GANalyze run; the paper's measurements use LaMem, ResNet-50, "
               "n = 500 and 100 episodes. Rerun at larger settings through the individual commands to test the "
               f"claim seriously. Most of the latent shift falls on: {where}.")
-    return f"<p>{lead}</p><ul>{''.join(parts)}</ul><p><b>{verdict_text}</b></p><p class='note'>{caveat}</p>"
+    return (f"<p>{lead}</p><ul>{''.join(parts)}</ul><p><b>{verdict_text}</b></p>{photos_text}"
+            f"<p class='note'>{caveat}</p>")
 
 
 def _img(d: Demo, rel: str | None, alt: str, width: int | None = None) -> str:
@@ -670,12 +680,57 @@ def _section_body(d: Demo, name: str, o: dict[str, Any]) -> str:
         return (f"<p>Run: {_link(d, o['run'], o['run'])} &middot; {_link(d, o['report'], 'per-alpha report')}</p>"
                 f"<table><tr><th>assessor</th><th>slope vs alpha</th><th>R&sup2;</th><th>Spearman</th>"
                 f"<th>rising strips</th></tr>{rows}</table>" + _img(d, o["grid"], "strips", 900)
-                + "".join(_img(d, p, "per-alpha plot", 420) for p in o["plots"][:1]))
+                + "".join(_img(d, p, "per-alpha plot", 900) for p in o["plots"][:1]))
     if name == "factors":
         return (f"<p>{_link(d, o['table'], 'factor table')} &middot; {_link(d, o['folder'] + '/factors.csv', 'CSV')}"
                 f"</p>" + _img(d, o["plot"], "factors along the direction", 640))
     if "report" in o:
-        return f"<p>{_link(d, o['report'], 'report')}</p>"
+        folder = d.root / o.get("folder", str(Path(o["report"]).parent))
+        text = _validation_summary(name, folder)
+        pics = {"attributes": ["groups.png"], "shapes": ["distributions.png", "examples_irregular.png"],
+                "nerf_views": ["views_top.png", "views_bottom.png"]}.get(name, [])
+        return (f"<p>{text} {_link(d, o['report'], 'Full report')}.</p>"
+                + "".join(_img(d, d.rel(folder / p), p, 460) for p in pics))
+    return ""
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _f(x: str | None, digits: int = 3) -> str:
+    try:
+        return f"{float(x):.{digits}g}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _validation_summary(name: str, folder: Path) -> str:
+    """One sentence of numbers from a validation report's CSV tables."""
+    if name == "attributes":
+        rows = _csv_rows(folder / "spearman.csv")
+        parts = [f"{r['attribute']} &rho; {_f(r['rho'], 2)} (paper {_f(r['paper_rho'], 2)})" for r in rows]
+        return ("Spearman correlation of each attribute with the measured MachineMem score over the photos: "
+                + "; ".join(parts) + "." if parts else "")
+    if name == "shapes":
+        sets = {r["set"]: r for r in _csv_rows(folder / "sets.csv")}
+        test = {r["quantity"]: r["value"] for r in _csv_rows(folder / "test.csv")}
+        if not sets:
+            return ""
+        p = next((v for k, v in test.items() if k.startswith("permutation")), None)
+        return (f"Predicted MachineMem of regular shapes {_f(sets.get('regular', {}).get('mean'))}, irregular "
+                f"{_f(sets.get('irregular', {}).get('mean'))} (permutation p {_f(p, 2)}; the paper found both at "
+                "0.61).")
+    if name == "nerf_views":
+        rows = _csv_rows(folder / "correlations.csv")
+        parts = [f"{r['measure']} &rho; {_f(r['rho'], 2)}" for r in rows]
+        return ("Rendered views of a LEGO brick scored by the predictor; Spearman with how much a view shows: "
+                + "; ".join(parts) + "." if parts else "")
     return ""
 
 
