@@ -63,13 +63,13 @@ class DemoSize:
 
 
 SIZES: dict[str, DemoSize] = {
-    # about 10 minutes on 2 CPU cores
+    # about 10 minutes on 2 CPU cores (about 500 s of CPU time, measured)
     "small": DemoSize(
         images_per_half=None,
-        measure=dict(machine="tiny_cnn", episodes=12, set_size=60, image_size=32, batch_size=32, pretext_epochs=4,
+        measure=dict(machine="tiny_cnn", episodes=30, set_size=80, image_size=32, batch_size=32, pretext_epochs=4,
                      seen_epochs=4, bin_size=10, workers=2),
-        fit=dict(backbone="resnet18", image_size=48, epochs=8, batch_size=32, lr=0.01, val_fraction=0.2),
-        train=dict(samples=1600, batch_size=8, alpha_min=-0.2, alpha_max=0.2, lr=0.05),
+        fit=dict(backbone="resnet18", image_size=48, epochs=12, batch_size=32, lr=0.01, val_fraction=0.2),
+        train=dict(samples=3200, batch_size=16, alpha_min=-0.2, alpha_max=0.2, lr=0.05),
         strips=dict(classes="0,4,8,12", seeds="0-3", alpha=0.1, steps=2),
         factor_seeds=64, shapes_per_set=10, nerf=dict(views=24),
         # HumanMem (ResNet-152) on every photo would double the run time on a CPU; the strips score it instead.
@@ -536,6 +536,23 @@ def run_demo(cfg: DemoConfig | None = None, echo: Callable[[str], None] = print)
     """
     cfg = cfg or DemoConfig()
     d = open_demo(cfg, echo)
+    saved_env = os.environ.get("GANALYZE_MEM_WEIGHTS")
+    try:
+        _run_stages(d, echo)
+    finally:  # the demo's weights folder is set only while the demo runs
+        if saved_env is None:
+            os.environ.pop("GANALYZE_MEM_WEIGHTS", None)
+        else:
+            os.environ["GANALYZE_MEM_WEIGHTS"] = saved_env
+    index = write_index(d)
+    failed = [n for n, s in d.state["stages"].items() if s["status"] == "failed"]
+    if failed:
+        raise GanalyzeError(f"Demo stages failed: {', '.join(failed)}; see {index} and {d.root / STATE}. "
+                            "Rerun the same command to retry them (finished stages are kept).")
+    return index
+
+
+def _run_stages(d: Demo, echo: Callable[[str], None]) -> None:
     for st in STAGES:
         s = d.stage(st.name)
         if s["status"] == "done":
@@ -569,12 +586,6 @@ def run_demo(cfg: DemoConfig | None = None, echo: Callable[[str], None] = print)
         d.save()
         echo(f"[{st.name}] {s['status']} in {time.perf_counter() - t0:.1f} s" +
              (f": {s['reason']}" if s.get("reason") else ""))
-    index = write_index(d)
-    failed = [n for n, s in d.state["stages"].items() if s["status"] == "failed"]
-    if failed:
-        raise GanalyzeError(f"Demo stages failed: {', '.join(failed)}; see {index} and {d.root / STATE}. "
-                            "Rerun the same command to retry them (finished stages are kept).")
-    return index
 
 
 # ------------------------------------------------------------------------------------------------ index.html
