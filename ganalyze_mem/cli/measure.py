@@ -42,8 +42,8 @@ def _opt(*names, help: str, paper=None, **kw):
 @_opt("--bin-size", type=int, help="Adaptive binning: at least this many predictions per bin.", paper=P.bin_size)
 @_opt("--init", type=click.Path(exists=True, dir_okay=False),
       help="Checkpoint to initialise every layer but the last (pre-training study).")
-@_opt("--vectorize", type=int, help="Train this many episodes at once with torch.func (for GPUs; equal to "
-      "sequential up to rounding; not for alexnet, vgg16, maxvit_t)  [default: 1].")
+@_opt("--vectorize", type=int, help="Train this many episodes at once with torch.func (for GPUs; the same "
+      "computation as sequential but not bit-identical; not for alexnet, vgg16, maxvit_t)  [default: 1].")
 @_opt("--device", help="'cpu', 'cuda[:N]' or 'auto'  [default: auto].")
 @_opt("--workers", "-j", type=int, help="Episodes run at once (processes, or Ray CPUs)  [default: 1].")
 @_opt("--executor", type=click.Choice(EXECUTORS), help="Run episodes here ('local') or as Ray tasks  "

@@ -61,7 +61,7 @@ class MeasureConfig:
     min_pretext_accuracy: float = 0.8  # the paper's "top-1 accuracy >= 80 %" on the rotation task
     init: str | None = None  # checkpoint for every layer but the last (the pre-training study, section 6.2)
     device: str = "cpu"
-    vectorize: int = 1  # episodes trained together with torch.func (GPU); results equal up to rounding
+    vectorize: int = 1  # episodes trained together with torch.func (GPU); same computation, other rounding
     workers: int = 1
     executor: str = "local"
     ray_address: str | None = None
