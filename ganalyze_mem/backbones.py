@@ -51,7 +51,7 @@ def build_backbone(name: str, num_outputs: int, image_size: int = 224) -> nn.Mod
         raise GanalyzeError(f"Unknown backbone '{name}'; choose one of {', '.join(HEADS)}.")
     import torchvision
 
-    kwargs = {"image_size": image_size} if name == "maxvit_t" else {}
+    kwargs = {"input_size": (image_size, image_size)} if name == "maxvit_t" else {}
     model = torchvision.models.get_model(name, weights=None, **kwargs)
     set_head(model, name, num_outputs)
     return model

@@ -85,13 +85,7 @@ class Machine(nn.Module):
 # factories ----------------------------------------------------------------------------------------------------------
 def torchvision_machine(backbone: str, category: str, image_size: int = 224, num_classes: int = 4) -> Machine:
     """A torchvision network (random initialisation) with its last layer replaced."""
-    if backbone == "maxvit_t":  # build_backbone passes image_size=, which torchvision's MaxViT rejects
-        import torchvision
-
-        net = torchvision.models.maxvit_t(weights=None, input_size=(image_size, image_size))
-        set_head(net, backbone, num_classes)
-    else:
-        net = build_backbone(backbone, num_classes, image_size)
+    net = build_backbone(backbone, num_classes, image_size)
     return Machine(net, name=backbone, category=category, pretext_classes=num_classes,
                    get_head=lambda m: get_head(m, backbone), set_head=lambda m, k: set_head(m, backbone, k))
 
