@@ -22,9 +22,10 @@ QUIET = {"progress": False, "echo": lambda s: None}
 
 # The positive control: brightness has a known right answer. Chosen so the checks below pass with a margin (see
 # bench/positive_control.py for the same at larger scale): lr and alpha range fit the tiny generator, whose
-# brightness spans about 0.1-0.55, so alpha in [-0.1, 0.1] stays reachable.
+# brightness spans about 0.1-0.55, so alpha in [-0.1, 0.1] stays reachable. Four classes: the tiny generator's random
+# class embeddings make each class a different family of images (held-out seeds are what the control checks).
 CONTROL = dict(assessor="brightness", generator="tiny", samples=320, batch_size=8, lr=0.3, alpha_min=-0.1,
-               alpha_max=0.1, log_every=5)
+               alpha_max=0.1, log_every=5, classes="0,250,500,750")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -168,7 +169,7 @@ def test_positive_control_brightness(tmp_path, tiny):
     """Trained against brightness, held-out seeds get brighter with alpha at about the asked rate."""
     result = train(TrainConfig(**CONTROL, out=str(tmp_path)), generator=tiny, **QUIET)
     rows = score_strips(tiny, result.transformer, {"brightness": ASSESSORS.create("brightness")},
-                        classes=[0, 500], seeds=list(range(1000, 1006)), cfg=StripsConfig(alpha=0.1 / 3, steps=3),
+                        classes=[0, 500], seeds=list(range(1000, 1008)), cfg=StripsConfig(alpha=0.1 / 3, steps=3),
                         truncation=1.0)
     s = summarize(rows, ["brightness"])["summary"]["brightness"]
     assert s["spearman_per_strip"] >= 0.9, s
