@@ -137,7 +137,7 @@ def test_yoco_flip_flips_halves_independently():
 
 
 def test_random_erasing_and_color_permutation():
-    x = torch.zeros(8, 3, 16, 16)
+    x = torch.zeros(8, 3, 16, 24)
     erased = random_erase(x, 1.0, torch.Generator().manual_seed(0))
     frac = (erased != 0).float().mean(dim=(1, 2, 3))
     assert bool(((frac > 0.01) & (frac < 0.4)).all())

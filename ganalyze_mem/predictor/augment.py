@@ -65,12 +65,13 @@ def crop_resize(images: torch.Tensor, boxes: np.ndarray, size: int) -> torch.Ten
     return roi_align(images, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
 
 
-def box_masks(boxes: np.ndarray, size: int, device) -> torch.Tensor:
-    """N x 1 x size x size masks that are 1 inside each (top, left, height, width) box."""
+def box_masks(boxes: np.ndarray, height: int, width: int, device) -> torch.Tensor:
+    """N x 1 x height x width masks that are 1 inside each (top, left, height, width) box."""
     t = torch.as_tensor(boxes, dtype=torch.float32, device=device)
-    ys = torch.arange(size, device=device, dtype=torch.float32) + 0.5
+    ys = torch.arange(height, device=device, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, device=device, dtype=torch.float32) + 0.5
     inside_y = (ys[None] >= t[:, :1]) & (ys[None] < t[:, :1] + t[:, 2:3])
-    inside_x = (ys[None] >= t[:, 1:2]) & (ys[None] < t[:, 1:2] + t[:, 3:4])
+    inside_x = (xs[None] >= t[:, 1:2]) & (xs[None] < t[:, 1:2] + t[:, 3:4])
     return (inside_y[:, :, None] & inside_x[:, None, :])[:, None].float()
 
 
@@ -119,8 +120,7 @@ def random_erase(images: torch.Tensor, prob: float, g: torch.Generator, scale=(0
     if not any(apply):
         return images
     idx = [i for i, a in enumerate(apply) if a]
-    assert h == w, "square images expected"
-    mask = box_masks(boxes[idx], h, images.device)
+    mask = box_masks(boxes[idx], h, w, images.device)
     fill = torch.rand(len(idx), c, h, w, generator=g).to(images.device)
     out = images.clone()
     out[idx] = images[idx] * (1 - mask) + fill * mask
@@ -152,7 +152,8 @@ class TrainAugment:
             if mixed is None:
                 mixed = crop
             else:
-                mask = box_masks(cutmix_boxes(rng, n, self.size, self.cutmix_alpha), self.size, images.device)
+                mask = box_masks(cutmix_boxes(rng, n, self.size, self.cutmix_alpha), self.size, self.size,
+                                 images.device)
                 mixed = mixed * (1 - mask) + crop * mask
         return mixed.clamp_(0, 1)
 
