@@ -277,8 +277,6 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
         }
         run = RunDir.create(cfg.out, f"{cfg.assessor}-{cfg.transformer}-{cfg.generator}",
                             {"options": cfg.options(), "resolved": resolved})
-    elif run.config.get("options", {}).get("samples") != cfg.samples:
-        run.write_config({**run.config, "options": cfg.options()})  # an extended run records its new length
 
     optimizer = torch.optim.Adam(c.transformer.parameters(), lr=cfg.lr)
     rng = torch.Generator().manual_seed(cfg.seed)
@@ -293,6 +291,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
             raise GanalyzeError(f"{run.path} has already trained {step} steps, more than --samples {cfg.samples} "
                                 f"allows ({cfg.steps} steps); give --samples >= {step * cfg.batch_size}.")
         echo(f"Resuming {run.path} at step {step}/{cfg.steps}.")
+    if resume is not None and run.config.get("options", {}).get("samples") != cfg.samples:
+        run.write_config({**run.config, "options": cfg.options()})  # an extended run records its new length
     run.truncate_metrics(lambda r: r.get("step", 0) <= step)
 
     def checkpoint() -> None:

@@ -127,6 +127,9 @@ def test_resume_refuses_conflicting_options_but_may_extend(tmp_path, tiny):
     part = train(small(tmp_path), max_steps=2, generator=tiny, **QUIET)
     with pytest.raises(GanalyzeError, match="--lr: run has 0.05, you gave 0.1"):
         train(small(tmp_path, lr=0.1), resume=part.run.path, generator=tiny, **QUIET)
+    with pytest.raises(GanalyzeError, match="already trained 2 steps"):
+        train(small(tmp_path, samples=2), resume=part.run.path, generator=tiny, **QUIET)
+    assert RunDir.open(part.run.path).config["options"]["samples"] == 12
     longer = train(small(tmp_path, samples=16), resume=part.run.path, generator=tiny, **QUIET)
     assert longer.step == 8
     assert RunDir.open(part.run.path).config["options"]["samples"] == 16
