@@ -641,11 +641,14 @@ def answer(d: Demo) -> str:
         photos_text = (f"<p>On the measured photos themselves (attributes study), MachineMem correlates with value "
                        f"(brightness) at &rho; {_f(attr['value']['rho'], 2)} (paper "
                        f"{_f(attr['value']['paper_rho'], 2)}) and with global contrast at &rho; "
-                       f"{_f(attr['contrast']['rho'], 2)} (paper {_f(attr['contrast']['paper_rho'], 2)}).</p>")
+                       f"{_f(attr['contrast']['rho'], 2)} (paper {_f(attr['contrast']['paper_rho'], 2)}; the paper's "
+                       "table gives a negative sign for its global contrast factor while its text and GANalyze "
+                       "figures say strong contrast makes images memorable).</p>")
     caveat = ("This is a demo-scale check, not a replication: a few hundred small photos, a tiny machine trained for "
               "a few epochs, few episodes and a short GANalyze run; the paper's measurements use LaMem, ResNet-50, "
               "n = 500 and 100 episodes. Rerun at larger settings through the individual commands to test the "
-              f"claim seriously. Most of the latent shift falls on: {where}.")
+              f"claim seriously. Most of the latent shift falls on: {where} (shares count coordinates: the object "
+              "identity logits are 48 of the 83, and the direction starts as a random vector over all of them).")
     return (f"<p>{lead}</p><ul>{''.join(parts)}</ul><p><b>{verdict_text}</b></p>{photos_text}"
             f"<p class='note'>{caveat}</p>")
 
