@@ -188,3 +188,10 @@ def test_cli_help_and_missing_scores():
         assert result.exit_code == 0 and "Examples" in result.output
     result = runner.invoke(main, ["fit-predictor"])
     assert result.exit_code != 0 and "--scores" in result.output
+
+
+def test_bad_init_leaves_no_run_directory(data, tmp_path):
+    root, scores, _ = data
+    with pytest.raises(GanalyzeError, match="no such file"):
+        fit_predictor(tiny_config(root, scores, init=str(tmp_path / "absent.pth"), out=str(tmp_path / "runs")))
+    assert not (tmp_path / "runs").exists()

@@ -112,18 +112,18 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     train, val = table.subset(train_idx), table.subset(val_idx)
     data_info = {"scores_sha256": table.sha256, "rows": len(table), "train": len(train), "val": len(val),
                  "train_mean": sum(train.scores) / len(train)}
+    if run is not None and run.config.get("data", {}).get("scores_sha256") != table.sha256:
+        raise GanalyzeError(f"{cfg.scores} changed since {run.path} started (its sha256 differs); resuming would mix "
+                            "two data sets. Restore the original CSV or start a new run.")
+    device = _device(cfg.device)
+    with seeded(cfg.seed):  # before the run directory exists, so that a bad --init leaves nothing behind
+        backbone, init_info = build_predictor(cfg.backbone, cfg.image_size, cfg.init, data_info["train_mean"])
     if run is None:
         run = RunDir.create(Path(cfg.out), f"{cfg.backbone}-{table.source.stem}",
                             {"kind": KIND, "options": cfg.options(), "data": data_info})
-    elif run.config.get("data", {}).get("scores_sha256") != table.sha256:
-        raise GanalyzeError(f"{cfg.scores} changed since {run.path} started (its sha256 differs); resuming would mix "
-                            "two data sets. Restore the original CSV or start a new run.")
 
     if cfg.progress:
         tqdm.write(f"{'Resuming' if state_exists(run) else 'Run directory'}: {run.path}")
-    device = _device(cfg.device)
-    with seeded(cfg.seed):
-        backbone, init_info = build_predictor(cfg.backbone, cfg.image_size, cfg.init, data_info["train_mean"])
     model = Regressor(backbone, cfg.resolved_normalization).to(device)
     head = HEADS[cfg.backbone] + "."
     params = dict(model.net.named_parameters())
