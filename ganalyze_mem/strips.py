@@ -135,7 +135,7 @@ def compose_strips(images: torch.Tensor, labels: list[list[list[tuple[str, tuple
     if title:
         draw.text((pad, 1), title, fill="black", font=f)
     for k, a in enumerate(alphas):
-        text = "seed" if a == 0 else f"alpha {a:+.2f}"
+        text = "seed" if a == 0 else f"alpha {a:+.3g}"
         x0 = pad + k * (cell_w + pad)
         tw = draw.textbbox((0, 0), text, font=f)[2]
         draw.text((x0 + (cell_w - tw) / 2, head - line_h), text, fill="black", font=f)
