@@ -155,7 +155,8 @@ def make_grid(images: torch.Tensor, ncol: int, pad: int = 2, fill: float = 1.0) 
     grid = torch.full((c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), fill, dtype=images.dtype)
     for i in range(n):
         r, col = divmod(i, ncol)
-        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = images[i]
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, top: top + h, left: left + w] = images[i]
     return grid
 
 

@@ -103,7 +103,8 @@ def lookup(spec: WeightSpec, explicit: str | os.PathLike | None = None) -> Looku
         if p.is_file():
             if len(spec.files) == 1 or _complete(p.parent, spec):
                 return Lookup(spec, tried + [("--weights", p, "found")], p, "--weights")
-            tried.append(("--weights", p.parent, f"missing {', '.join(f for f in spec.files if not (p.parent / f).is_file())}"))
+            missing = [f for f in spec.files if not (p.parent / f).is_file()]
+            tried.append(("--weights", p.parent, f"missing {', '.join(missing)}"))
         elif p.is_dir():
             if _complete(p, spec):
                 return Lookup(spec, tried + [("--weights", p, "found")], p / spec.main_file, "--weights")
@@ -239,23 +240,29 @@ def unwrap_state_dict(obj: dict, keys: tuple[str, ...] = ("state_dict", "model",
     return obj
 
 
-def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
-    """`model.load_state_dict(state, strict=True)` with an error that names the file and a few mismatched keys."""
+def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike,
+              expected: str | None = None, fix: str | None = None) -> None:
+    """`model.load_state_dict(state, strict=True)` with an error that names the file and a few mismatched keys.
+
+    `expected` names what the file should have held (default: the model's class); `fix` replaces the closing advice.
+    """
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        parts = [f"{source}: these weights are for another architecture than {type(model).__name__}."]
+        parts = [f"{source} does not fit {expected}:" if expected else
+                 f"{source}: these weights are for another architecture than {type(model).__name__}."]
         if missing:
-            parts.append(f"  missing keys ({len(missing)}): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+            parts.append(f"  missing keys ({len(missing)}): "
+                         f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
         if unexpected:
             parts.append(f"  unexpected keys ({len(unexpected)}): "
                          f"{', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
         if shapes:
             parts.append(f"  shape mismatches ({len(shapes)}): {'; '.join(shapes[:3])}")
-        parts.append("Check that the file matches the preset (backbone, image size) you asked for.")
+        parts.append(fix or "Check that the file matches the preset (backbone, image size) you asked for.")
         raise WeightsError("\n".join(parts))
     model.load_state_dict(state, strict=True)
 

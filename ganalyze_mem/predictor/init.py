@@ -22,7 +22,7 @@ from torch import nn
 
 from ..backbones import HEADS, build_backbone, get_head
 from ..errors import GanalyzeError, WeightsError
-from ..weights import load_state_dict, sha256_file, unwrap_state_dict
+from ..weights import load_into, load_state_dict, sha256_file, unwrap_state_dict
 
 PREFIXES = ("module.", "encoder_q.", "encoder.", "backbone.", "model.")
 
@@ -61,27 +61,12 @@ def load_backbone_weights(model: nn.Module, backbone: str, state: dict, source: 
     """Load every non-head key of `state` into `model`, strictly; the head keeps its own initialisation."""
     head = HEADS[backbone] + "."
     state = {k: v for k, v in _strip_prefixes(unwrap_state_dict(dict(state))).items() if not k.startswith(head)}
+    loaded = len(state)
     own = model.state_dict()
-    wanted = backbone_keys(model, backbone)
-    missing = [k for k in wanted if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs {backbone} {tuple(own[k].shape)}"
-              for k in wanted if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        lines = [f"{source} does not fit a {backbone} backbone (loaded strictly, head '{head[:-1]}' excluded):"]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:5])}"
-                         f"{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:5])}"
-                         f"{' ...' if len(unexpected) > 5 else ''}")
-        if shapes:
-            lines.append(f"  shape mismatches ({len(shapes)}): {'; '.join(shapes[:3])}")
-        lines.append("Pass a checkpoint of the same architecture as --backbone (torchvision/timm key names).")
-        raise WeightsError("\n".join(lines))
-    merged = {**own, **state}
-    model.load_state_dict(merged, strict=True)
-    return len(state)
+    state.update({k: v for k, v in own.items() if k.startswith(head)})
+    load_into(model, state, source, expected=f"a {backbone} backbone (loaded strictly, head '{head[:-1]}' excluded)",
+              fix="Pass a checkpoint of the same architecture as --backbone (torchvision/timm key names).")
+    return loaded
 
 
 def build_predictor(backbone: str, image_size: int, init: str = "none", score_mean: float | None = None
