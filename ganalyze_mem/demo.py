@@ -165,9 +165,12 @@ def open_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> Demo:
     state: dict[str, Any] = {"version": 1, "options": cfg.result_options(), "stages": {}}
     if (root / STATE).is_file():
         saved = json.loads((root / STATE).read_text(encoding="utf-8"))
-        if saved.get("options") != cfg.result_options():
-            raise GanalyzeError(f"{root} holds a demo run with options {saved.get('options')}, not "
-                                f"{cfg.result_options()}; pass --fresh to start over or choose another --out.")
+        old, new = saved.get("options", {}), cfg.result_options()
+        if old != new:
+            diff = [f"{k} {old.get(k)!r} (asked: {new[k]!r})" for k in ("size", "seed") if old.get(k) != new[k]]
+            what = ", ".join(diff) or f"another version of the '{cfg.size}' settings"
+            raise GanalyzeError(f"{root} holds a demo run made with {what}; pass --fresh to start over or choose "
+                                "another --out.")
         state = saved
     elif any(p.name != STATE for p in root.iterdir()):
         raise GanalyzeError(f"{root} is not empty and holds no demo run; choose another --out or empty it.")
