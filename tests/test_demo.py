@@ -88,3 +88,12 @@ def test_fresh_starts_over(tmp_path):
     d.save()
     d2 = open_demo(DemoConfig(out=str(tmp_path / "d"), size="test", fresh=True), echo=lambda m: None)
     assert d2.state["stages"] == {} and not (tmp_path / "d" / "photos").exists()
+
+
+def test_index_renders_in_a_browser(demo_run):
+    from ganalyze_mem.validation.browser import check_page, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("Chromium is not installed")
+    page = check_page(demo_run / "index.html")
+    assert page.loaded and not page.errors and page.broken_images == 0 and page.images >= 5, page
