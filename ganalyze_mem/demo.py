@@ -75,7 +75,7 @@ SIZES: dict[str, DemoSize] = {
         # HumanMem (ResNet-152) on every photo would double the run time on a CPU; the strips score it instead.
         attributes_only="hue,saturation,value,colourfulness,contrast,entropy,niqe,brisque",
     ),
-    # a couple of minutes: the end-to-end test
+    # the end-to-end test: about 20 s on an idle 2-core machine, a few minutes on a busy one
     "test": DemoSize(
         images_per_half=24,
         measure=dict(machine="tiny_cnn", episodes=3, set_size=8, image_size=32, batch_size=8, pretext_epochs=2,

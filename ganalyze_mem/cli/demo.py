@@ -12,7 +12,8 @@ D = DemoConfig()
 @click.command("demo")
 @click.option("--out", default=D.out, show_default=True, help="Folder of the demo run (created; reused on rerun).")
 @click.option("--size", default=D.size, show_default=True, type=click.Choice(sorted(SIZES)),
-              help="small: about 10 minutes on 2 CPU cores; test: a couple of minutes, numbers mean little.")
+              help="small: under 10 minutes on 2 CPU cores; test: under a minute on an idle 2-core machine "
+              "(its numbers mean little).")
 @click.option("--fresh", is_flag=True, help="Delete the demo folder's previous results and start over.")
 @click.option("--seed", default=D.seed, show_default=True, type=int, help="Seed of every stage.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
