@@ -493,7 +493,7 @@ def stage_shapes(d: Demo) -> dict[str, Any]:
     except ImportError as e:
         raise NotAvailable(f"the shapes study ({e})") from None
     register_demo_predictor(d.root)
-    scorer = make_scorer(assessor=PREDICTOR_NAME)
+    scorer = make_scorer(assessor=PREDICTOR_NAME, progress=d.cfg.progress)
     folder = run_shapes(scorer, ShapesConfig(per_set=d.size.shapes_per_set, size=128, seed=d.cfg.seed,
                                              resamples=2000), out=d.root / "reports")
     return {"report": d.rel(Path(folder) / "report.html"), "folder": d.rel(folder)}
@@ -509,7 +509,8 @@ def stage_nerf_views(d: Demo) -> dict[str, Any]:
     register_demo_predictor(d.root)
     cfg = NerfViewsConfig(top=min(10, d.size.nerf["views"] // 3),
                           render=RenderConfig(views=d.size.nerf["views"], size=128, seed=d.cfg.seed))
-    folder = run_nerf_views(make_scorer(assessor=PREDICTOR_NAME), render="lego", cfg=cfg, out=d.root / "reports")
+    folder = run_nerf_views(make_scorer(assessor=PREDICTOR_NAME, progress=d.cfg.progress), render="lego", cfg=cfg,
+                            out=d.root / "reports")
     return {"report": d.rel(Path(folder) / "report.html"), "folder": d.rel(folder)}
 
 

@@ -41,8 +41,10 @@ class AssessorScorer(Scorer):
     their own size for assessors that take any size) and batched by size."""
 
     def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
-                 weights: str | os.PathLike | None = None):
+                 weights: str | os.PathLike | None = None, progress: bool = True):
         from ..assessors import ASSESSORS
+
+        self.progress = progress
 
         self.model = ASSESSORS.create(assessor, weights=weights)  # None overrides are ignored
         if hasattr(self.model, "freeze"):
@@ -73,7 +75,7 @@ class AssessorScorer(Scorer):
         out = np.empty(len(files))
         step = max(self.batch_size * 4, 1)  # load a few batches at a time, so memory stays flat on big folders
         for start in tqdm(range(0, len(files), step), desc=f"scoring with {self.name}", unit="chunk",
-                          disable=len(files) <= step):
+                          disable=not self.progress or len(files) <= step):
             images, where = [], []
             for i, f in enumerate(files[start:start + step], start=start):
                 try:
@@ -192,7 +194,7 @@ class MeasurerScorer(Scorer):
 def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = None, measure: bool = False,
                 device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
                 pool: Sequence[str | os.PathLike] = (), measure_preset: str = "cpu",
-                weights: str | os.PathLike | None = None, **measure_overrides) -> Scorer:
+                weights: str | os.PathLike | None = None, progress: bool = True, **measure_overrides) -> Scorer:
     """Exactly one of `assessor`, `scores` (a CSV) or `measure=True` (with a `pool` for the measurer)."""
     given = [n for n, v in (("--assessor", assessor), ("--scores", scores), ("--measure", measure)) if v]
     if len(given) != 1:
@@ -200,7 +202,8 @@ def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = 
                             "predictor), --scores CSV, or --measure" + (f"; you gave {' and '.join(given)}."
                                                                          if given else "."))
     if assessor:
-        return AssessorScorer(assessor, device=device, batch_size=batch_size, image_size=image_size, weights=weights)
+        return AssessorScorer(assessor, device=device, batch_size=batch_size, image_size=image_size, weights=weights,
+                              progress=progress)
     if scores:
         return CsvScorer(scores)
     return MeasurerScorer(pool, preset=measure_preset, device=device, **measure_overrides)
