@@ -14,15 +14,7 @@ from ganalyze_mem.machines import MACHINES, create_machine
 from ganalyze_mem.measurer.config import APPENDIX_B, MeasureConfig
 from ganalyze_mem.weights import save_safetensors
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as the measurer's workers use: on a shared 2-core machine two threads that spin-wait for
-    each other run many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 PAPER_MACHINES = ["linear", "svm", "alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2",

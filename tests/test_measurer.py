@@ -15,15 +15,7 @@ from ganalyze_mem.measurer.scoring import machinemem_scores, spearman_brown, spl
 from ganalyze_mem.measurer.stages import predict_seen, pretext_stage, rotate, rotation_accuracy, seen_stage
 from ganalyze_mem.measurer.store import decode, encode
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as the measurer's workers use: on a shared 2-core machine two threads that spin-wait for
-    each other run many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # calibration ---------------------------------------------------------------------------------------------------------

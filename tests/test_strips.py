@@ -13,26 +13,13 @@ from PIL import Image
 from ganalyze_mem.alpha_report import summarize, to_markdown, write_report
 from ganalyze_mem.cli import main
 from ganalyze_mem.errors import GanalyzeError
-from ganalyze_mem.generators import GENERATORS
 from ganalyze_mem.strips import StripsConfig, compose_strips, default_classes, score_strips, strip_latents
 from ganalyze_mem.train import TrainConfig, train
 from ganalyze_mem.transformers import TRANSFORMERS
 from ganalyze_mem.transformers import store as store_mod
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These tiny models run fastest on one thread; with two on a shared, loaded machine torch's thread barriers
-    made them ten times slower. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return GENERATORS.create("tiny")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from ganalyze_mem.alpha_report import summarize
 from ganalyze_mem.assessors import ASSESSORS
 from ganalyze_mem.cli import main
 from ganalyze_mem.errors import GanalyzeError, WeightsError
-from ganalyze_mem.generators import GENERATORS
 from ganalyze_mem.rundir import RunDir
 from ganalyze_mem.strips import StripsConfig, score_strips
 from ganalyze_mem.train import TrainConfig, build_components, draw_batch, ganalyze_loss, train
@@ -28,20 +27,8 @@ CONTROL = dict(assessor="brightness", generator="tiny", samples=320, batch_size=
                alpha_max=0.1, log_every=5, classes="0,250,500,750")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These tiny models run fastest on one thread; with two on a shared, loaded machine torch's thread barriers
-    made them ten times slower. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def tiny():
-    """One tiny generator for the module (building it is the slow part); it is frozen, so sharing is safe."""
-    return GENERATORS.create("tiny")
 
 
 def small(tmp_path, **kw) -> TrainConfig:
