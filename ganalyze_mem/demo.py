@@ -473,6 +473,11 @@ def _factor_plot(arrays: dict[str, np.ndarray], alphas: list[float], path: Path)
 
 # ----------------------------------------------------------------------------------------------- validation
 
+def report_outputs(d: Demo, folder: str | Path) -> dict[str, Any]:
+    """What a validation stage records: its report folder and report.html, relative to the demo folder."""
+    return {"report": d.rel(Path(folder) / "report.html"), "folder": d.rel(folder)}
+
+
 def stage_attributes(d: Demo) -> dict[str, Any]:
     try:
         from .validation.attributes import AttributesConfig, run_attributes
@@ -483,7 +488,7 @@ def stage_attributes(d: Demo) -> dict[str, Any]:
     only = d.size.attributes_only
     cfg = AttributesConfig(groups=min(10, max(2, d.outputs("measure")["n"] // 10)), only=only)
     folder = run_attributes(make_scorer(scores=str(scores)), d.root / "photos", cfg, out=d.root / "reports")
-    return {"report": d.rel(Path(folder) / "report.html"), "folder": d.rel(folder)}
+    return report_outputs(d, folder)
 
 
 def stage_shapes(d: Demo) -> dict[str, Any]:
@@ -496,7 +501,7 @@ def stage_shapes(d: Demo) -> dict[str, Any]:
     scorer = make_scorer(assessor=PREDICTOR_NAME, progress=d.cfg.progress)
     folder = run_shapes(scorer, ShapesConfig(per_set=d.size.shapes_per_set, size=128, seed=d.cfg.seed,
                                              resamples=2000), out=d.root / "reports")
-    return {"report": d.rel(Path(folder) / "report.html"), "folder": d.rel(folder)}
+    return report_outputs(d, folder)
 
 
 def stage_nerf_views(d: Demo) -> dict[str, Any]:
@@ -511,7 +516,7 @@ def stage_nerf_views(d: Demo) -> dict[str, Any]:
                           render=RenderConfig(views=d.size.nerf["views"], size=128, seed=d.cfg.seed))
     folder = run_nerf_views(make_scorer(assessor=PREDICTOR_NAME, progress=d.cfg.progress), render="lego", cfg=cfg,
                             out=d.root / "reports")
-    return {"report": d.rel(Path(folder) / "report.html"), "folder": d.rel(folder)}
+    return report_outputs(d, folder)
 
 
 STAGES = [
