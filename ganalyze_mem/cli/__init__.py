@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "promote-predictor": "ganalyze_mem.cli.promote_predictor:promote_predictor_cmd",
     "import-predictor": "ganalyze_mem.cli.import_predictor:import_predictor_cmd",
     "validate": "ganalyze_mem.cli.validate:validate_group",
+    "game": "ganalyze_mem.cli.game:game_group",
 }
 
 EPILOG = """\b

@@ -122,9 +122,13 @@ def practice_images(folder: Path, count: int) -> list[str]:
         img = Image.new("RGB", (256, 256), (245, 245, 245))
         d = ImageDraw.Draw(img)
         c = colours[i % len(colours)]
-        box = (48, 48, 208, 208)
-        [d.ellipse, d.rectangle, lambda b, fill: d.polygon([(128, 40), (216, 216), (40, 216)], fill=fill)][i % 3](
-            box, fill=c)
+        shape = i % 3
+        if shape == 0:
+            d.ellipse((48, 48, 208, 208), fill=c)
+        elif shape == 1:
+            d.rectangle((56, 56, 200, 200), fill=c)
+        else:
+            d.polygon([(128, 40), (216, 216), (40, 216)], fill=c)
         name = f"practice{i:02d}.png"
         with atomic_path(folder / name) as tmp:
             img.save(tmp, format="PNG")

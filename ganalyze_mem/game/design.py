@@ -110,9 +110,9 @@ def _place_pairs(free: np.ndarray, lags: range, count: int, rng: np.random.Gener
         if total == 0:
             return None
         pick = int(rng.integers(total))
-        for lag, starts in options:
+        for option_lag, starts in options:
             if pick < len(starts):
-                first = int(starts[pick])
+                first, lag = int(starts[pick]), option_lag
                 break
             pick -= len(starts)
         free[first] = free[first + lag] = False

@@ -1,0 +1,140 @@
+"""`ganalyze-mem game`: the human visual memory game (Isola et al. 2011; LaMem): build an experiment, serve it to
+participants, export their responses and analyze them beside machine scores."""
+
+from __future__ import annotations
+
+import click
+
+from ..game.analyze import HUMAN_SCORES, AnalyzeConfig
+from ..game.design import GameConfig
+
+D, A = GameConfig(), AnalyzeConfig()
+
+
+@click.group("game")
+def game_group() -> None:
+    """The visual memory game on people: build, serve, export, analyze.
+
+    \b
+    Typical session:
+      ganalyze-mem game build photos/ --fillers more_photos/ --participants 40 --out outputs/game/photos
+      ganalyze-mem game serve outputs/game/photos --port 8000
+      ganalyze-mem game export outputs/game/photos
+      ganalyze-mem game analyze outputs/game/photos --out outputs/game/photos-report --scores humanmem.csv
+    """
+
+
+@game_group.command("build")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="New experiment folder (must not hold an experiment already).")
+@click.option("--participants", "-n", default=D.participants, show_default=True, type=click.IntRange(1),
+              help="Sequences to design, one per participant.")
+@click.option("--seed", default=D.seed, show_default=True, type=int, help="Seed of every random choice.")
+@click.option("--fillers", default=None, type=click.Path(exists=True, file_okay=False, path_type=str),
+              help="Folder of filler images (shown but never scored). Without it, the source's own items take "
+                   "turns as targets and fillers across participants.")
+@click.option("--targets", default=None, type=click.IntRange(1),
+              help="Targets per participant  [default: as many as the fillers can surround]")
+@click.option("--fillers-per-target", default=D.fillers_per_target, show_default=True, type=click.FloatRange(0),
+              help="At least this many fillers per target (more when the lag needs them).")
+@click.option("--vigilance-every", default=D.vigilance_every, show_default=True, type=click.IntRange(2),
+              help="About one vigilance repeat per this many presentations.")
+@click.option("--target-lag-min", default=D.target_lag_min, show_default=True, type=click.IntRange(1),
+              help="Shortest target lag, in presentations (LaMem: about 90-110).")
+@click.option("--target-lag-max", default=D.target_lag_max, show_default=True, type=click.IntRange(1))
+@click.option("--vigilance-lag-min", default=D.vigilance_lag_min, show_default=True, type=click.IntRange(1),
+              help="Shortest vigilance lag (1: the very next image).")
+@click.option("--vigilance-lag-max", default=D.vigilance_lag_max, show_default=True, type=click.IntRange(1))
+@click.option("--display-ms", default=D.display_ms, show_default=True, type=click.IntRange(10),
+              help="How long each image is shown (Isola et al.: 1.0 s).")
+@click.option("--blank-ms", default=D.blank_ms, show_default=True, type=click.IntRange(0),
+              help="Blank after each image (Isola et al.: 1.4 s); a press then still counts for the image.")
+@click.option("--practice", default=D.practice, show_default=True, type=click.IntRange(0),
+              help="Practice presentations with feedback (generated shapes); 0 for none.")
+@click.option("--key", default=D.key, show_default=True, help="KeyboardEvent.code to press on a repeat ('Space', "
+              "'KeyJ', ...); a tap on the picture always counts.")
+@click.option("--display-px", default=D.display_px, show_default=True, type=click.IntRange(32),
+              help="Side of the square the image is shown in (CSS pixels).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def build_cmd(source: str, out: str, fillers: str | None, quiet: bool, **options) -> None:
+    """Build an experiment folder for SOURCE: a folder of images, or a strips run folder (`ganalyze-mem strips`
+    output), where each participant sees each seed at one alpha only, alphas rotating in a Latin square.
+
+    Writes experiment.json (every design option, the image manifest), sequences/ (one validated sequence per
+    participant), index.html (self-contained: no CDN scripts or fonts), images/ and practice/.
+
+    \b
+    Examples:
+      ganalyze-mem game build photos/ --fillers others/ --participants 40 --out outputs/game/photos
+      ganalyze-mem game build outputs/strips/00000-resnet50-bigger_step --out outputs/game/strips
+    """
+    from ..game.build import build_experiment
+
+    build_experiment(source, out, GameConfig(**options), fillers=fillers, progress=not quiet, echo=click.echo)
+
+
+@game_group.command("serve")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 to accept other machines (put it behind HTTPS for the public).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1), help="WSGI worker threads.")
+def serve_cmd(folder: str, host: str, port: int, threads: int) -> None:
+    """Serve the experiment in FOLDER; every response is stored in FOLDER/game.sqlite as it arrives.
+
+    Participants open http://HOST:PORT/?participant=ID (PROLIFIC_PID and workerId are read too; without any, the
+    browser makes and keeps an id). A reload resumes the sequence; the last image shows a completion code.
+    """
+    from ..game.server import serve
+
+    serve(folder, host, port, threads, echo=click.echo)
+
+
+@game_group.command("export")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--out", "-o", default=None, type=click.Path(dir_okay=False, path_type=str),
+              help="Trials CSV to write  [default: FOLDER/trials.csv]")
+def export_cmd(folder: str, out: str | None) -> None:
+    """Write the trials CSV (participant, trial, image, role, repeat, responded, rt_ms) and participants.csv
+    (completion codes) from FOLDER's database. Safe while the server runs."""
+    from ..game.store import export
+
+    trials, people, n = export(folder, out)
+    click.echo(f"Wrote {n} rows to {trials} and the participants to {people}.")
+
+
+@game_group.command("analyze")
+@click.argument("source", type=click.Path(exists=True, path_type=str))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Report folder (report.md, report.html, per_image.csv, ...).")
+@click.option("--scores", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="Assessor scores to set beside people: a CSV with path,score from `score` or `measure`; repeat "
+                   "for several (p-values Holm-corrected across them).")
+@click.option("--min-vigilance", default=A.min_vigilance, show_default=True, type=click.FloatRange(0, 1),
+              help="Exclude participants whose vigilance hit rate is below this.")
+@click.option("--max-false-alarm", default=A.max_false_alarm, show_default=True, type=click.FloatRange(0, 1),
+              help="Exclude participants whose false-alarm rate on first presentations is above this.")
+@click.option("--human-score", default=A.human_score, show_default=True, type=click.Choice(HUMAN_SCORES),
+              help="Human score that assessors are compared with.")
+@click.option("--splits", default=A.splits, show_default=True, type=click.IntRange(1),
+              help="Random participant splits for human consistency.")
+@click.option("--bootstrap", default=A.bootstrap, show_default=True, type=click.IntRange(10),
+              help="Bootstrap resamples for every interval.")
+@click.option("--confidence", default=A.confidence, show_default=True, type=click.FloatRange(0.5, 0.999))
+@click.option("--seed", default=A.seed, show_default=True, type=int)
+def analyze_cmd(source: str, out: str, scores: tuple[str, ...], **options) -> None:
+    """Analyze SOURCE: a trials CSV or an experiment folder (exported fresh from its database).
+
+    Per image: hit rate, false-alarm rate, corrected score, d' (log-linear correction) and n; per participant:
+    vigilance and the exclusion rule; human consistency (25 random splits, Spearman-Brown, bootstrap interval);
+    for strips, hit rate against alpha (slope with a cluster-bootstrap interval); with --scores, each assessor's
+    Spearman agreement with people.
+
+    \b
+    Example:
+      ganalyze-mem game analyze outputs/game/photos --out outputs/game/photos-report --scores humanmem.csv
+    """
+    from ..game.report import analyze
+
+    analyze(source, out, AnalyzeConfig(**options), scores=scores, echo=click.echo)
