@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ..game.analyze import HUMAN_SCORES, AnalyzeConfig
+from ..game.config import HUMAN_SCORES, AnalyzeConfig
 from ..game.design import GameConfig
 
 D, A = GameConfig(), AnalyzeConfig()

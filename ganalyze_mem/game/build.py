@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import GanalyzeError, ImageError
-from ..images import find_images, load_image, save_image
 from ..rundir import atomic_path, atomic_write_text, environment_info
 from .design import GameConfig, design_sequence, latin_square_variant, plan_counts, target_items, validate_sequence
+from .store import EXPERIMENT
 
-EXPERIMENT = "experiment.json"
 WEB_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")  # shown by browsers as they are
 STRIP_IMAGE = re.compile(r"(?:^|/)(\d+)-[^/]*/seed(\d+)_alpha([+-]?\d+(?:\.\d+)?)\.png$")
 FILLER_PREFIX = "fillers/"
@@ -62,6 +61,8 @@ def is_strips_run(path: Path) -> bool:
 
 def collect_items(source: str | Path) -> Items:
     """Items of a plain image folder or a strips run folder; a clear error for anything else."""
+    from ..images import find_images  # torch comes with it: imported only when building
+
     source = Path(source)
     if not source.is_dir():
         raise GanalyzeError(f"{source}: not a folder. Pass a folder of images or a strips run folder "
@@ -100,6 +101,8 @@ def collect_items(source: str | Path) -> Items:
 
 def _copy_image(src: Path, image_id: str, images_dir: Path) -> str:
     """Check the image with the project's loader and copy it under images/; returns its file path there."""
+    from ..images import load_image, save_image
+
     picture = load_image(src)  # raises ImageError naming the file and the reason
     if src.suffix.lower() in WEB_SUFFIXES:
         rel = image_id
@@ -173,6 +176,8 @@ def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None
                      fillers: str | Path | None = None, progress: bool = True, echo=print) -> Path:
     """Write an experiment folder for `source` (an image folder or a strips run) into `out`; returns `out`."""
     from tqdm.auto import tqdm
+
+    from ..images import find_images
 
     cfg = (cfg or GameConfig()).validate()
     out = Path(out)

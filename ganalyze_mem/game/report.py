@@ -15,9 +15,10 @@ import numpy as np
 
 from ..errors import GanalyzeError
 from ..rundir import atomic_write_text, environment_info
-from .analyze import AnalyzeConfig, analyze_trials
-from .build import EXPERIMENT, strip_info
-from .store import DATABASE, export
+from .analyze import analyze_trials
+from .build import strip_info
+from .config import AnalyzeConfig
+from .store import DATABASE, EXPERIMENT, export
 from .trials import read_trials
 
 

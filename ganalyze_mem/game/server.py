@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GanalyzeError
-from .build import EXPERIMENT
 from .design import GameConfig, validate_sequence
-from .store import DATABASE, Store, StoreError
+from .store import DATABASE, EXPERIMENT, Store, StoreError
 
 PARTICIPANT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 

@@ -25,6 +25,7 @@ from typing import Any
 from ..rundir import atomic_write_text
 
 DATABASE = "game.sqlite"
+EXPERIMENT = "experiment.json"
 TRIAL_COLUMNS = ("participant", "trial", "image", "role", "repeat", "responded", "rt_ms")
 
 SCHEMA = """

@@ -101,6 +101,26 @@ def _errors_from(events: list[dict]) -> list[str]:
     return errors
 
 
+def launch_chromium(exe: str, profile: str, width: int = 1200, height: int = 2000):
+    """Start headless Chromium with its DevTools pipe; returns (process, pipe, log file). The caller closes them."""
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    # A tiny Python launcher moves our pipe ends onto fds 3 and 4, then execs Chromium (works whatever numbers
+    # the pipes got here; sh cannot redirect fds above 9).
+    # dup2 onto the same number is a no-op that keeps close-on-exec, hence the explicit set_inheritable.
+    wire = ("import os, sys; a, b = os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2])); os.dup2(a, 3); "
+            "os.dup2(b, 4); os.set_inheritable(3, True); os.set_inheritable(4, True); "
+            "os.execv(sys.argv[3], sys.argv[3:])")
+    log = open(Path(profile) / "chromium.log", "w+b")  # noqa: SIM115 - the caller closes it; read on failure
+    proc = subprocess.Popen([sys.executable, "-c", wire, str(to_child_r), str(from_child_w), exe, *FLAGS,
+                             f"--user-data-dir={profile}",
+                             f"--window-size={width},{height}", "about:blank"], pass_fds=(to_child_r, from_child_w),
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    os.close(to_child_r)
+    os.close(from_child_w)
+    return proc, _Pipe(from_child_r, to_child_w), log
+
+
 def check_page(path: str | os.PathLike, screenshot: str | os.PathLike | None = None, width: int = 1200,
                height: int = 2000, timeout: float = 60.0, chromium: str | None = None) -> PageCheck:
     """Load a local HTML file in headless Chromium; return errors seen and optionally save a PNG screenshot."""
@@ -109,24 +129,9 @@ def check_page(path: str | os.PathLike, screenshot: str | os.PathLike | None = N
         raise GanalyzeError("Chromium is not installed; install it (Debian: apt-get install chromium) to render "
                             "reports in a browser.")
     url = Path(path).resolve().as_uri()
-    to_child_r, to_child_w = os.pipe()
-    from_child_r, from_child_w = os.pipe()
-
     with tempfile.TemporaryDirectory(prefix="ganalyze-chromium-") as profile:
-        # A tiny Python launcher moves our pipe ends onto fds 3 and 4, then execs Chromium (works whatever numbers
-        # the pipes got here; sh cannot redirect fds above 9).
-        # dup2 onto the same number is a no-op that keeps close-on-exec, hence the explicit set_inheritable.
-        wire = ("import os, sys; a, b = os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2])); os.dup2(a, 3); "
-                "os.dup2(b, 4); os.set_inheritable(3, True); os.set_inheritable(4, True); "
-                "os.execv(sys.argv[3], sys.argv[3:])")
-        log = open(Path(profile) / "chromium.log", "w+b")  # noqa: SIM115 - closed below; read on failure
-        proc = subprocess.Popen([sys.executable, "-c", wire, str(to_child_r), str(from_child_w), exe, *FLAGS,
-                                 f"--user-data-dir={profile}",
-                                 f"--window-size={width},{height}", "about:blank"], pass_fds=(to_child_r, from_child_w),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        os.close(to_child_r)
-        os.close(from_child_w)
-        pipe = _Pipe(from_child_r, to_child_w)
+        proc, pipe, log = launch_chromium(exe, profile, width, height)
+        from_child_r, to_child_w = pipe.rfd, pipe.wfd
         result = PageCheck()
         try:
             events: list[dict] = []
