@@ -99,14 +99,26 @@ def response_matrix(t: Trials, images: Sequence[str]) -> tuple[np.ndarray, list[
     return mat, pids
 
 
+def _rank_corr_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho row by row (Pearson on average ranks) over the pairs where both are finite; NaN for rows with
+    fewer than 3 such pairs or no spread. Vectorised so that bootstraps cost one call."""
+    x, y = np.atleast_2d(np.asarray(x, float)), np.atleast_2d(np.asarray(y, float))
+    ok = np.isfinite(x) & np.isfinite(y)
+    # Missing pairs rank above every present value, so the present values keep the ranks they have among themselves.
+    rx = stats.rankdata(np.where(ok, x, np.inf), axis=1)
+    ry = stats.rankdata(np.where(ok, y, np.inf), axis=1)
+    m = ok.sum(axis=1)
+    mean = (m + 1) / 2.0
+    dx, dy = np.where(ok, rx - mean[:, None], 0.0), np.where(ok, ry - mean[:, None], 0.0)
+    den = np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (dx * dy).sum(axis=1) / den
+    r[(m < 3) | ~(den > 0)] = np.nan
+    return r
+
+
 def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return float("nan")
-    ra, rb = stats.rankdata(a[ok]), stats.rankdata(b[ok])  # Spearman = Pearson on ranks (average ties)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    den = np.sqrt((ra * ra).sum() * (rb * rb).sum())
-    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+    return float(_rank_corr_rows(a, b)[0])
 
 
 def _half_scores(mat: np.ndarray, splits: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -124,7 +136,8 @@ def split_half(mat: np.ndarray, splits: int, rng: np.random.Generator) -> float:
     """Mean over random participant splits of Spearman's rho between the halves' hit rates (uncorrected)."""
     if mat.shape[0] < 2:
         return float("nan")
-    rhos = [_rank_corr(a, b) for a, b in _half_scores(mat, splits, rng)]
+    a, b = map(np.array, zip(*_half_scores(mat, splits, rng), strict=True))
+    rhos = _rank_corr_rows(a, b)
     return float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
 
 
@@ -137,13 +150,13 @@ def consistency(mat: np.ndarray, cfg: AnalyzeConfig) -> dict[str, Any]:
                 "spearman_brown": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
                 "note": "needs at least 2 participants and 3 images"}
     halves = _half_scores(mat, cfg.splits, rng)
-    rhos = np.array([_rank_corr(a, b) for a, b in halves])
+    rhos = _rank_corr_rows(*map(np.array, zip(*halves, strict=True)))
     r = float(np.nanmean(rhos))
-    boot = []
     n_img = mat.shape[1]
-    for _ in range(cfg.bootstrap):
-        idx = rng.integers(n_img, size=n_img)
-        boot.append(np.nanmean([_rank_corr(a[idx], b[idx]) for a, b in halves]))
+    idx = rng.integers(n_img, size=(cfg.bootstrap, n_img))  # the same image resamples for every split
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        boot = np.nanmean([_rank_corr_rows(a[idx], b[idx]) for a, b in halves], axis=0)
     boot = spearman_brown(np.array(boot, float))
     alpha = (1 - cfg.confidence) / 2
     lo, hi = (np.nanquantile(boot, [alpha, 1 - alpha]) if np.isfinite(boot).any() else (np.nan, np.nan))
@@ -286,8 +299,8 @@ def agreement(images: list[dict[str, Any]], score_files: Sequence[str | Path], s
         y = np.array([human[im] for im in common])
         rho, p = _rank_corr(x, y), float(stats.spearmanr(x, y).pvalue)
         rng = np.random.default_rng([cfg.seed, 4, k])
-        boot = [_rank_corr(x[i], y[i]) for i in (rng.integers(len(x), size=len(x)) for _ in range(cfg.bootstrap))]
-        lo, hi = _boot_ci(np.array(boot), (1 - cfg.confidence) / 2)
+        idx = rng.integers(len(x), size=(cfg.bootstrap, len(x)))  # paired: images resampled with both scores
+        lo, hi = _boot_ci(_rank_corr_rows(x[idx], y[idx]), (1 - cfg.confidence) / 2)
         rows.append({"scores": str(path), "images": len(common), "spearman": rho, "ci_low": lo, "ci_high": hi,
                      "p": p, "_x": x, "_y": y})
     for row, adj in zip(rows, holm([r["p"] for r in rows]), strict=True):
