@@ -108,6 +108,11 @@ def test_strips_alpha_slope_and_assessor_agreement_through_the_cli(tmp_path):
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "Holm" in html and "Spearman-Brown" in html
     assert (out / "report.md").is_file() and (out / "alpha.png").is_file()
+    from ganalyze_mem.validation.browser import check_page, find_chromium
+
+    if find_chromium():
+        page = check_page(out / "report.html")
+        assert page.loaded and not page.errors and page.broken_images == 0 and page.images >= 4
 
 
 GOOD = ("participant,trial,image,role,repeat,responded,rt_ms\n"

@@ -145,12 +145,16 @@ def consistency(mat: np.ndarray, cfg: AnalyzeConfig) -> dict[str, Any]:
     """Human consistency: split-half rho over `cfg.splits` splits, Spearman-Brown corrected, with a bootstrap
     interval over images and the spread over splits."""
     rng = np.random.default_rng([cfg.seed, 1])
+    nan = float("nan")
+    empty = {"participants": int(mat.shape[0]), "images": int(mat.shape[1]), "splits": cfg.splits, "split_half": nan,
+             "spearman_brown": nan, "ci_low": nan, "ci_high": nan, "split_min": nan, "split_max": nan}
     if mat.shape[0] < 2 or mat.shape[1] < 3:
-        return {"participants": mat.shape[0], "images": mat.shape[1], "split_half": float("nan"),
-                "spearman_brown": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
-                "note": "needs at least 2 participants and 3 images"}
+        return {**empty, "note": "not computed: needs at least 2 participants and 3 images"}
     halves = _half_scores(mat, cfg.splits, rng)
     rhos = _rank_corr_rows(*map(np.array, zip(*halves, strict=True)))
+    if not np.isfinite(rhos).any():
+        return {**empty, "note": "not computed: fewer than 3 images were seen by participants in both halves; "
+                "each image needs several participants"}
     r = float(np.nanmean(rhos))
     n_img = mat.shape[1]
     idx = rng.integers(n_img, size=(cfg.bootstrap, n_img))  # the same image resamples for every split

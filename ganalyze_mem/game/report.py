@@ -89,6 +89,8 @@ def _figures(result: dict[str, Any], cfg: AnalyzeConfig) -> list[tuple[str, Any,
         ax.plot(k, [r["predicted"] for r in c], "s--", label=f"Spearman-Brown from all {k[-1]}")
         ax.set(xlabel="participants", ylabel="split-half Spearman rho")
         ax.set_xscale("log")
+        ax.set_xticks(k, [str(v) for v in k])
+        ax.minorticks_off()
         ax.legend(fontsize=8)
         figs.append(("consistency_curve", fig, "Consistency against the number of participants (random subsets)."))
 
@@ -132,8 +134,9 @@ def write_report(result: dict[str, Any], out: str | Path, cfg: AnalyzeConfig, so
              f"{c.get('split_max', float('nan')):.3f}); Spearman-Brown corrected to all participants: "
              f"**{c['spearman_brown']:.3f}** [{c['ci_low']:.3f}, {c['ci_high']:.3f}] ({c['note']}).")
     if result["curve"]:
-        rep.table("consistency_curve", result["curve"], "Split-half rho on random subsets of participants, with the "
-                  "Spearman-Brown prediction from all participants.")
+        rep.table("consistency_curve", result["curve"], "Split-half rho on random subsets of k participants (mean of 5 "
+                  "subsets), the Spearman-Brown prediction from all participants, and each split-half rho corrected "
+                  "to its k participants (spearman_brown).")
     rep.heading("Participants")
     rep.text(f"Exclusion rule: vigilance hit rate below {cfg.min_vigilance} or false-alarm rate on first "
              f"presentations above {cfg.max_false_alarm}; {result['excluded']} of {len(result['participants'])} "
