@@ -146,6 +146,23 @@ def test_build_strips_shows_each_seed_at_one_alpha_in_a_latin_square(tmp_path):
                 seen[(key, info["alpha"])] += 1
         assert len(items) == 12  # every strip seen, each at one alpha
     assert set(seen.values()) == {2}  # 6 participants, 3 alphas: every strip at every alpha exactly twice
+    targets = Counter()
+    for i, c in exp["target_counts"].items():
+        targets[strip_info(i)["alpha"]] += c
+    assert len(set(targets.values())) == 1  # as many target repeats at each alpha
+
+
+def test_strips_targets_stay_balanced_over_alphas_when_only_some_are_targets(tmp_path):
+    src = make_strips(tmp_path / "strips_run", classes=(1, 7), seeds=range(6))
+    cfg = GameConfig(participants=6, targets=4, **SMALL)
+    out = build_experiment(src, tmp_path / "exp", cfg, **QUIET)  # no fillers: non-target strips fill in
+    counts = json.loads((out / "experiment.json").read_text())["target_counts"]
+    per_item = {}
+    for i, c in counts.items():
+        info = strip_info(i)
+        per_item.setdefault((info["class"], info["seed"]), Counter())[info["alpha"]] += c
+    for alphas in per_item.values():  # within each block of 3 participants a target strip is seen at all 3 alphas
+        assert len(alphas) == 3 and len(set(alphas.values())) == 1
 
 
 def test_build_refuses_bad_sources(tmp_path):
@@ -170,6 +187,7 @@ def experiment(tmp_path):
 
 
 def test_server_stores_rejects_and_resumes(experiment):
+    pytest.importorskip("flask")
     from ganalyze_mem.game.server import create_app
 
     client = create_app(experiment).test_client()
@@ -204,6 +222,7 @@ def test_server_stores_rejects_and_resumes(experiment):
 
 
 def test_server_killed_mid_session_loses_no_row(experiment):
+    pytest.importorskip("waitress")
     from test_game_browser import free_port, start_server
 
     port = free_port()

@@ -22,6 +22,7 @@ from PIL import Image
 from ganalyze_mem.validation.browser import find_chromium
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
+pytest.importorskip("waitress")
 REPO = Path(__file__).resolve().parents[1]
 
 

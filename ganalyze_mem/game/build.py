@@ -229,7 +229,10 @@ def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None
     for p in range(cfg.participants):
         chosen = [items.variants[name][latin_square_variant(k, p, len(items.variants[name]))]
                   for k, name in enumerate(names)]
-        tset = set(target_items(p, len(names), n_targets, order))
+        # Strips: the target window moves once per block of K participants, so within a block every target strip
+        # is a target at every alpha once (the Latin square holds for targets, not only for what is shown).
+        block = p // max(len(v) for v in items.variants.values())
+        tset = set(target_items(block, len(names), n_targets, order))
         targets = [chosen[k] for k in range(len(names)) if k in tset]
         pool = [chosen[k] for k in range(len(names)) if k not in tset] + sorted(extra)
         seq = design_sequence(targets, pool, cfg, np.random.default_rng([cfg.seed, p]))

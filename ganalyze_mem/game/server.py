@@ -64,8 +64,18 @@ def _int01(value: Any, name: str) -> int:
     return int(value)
 
 
+def _need_web() -> None:
+    try:
+        import flask  # noqa: F401
+        import waitress  # noqa: F401
+    except ImportError:
+        raise GanalyzeError("The game server needs Flask and waitress: pip install 'ganalyze-mem[game]' "
+                            "(or pip install flask waitress).") from None
+
+
 def create_app(folder: str | Path):
     """The Flask app for an experiment folder (the database is created on first use)."""
+    _need_web()
     from flask import Flask, jsonify, request, send_file, send_from_directory
 
     folder = Path(folder).resolve()
