@@ -42,10 +42,12 @@ def game_group() -> None:
               help="About one vigilance repeat per this many presentations.")
 @click.option("--target-lag-min", default=D.target_lag_min, show_default=True, type=click.IntRange(1),
               help="Shortest target lag, in presentations (LaMem: about 90-110).")
-@click.option("--target-lag-max", default=D.target_lag_max, show_default=True, type=click.IntRange(1))
+@click.option("--target-lag-max", default=D.target_lag_max, show_default=True, type=click.IntRange(1),
+              help="Longest target lag.")
 @click.option("--vigilance-lag-min", default=D.vigilance_lag_min, show_default=True, type=click.IntRange(1),
               help="Shortest vigilance lag (1: the very next image).")
-@click.option("--vigilance-lag-max", default=D.vigilance_lag_max, show_default=True, type=click.IntRange(1))
+@click.option("--vigilance-lag-max", default=D.vigilance_lag_max, show_default=True, type=click.IntRange(1),
+              help="Longest vigilance lag.")
 @click.option("--display-ms", default=D.display_ms, show_default=True, type=click.IntRange(10),
               help="How long each image is shown (Isola et al.: 1.0 s).")
 @click.option("--blank-ms", default=D.blank_ms, show_default=True, type=click.IntRange(0),
