@@ -9,6 +9,7 @@ import sqlite3
 import urllib.error
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -250,17 +251,23 @@ def test_server_killed_mid_session_loses_no_row(experiment):
         server = start_server(experiment, port)
         assert call("/api/start", {"participant": "k1"})[1]["next"] == 5
         assert call("/api/response", {"participant": "k1", "trial": 4, "responded": 1, "rt_ms": 1})[0] == 409
-        for t in range(5, total):
-            status, body = call("/api/response", {"participant": "k1", "trial": t, "responded": 0, "rt_ms": None})
-            assert status == 200
-        assert body["done"]
+        total2 = call("/api/start", {"participant": "k2"})[1]["total"]
+
+        def play(pid: str, trials: range) -> list[int]:
+            return [call("/api/response", {"participant": pid, "trial": t, "responded": 0, "rt_ms": None})[0]
+                    for t in trials]
+
+        with ThreadPoolExecutor(2) as pool:  # two participants at once: one transaction per post, no lost row
+            a, b = pool.submit(play, "k1", range(5, total)), pool.submit(play, "k2", range(total2))
+            assert set(a.result()) == {200} and set(b.result()) == {200}
+        assert call("/api/start", {"participant": "k1"})[1]["done"]
     finally:
         server.kill()
         server.wait(timeout=10)
     from ganalyze_mem.game.store import export
 
     trials, people, n = export(experiment)
-    assert n == total
+    assert n == total + total2
     lines = trials.read_text().splitlines()
-    assert lines[0] == "participant,trial,image,role,repeat,responded,rt_ms" and len(lines) == total + 1
-    assert "k1" in people.read_text()
+    assert lines[0] == "participant,trial,image,role,repeat,responded,rt_ms" and len(lines) == n + 1
+    assert "k1" in people.read_text() and "k2" in people.read_text()
