@@ -73,7 +73,7 @@ def test_chromium_plays_the_game_through_a_server_kill_and_a_reload(tmp_path):
     make_images(tmp_path / "imgs", 10)
     exp = tmp_path / "exp"
     cfg = GameConfig(participants=1, targets=4, target_lag_min=4, target_lag_max=6, vigilance_lag_min=1,
-                     vigilance_lag_max=2, vigilance_every=6, display_ms=150, blank_ms=150, practice=6)
+                     vigilance_lag_max=2, vigilance_every=6, display_ms=250, blank_ms=150, practice=6)
     build_experiment(tmp_path / "imgs", exp, cfg, progress=False, echo=lambda *_: None)
     practice = json.loads((exp / "experiment.json").read_text())["practice"]
     seq = json.loads((exp / "sequences" / "00000.json").read_text())["trials"]

@@ -64,6 +64,8 @@ def participant_table(t: Trials, cfg: AnalyzeConfig) -> list[dict[str, Any]]:
                      "vigilance_hit_rate": vhr, "first_presentations": n_new, "false_alarm_rate": far,
                      "target_repeats": int(tgt.sum()),
                      "target_hit_rate": float(t.responded[tgt].mean()) if tgt.any() else float("nan"),
+                     "median_rt_ms": float(np.nanmedian(t.rt_ms[m & (t.responded == 1)]))
+                     if np.isfinite(t.rt_ms[m & (t.responded == 1)]).any() else float("nan"),
                      "excluded": int(bool(reasons)),
                      "reason": "; ".join(reasons) if reasons else ("kept" if n_vig else "kept (no vigilance repeats)")})
     return rows

@@ -37,7 +37,11 @@ def load_experiment(folder: str | Path) -> tuple[dict[str, Any], list[list[dict[
         exp = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise GanalyzeError(f"{path} is not valid JSON ({e}); rebuild the experiment.") from None
-    design = GameConfig(**exp["design"])
+    try:
+        design = GameConfig(**exp["design"])
+    except (KeyError, TypeError) as e:
+        raise GanalyzeError(f"{path} was not written by this version of `game build` ({e}); rebuild the "
+                            "experiment.") from None
     item_of = {i: m.get("item", i) for i, m in exp["images"].items()}
     sequences = []
     for p in range(design.participants):
