@@ -291,7 +291,7 @@ def register_demo_predictor(root: Path) -> None:
 
 def stage_train(d: Demo) -> dict[str, Any]:
     try:
-        from .train import TrainConfig, train
+        from .visualise.train import TrainConfig, train
     except ImportError as e:
         raise NotAvailable(f"GANalyze training ({e})") from None
     register_demo_predictor(d.root)
@@ -320,7 +320,7 @@ def stage_train(d: Demo) -> dict[str, Any]:
 
 def stage_strips(d: Demo) -> dict[str, Any]:
     try:
-        from .strips import StripsConfig, make_strips
+        from .visualise.strips import StripsConfig, make_strips
     except ImportError as e:
         raise NotAvailable(f"strips ({e})") from None
     register_demo_predictor(d.root)

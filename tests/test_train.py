@@ -9,13 +9,13 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from ganalyze_mem.alpha_report import summarize
 from ganalyze_mem.assessors import ASSESSORS
 from ganalyze_mem.cli import main
 from ganalyze_mem.errors import GanalyzeError, WeightsError
 from ganalyze_mem.rundir import RunDir
-from ganalyze_mem.strips import StripsConfig, score_strips
-from ganalyze_mem.train import TrainConfig, build_components, draw_batch, ganalyze_loss, train
+from ganalyze_mem.visualise.alpha_report import summarize
+from ganalyze_mem.visualise.strips import StripsConfig, score_strips
+from ganalyze_mem.visualise.train import TrainConfig, build_components, draw_batch, ganalyze_loss, train
 
 QUIET = {"progress": False, "echo": lambda s: None}
 

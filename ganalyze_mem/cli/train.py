@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..train import TrainConfig
+from ..visualise.train import TrainConfig
 from .common import device_option
 
 D = TrainConfig()
@@ -58,7 +58,7 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
       ganalyze-mem train --resume outputs/train/00000-resnet50-one_direction-biggan-deep-128
     """
     from ..errors import GanalyzeError
-    from ..train import build_components, train
+    from ..visualise.train import build_components, train
 
     if resume is not None:
         given = {k: v for k, v in options.items()

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import GanalyzeError
-from .rundir import RunDir
+from ..errors import GanalyzeError
+from ..rundir import RunDir
 
 # Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).
 RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples", "generator_weights",
@@ -122,9 +122,9 @@ def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
 
     An already built `generator` or `assessor` (the presets `cfg` names) is used instead of building another.
     """
-    from .assessors import ASSESSORS
-    from .generators import GENERATORS
-    from .transformers import TRANSFORMERS
+    from ..assessors import ASSESSORS
+    from ..generators import GENERATORS
+    from ..transformers import TRANSFORMERS
 
     device = resolve_device(cfg.device)
     TRANSFORMERS.entry(cfg.transformer)  # unknown names fail before anything slow is built
@@ -150,7 +150,7 @@ def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
 
 def weight_record(registry, name: str, obj: nn.Module, explicit: str | None) -> dict[str, Any]:
     """Where a component's weights came from and their sha256 (for config.yaml)."""
-    from .weights import lookup, sha256_file
+    from ..weights import lookup, sha256_file
 
     spec = registry.weight_spec(name)
     record: dict[str, Any] = {"name": name, "class": type(obj).__name__}
@@ -238,9 +238,9 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
     many steps in total (with a checkpoint), as an interruption would. `generator` and `assessor` may be passed
     already built (the presets the config names), to save building them again in one process.
     """
-    from .assessors import ASSESSORS
-    from .generators import GENERATORS
-    from .transformers.store import save_trained
+    from ..assessors import ASSESSORS
+    from ..generators import GENERATORS
+    from ..transformers.store import save_trained
 
     run: RunDir | None = None
     if resume is not None:
