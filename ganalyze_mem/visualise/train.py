@@ -48,6 +48,7 @@ class TrainConfig:
     alpha_min: float = -0.5
     alpha_max: float = 0.5
     lr: float = 2e-4
+    lr_schedule: str = "constant"  # constant (GANalyze) or cosine (decays to 0 at the last step)
     truncation: float = 1.0
     classes: str | None = None  # names or indices, comma separated; None: all the generator's classes
     seed: int = 0
@@ -76,8 +77,10 @@ class TrainConfig:
             raise GanalyzeError(f"--alpha-min ({self.alpha_min}) must be below --alpha-max ({self.alpha_max}).")
         if not 0 < self.truncation <= 1:
             raise GanalyzeError(f"--truncation must be in (0, 1], got {self.truncation}.")
-        if self.lr <= 0:
+        if not self.lr > 0:  # also refuses nan
             raise GanalyzeError(f"--lr must be positive, got {self.lr}.")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise GanalyzeError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}.")
         if self.amp not in ("auto", "bf16", "fp32"):
             raise GanalyzeError(f"--amp must be auto, bf16 or fp32, got {self.amp!r}.")
         if self.checkpoint_every < 1 or self.log_every < 1 or self.eval_every < 1:
@@ -188,6 +191,13 @@ def draw_batch(rng: torch.Generator, n: int, dim_z: int, num_classes: int, class
     y = nn.functional.one_hot(pool[torch.randint(len(pool), (n,), generator=rng)], num_classes).float()
     alpha = cfg.alpha_min + (cfg.alpha_max - cfg.alpha_min) * torch.rand(n, generator=rng)
     return z, y, alpha
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of step `step` (0-based): constant, or cosine from --lr down to 0 at the last step."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * step / max(cfg.steps, 1)))
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -358,6 +368,8 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
             z, y, alpha = draw_batch(rng, n, c.generator.dim_z, c.generator.num_classes, c.classes, cfg)
             z, y, alpha = z.to(c.device), y.to(c.device), alpha.to(c.device)
             loss, before, after = ganalyze_loss(c, z, y, alpha)
+            for group in optimizer.param_groups:  # a function of the step alone: resumes exactly
+                group["lr"] = learning_rate(cfg, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
