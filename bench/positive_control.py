@@ -21,12 +21,12 @@ import time
 
 import torch
 
-from ganalyze_mem.alpha_report import summarize
 from ganalyze_mem.assessors import ASSESSORS
 from ganalyze_mem.generators import GENERATORS
 from ganalyze_mem.seeding import parse_seeds
-from ganalyze_mem.strips import StripsConfig, default_classes, score_strips
-from ganalyze_mem.train import TrainConfig, train
+from ganalyze_mem.visualise.alpha_report import summarize
+from ganalyze_mem.visualise.strips import StripsConfig, default_classes, score_strips
+from ganalyze_mem.visualise.train import TrainConfig, train
 
 
 def main() -> None:

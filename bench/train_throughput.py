@@ -20,7 +20,7 @@ import torch
 
 from ganalyze_mem.assessors.machinemem import random_predictor
 from ganalyze_mem.generators import GENERATORS
-from ganalyze_mem.train import TrainConfig, build_components, draw_batch, ganalyze_loss
+from ganalyze_mem.visualise.train import TrainConfig, build_components, draw_batch, ganalyze_loss
 
 
 def sync(device: torch.device) -> None:

@@ -40,11 +40,27 @@ def test_outputs_are_real(demo_run):
     header = (demo_run / state["strips"]["outputs"]["run"] / "scores.csv").read_text().splitlines()[0]
     for name in ("demo-machinemem", "humanmem", "brightness", "contrast"):
         assert name in header
-    # factor analysis: finite statistics for the claimed factors, and a verdict for each claim
+    # replicated training: 3 seeds, each with a held-out slope, its interval and a diagnosis
+    t = state["train"]["outputs"]
+    assert [r["seed"] for r in t["replicates"]] == [0, 1, 2] and len(set(t["runs"])) == 3
+    for r in t["replicates"]:
+        assert r["heldout_slope_ci"][0] <= r["heldout_slope"] <= r["heldout_slope_ci"][1]
+        assert (demo_run / r["run"] / "heldout.json").is_file() and (demo_run / r["run"] / "heldout.png").is_file()
+    # factor analysis: per-seed effects with intervals, a Holm-corrected combined test, a verdict per claim
     f = state["factors"]["outputs"]
     for name in ("n_objects", "contrast", "brightness"):
-        assert f["claims"][name]["latent"] in ("agrees", "opposes", "no clear change")
+        c = f["claims"][name]
+        assert c["verdict"] in ("agrees", "opposes", "inconclusive")
+        assert [r["seed"] for r in c["per_seed"]] == [0, 1, 2]
+        assert all(r["ci_low"] <= r["effect_sd"] <= r["ci_high"] for r in c["per_seed"])
+        assert c["combined"]["p"] <= c["combined"]["p_holm"] <= 1
+        if c["verdict"] != "inconclusive":
+            assert c["seeds_agree"] and c["combined"]["p_holm"] < 0.05
         assert abs(f["stats"][name]["spearman"]) <= 1
+    answer = json.loads((demo_run / "answer.json").read_text())
+    assert [c["factor"] for c in answer["claims"]] == ["n_objects", "contrast", "brightness"]
+    assert answer["correction"] == "Holm over 3 claims" and len(answer["replicates"]) == 3
+    assert sum(answer["summary"][k] for k in ("agrees", "opposes", "inconclusive")) == 3
     assert abs(sum(f["share"].values()) - 1) < 1e-6
     for stage in ("attributes", "shapes", "nerf_views"):
         assert (demo_run / state[stage]["outputs"]["report"]).is_file()
@@ -97,3 +113,23 @@ def test_index_renders_in_a_browser(demo_run):
         pytest.skip("Chromium is not installed")
     page = check_page(demo_run / "index.html")
     assert page.loaded and not page.errors and page.broken_images == 0 and page.images >= 5, page
+
+
+def test_replicated_verdicts_need_agreeing_seeds_and_holm():
+    import numpy as np
+
+    from ganalyze_mem.visualise.replicate import holm, replicated_claims
+
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    rng = np.random.default_rng(0)
+    alphas = np.linspace(-1, 1, 5)
+
+    def arrays(slope: float) -> np.ndarray:  # 40 latents x 5 alphas
+        return rng.normal(size=(40, 1)) + slope * alphas + 0.1 * rng.normal(size=(40, 5))
+
+    claims = {"up": (+1, "rises"), "down": (+1, "rises"), "mixed": (+1, "rises")}
+    reps = [{"up": arrays(1.0), "down": arrays(-1.0), "mixed": arrays(s)} for s in (1.0, -1.0, 1.0)]
+    out = {c["factor"]: c for c in replicated_claims(reps, [0, 1, 2], claims)}
+    assert out["up"]["verdict"] == "agrees" and out["down"]["verdict"] == "opposes"
+    assert out["mixed"]["verdict"] == "inconclusive" and not out["mixed"]["seeds_agree"]
+    assert all(len(c["per_seed"]) == 3 and c["combined"]["p_holm"] >= c["combined"]["p"] for c in out.values())

@@ -10,13 +10,13 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from ganalyze_mem.alpha_report import summarize, to_markdown, write_report
 from ganalyze_mem.cli import main
 from ganalyze_mem.errors import GanalyzeError
-from ganalyze_mem.strips import StripsConfig, compose_strips, default_classes, score_strips, strip_latents
-from ganalyze_mem.train import TrainConfig, train
 from ganalyze_mem.transformers import TRANSFORMERS
 from ganalyze_mem.transformers import store as store_mod
+from ganalyze_mem.visualise.alpha_report import summarize, to_markdown, write_report
+from ganalyze_mem.visualise.strips import StripsConfig, compose_strips, default_classes, score_strips, strip_latents
+from ganalyze_mem.visualise.train import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

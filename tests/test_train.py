@@ -9,13 +9,13 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from ganalyze_mem.alpha_report import summarize
 from ganalyze_mem.assessors import ASSESSORS
 from ganalyze_mem.cli import main
 from ganalyze_mem.errors import GanalyzeError, WeightsError
 from ganalyze_mem.rundir import RunDir
-from ganalyze_mem.strips import StripsConfig, score_strips
-from ganalyze_mem.train import TrainConfig, build_components, draw_batch, ganalyze_loss, train
+from ganalyze_mem.visualise.alpha_report import summarize
+from ganalyze_mem.visualise.strips import StripsConfig, score_strips
+from ganalyze_mem.visualise.train import TrainConfig, build_components, draw_batch, ganalyze_loss, train
 
 QUIET = {"progress": False, "echo": lambda s: None}
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def small(tmp_path, **kw) -> TrainConfig:
     opts = dict(assessor="brightness", generator="tiny", samples=12, batch_size=2, lr=0.05, out=str(tmp_path),
-                log_every=2, checkpoint_every=100, seed=3)
+                log_every=2, checkpoint_every=100, seed=3, eval_seeds="0-3", range_steps=0)
     return TrainConfig(**{**opts, **kw})
 
 
@@ -86,8 +86,14 @@ def test_run_directory_contents(tmp_path, tiny):
     cfg = yaml.safe_load((run.path / "config.yaml").read_text())
     assert cfg["options"]["assessor"] == "brightness" and cfg["resolved"]["steps"] == 6
     assert cfg["resolved"]["generator"]["dim_z"] == 32 and "command" in cfg["environment"]
-    lines = run.metrics()
+    lines = [m for m in run.metrics() if m["kind"] == "train"]
     assert [m["step"] for m in lines] == [2, 4, 6]
+    held = [m for m in run.metrics() if m["kind"] == "heldout"]
+    assert [m["step"] for m in held] == [6] and held[0]["heldout_seeds"] == 4
+    assert held[0]["heldout_slope_ci_low"] <= held[0]["heldout_slope"] <= held[0]["heldout_slope_ci_high"]
+    summary = json.loads((run.path / "heldout.json").read_text())
+    assert summary["diagnosis"]["verdict"] in ("reaches target", "under-trained", "saturated", "objective-limited")
+    assert (run.path / "heldout.png").is_file()
     assert all(k in lines[0] for k in ("loss", "achieved_change_slope", "samples_per_s", "samples"))
     card = json.loads((run.path / "transformer.json").read_text())
     assert card["assessor"] == "brightness" and card["steps"] == 6 and (run.path / "transformer.safetensors").is_file()
@@ -105,7 +111,7 @@ def test_resume_is_bit_identical(tmp_path, transformer, tiny):
     assert resumed.step == whole.step == 6
     a, b = whole.transformer.state_dict(), resumed.transformer.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [m["step"] for m in RunDir.open(part.run.path).metrics()] == [2, 4, 6]
+    assert [m["step"] for m in RunDir.open(part.run.path).metrics() if m["kind"] == "train"] == [2, 4, 6]
     # nothing moves between two stops either: the final checkpoints hold the same random state
     assert torch.equal(whole.run.load_checkpoint()["rng"], resumed.run.load_checkpoint()["rng"])
 
@@ -165,3 +171,93 @@ def test_positive_control_brightness(tmp_path, tiny):
     assert s["spearman_per_strip"] >= 0.9, s
     assert 0.5 <= s["slope"] <= 1.5, s
     assert s["spearman_change"] >= 0.8, s
+
+
+# ---- issue 13 (5): finished runs, damaged checkpoints, concurrent resumes, Ctrl-C --------------------------------
+
+def _train_rows(run_dir) -> list[dict]:
+    return [{k: v for k, v in m.items() if k != "samples_per_s"} for m in RunDir.open(run_dir).metrics()]
+
+
+def test_resuming_a_finished_run_keeps_its_final_metrics(tmp_path, tiny):
+    done = train(small(tmp_path), generator=tiny, **QUIET)
+    before = json.loads((done.run.path / "transformer.json").read_text())
+    assert before["final_metrics"]["step"] == 6 and before["final_metrics"]["loss"] > 0
+    again = train(resume=done.run.path, generator=tiny, **QUIET)
+    after = json.loads((done.run.path / "transformer.json").read_text())
+    assert again.step == 6 and after["final_metrics"] == before["final_metrics"]
+    assert after["heldout"] == before["heldout"]
+
+
+def test_damaged_latest_checkpoint_falls_back_to_previous(tmp_path, tiny):
+    whole = train(small(tmp_path / "a"), generator=tiny, **QUIET)
+    part = train(small(tmp_path / "b", checkpoint_every=2), max_steps=3, generator=tiny, **QUIET)
+    ckpt = part.run.checkpoint_dir
+    assert torch.load(ckpt / "previous.pt", weights_only=True)["step"] == 2
+    data = (ckpt / "latest.pt").read_bytes()
+    (ckpt / "latest.pt").write_bytes(data[: len(data) // 2])  # truncated
+    messages = []
+    with pytest.warns(UserWarning, match="truncated or corrupt"):
+        resumed = train(resume=part.run.path, generator=tiny, progress=False, echo=messages.append)
+    assert any("falling back to previous.pt (step 2)" in m for m in messages)
+    a, b = whole.transformer.state_dict(), resumed.transformer.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the fallback resumes exactly from step 2
+    assert _train_rows(part.run.path) == _train_rows(whole.run.path)
+
+
+def test_empty_checkpoint_without_fallback_is_a_clear_cli_error(tmp_path, tiny):
+    part = train(small(tmp_path), max_steps=1, generator=tiny, **QUIET)
+    (part.run.checkpoint_dir / "latest.pt").write_bytes(b"")
+    r = CliRunner().invoke(main, ["train", "--resume", str(part.run.path), "-q"])
+    assert r.exit_code != 0 and "No readable checkpoint" in r.output and "the file is empty" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_two_resumes_at_once_are_refused_and_stale_locks_are_taken_over(tmp_path, tiny):
+    import os
+    import subprocess
+    import sys
+
+    part = train(small(tmp_path), max_steps=2, generator=tiny, **QUIET)
+    assert not (part.run.path / "train.lock").exists()  # released after the run
+    lock = part.run.path / "train.lock"
+    import socket
+
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))  # a live owner
+    with pytest.raises(GanalyzeError, match="being trained by process"):
+        train(resume=part.run.path, generator=tiny, **QUIET)
+    assert _train_rows(part.run.path) == [r for r in _train_rows(part.run.path) if r["step"] <= 2]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))  # its process is gone
+    with pytest.warns(UserWarning, match="stale lock"):
+        resumed = train(resume=part.run.path, generator=tiny, **QUIET)
+    assert resumed.step == 6 and not lock.exists()
+
+
+class _CtrlC(torch.nn.Module):
+    """The brightness assessor, sending this process SIGINT (a real Ctrl-C) during the forward of step `at`."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.inner, self.at, self.calls = ASSESSORS.create("brightness"), at, 0
+
+    def forward(self, x):
+        if torch.is_grad_enabled():  # the transformed image's forward: once per training step
+            self.calls += 1
+            if self.calls == self.at:
+                import os
+                import signal
+
+                os.kill(os.getpid(), signal.SIGINT)
+        return self.inner(x)
+
+
+def test_ctrl_c_then_resume_writes_the_same_metrics(tmp_path, tiny):
+    whole = train(small(tmp_path / "a", log_every=4), generator=tiny, **QUIET)
+    part = train(small(tmp_path / "b", log_every=4), generator=tiny, assessor=_CtrlC(at=3), **QUIET)
+    assert part.step == 3  # the step under way finished, then the run stopped with a checkpoint
+    resumed = train(resume=part.run.path, generator=tiny, **QUIET)
+    assert resumed.step == 6
+    assert _train_rows(part.run.path) == _train_rows(whole.run.path)
+    assert [r["step"] for r in _train_rows(whole.run.path) if r["kind"] == "train"] == [4, 6]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..strips import StripsConfig
+from ..visualise.strips import StripsConfig
 from .common import device_option
 
 D = StripsConfig()
@@ -45,7 +45,7 @@ def strips_cmd(source: str, no_images: bool, quiet: bool, **options) -> None:
       ganalyze-mem strips outputs/train/00000-brightness-one_direction-tiny --seeds 0-4 --classes 0,1
       ganalyze-mem strips resnet50-biggan128 --classes pizza,goldfish --also-score humanmem,brightness
     """
-    from ..strips import make_strips
+    from ..visualise.strips import make_strips
 
     cfg = StripsConfig(**options, save_images=not no_images)
     make_strips(source, cfg, progress=not quiet, echo=click.echo)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..train import TrainConfig
+from ..visualise.train import TrainConfig
 from .common import device_option
 
 D = TrainConfig()
@@ -24,6 +24,9 @@ D = TrainConfig()
 @click.option("--alpha-min", default=D.alpha_min, show_default=True, type=float, help="Smallest alpha drawn.")
 @click.option("--alpha-max", default=D.alpha_max, show_default=True, type=float, help="Largest alpha drawn.")
 @click.option("--lr", default=D.lr, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--lr-schedule", default=D.lr_schedule, show_default=True, type=click.Choice(["constant", "cosine"]),
+              help="constant (GANalyze) or cosine: decays to 0 at the last step, so the direction settles instead of "
+              "ending on a noisy step.")
 @click.option("--truncation", default=D.truncation, show_default=True, type=float,
               help="BigGAN truncation in (0, 1].")
 @click.option("--classes", default=D.classes, help="Train on these classes only (names or indices, comma "
@@ -39,6 +42,23 @@ D = TrainConfig()
               help="Steps between checkpoints.")
 @click.option("--log-every", default=D.log_every, show_default=True, type=click.IntRange(1),
               help="Steps between metrics.jsonl lines.")
+@click.option("--eval-every", default=D.eval_every, show_default=True, type=click.IntRange(1),
+              help="Steps between held-out evaluations (achieved change vs alpha on --eval-seeds, slope with its 95% "
+              "interval, logged to metrics.jsonl as kind=heldout); also at the last step.")
+@click.option("--eval-seeds", default=D.eval_seeds, show_default=True,
+              help="Held-out seeds (per-seed latents that training never draws), e.g. 0-31.")
+@click.option("--stop-on-plateau/--no-stop-on-plateau", default=D.stop_on_plateau, show_default=True,
+              help="Stop once the held-out slope has not improved by --plateau-tol in --plateau-patience evaluations "
+              "(off by default: GANalyze trains for a fixed number of samples).")
+@click.option("--plateau-patience", default=D.plateau_patience, show_default=True, type=click.IntRange(1),
+              help="Evaluations without improvement before --stop-on-plateau stops.")
+@click.option("--plateau-tol", default=D.plateau_tol, show_default=True, type=click.FloatRange(0),
+              help="Smallest improvement of the held-out slope (target 1) that counts.")
+@click.option("--range-seeds", default=D.range_seeds, show_default=True, type=click.IntRange(1),
+              help="Held-out seeds whose latent is optimised freely at the end, to measure the assessor's attainable "
+              "range on this generator (heldout.json).")
+@click.option("--range-steps", default=D.range_steps, show_default=True, type=click.IntRange(0),
+              help="Adam steps of that optimisation; 0 skips it.")
 @click.option("--resume", default=None, type=click.Path(exists=True, file_okay=False),
               help="Continue this run directory from its latest checkpoint (options must match; --samples may grow).")
 @click.option("--dry-run", is_flag=True, help="Check options, build the models, print the plan; train nothing.")
@@ -47,8 +67,11 @@ D = TrainConfig()
 def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool, **options) -> None:
     """Train a transformer so that ASSESSOR scores G(T(z, y, alpha)) as A(G(z, y)) + alpha (GANalyze).
 
-    Writes a run directory (config.yaml, metrics.jsonl, checkpoints/, transformer.safetensors). Ctrl-C once stops
-    after the current step with a checkpoint; resume with --resume RUN_DIR, which ends bit-identical on the CPU.
+    Writes a run directory (config.yaml, metrics.jsonl, checkpoints/, transformer.safetensors, heldout.json and
+    heldout.png: the held-out slope during training and whether a shortfall is under-training, the assessor's range
+    or the objective). Ctrl-C once stops after the current step with a checkpoint; resume with --resume RUN_DIR,
+    which ends bit-identical on the CPU and writes the same metrics lines. A run directory is locked
+    (train.lock) while a process trains it.
 
     \b
     Examples:
@@ -58,7 +81,7 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
       ganalyze-mem train --resume outputs/train/00000-resnet50-one_direction-biggan-deep-128
     """
     from ..errors import GanalyzeError
-    from ..train import build_components, train
+    from ..visualise.train import build_components, train
 
     if resume is not None:
         given = {k: v for k, v in options.items()

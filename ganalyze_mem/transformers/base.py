@@ -1,8 +1,8 @@
 """The transformer contract: (z, y, alpha) -> z', a step in latent space meant to change an assessor's score by alpha.
 
-Transformers are trained by `ganalyze_mem.train` (GANalyze, Goetschalckx et al., ICCV 2019). `alpha` is one number
-per sample (shape N). Every transformer returns ``z`` itself at ``alpha = 0`` and keeps the norm of each sample's z
-(`keep_norm`), so that a step moves along the sphere the generator was trained on instead of off it.
+Transformers are trained by `ganalyze_mem.visualise.train` (GANalyze, Goetschalckx et al., ICCV 2019). `alpha` is one
+number per sample (shape N). Every transformer returns ``z`` itself at ``alpha = 0`` and keeps the norm of each
+sample's z (`keep_norm`), so that a step moves along the sphere the generator was trained on instead of off it.
 """
 
 from __future__ import annotations

@@ -73,8 +73,10 @@ def load_trained(source: str | Path, device: str | torch.device = "cpu") -> tupl
         transformer = build(card)
         load_into(transformer, load_state_dict(path), path)
         return transformer.to(device).eval(), card
-    run = RunDir.open(folder)  # an unfinished run: take its latest checkpoint
-    state = run.load_checkpoint()
+    from ..visualise import checkpoints
+
+    run = RunDir.open(folder)  # an unfinished run: take its latest readable checkpoint
+    state, path = checkpoints.load(run)
     if state is None:
         raise GanalyzeError(f"{folder} holds no trained transformer yet (no {CARD} and no checkpoint). Let the run "
                             f"reach its first checkpoint, or resume it with `ganalyze-mem train --resume {folder}`.")
@@ -82,7 +84,7 @@ def load_trained(source: str | Path, device: str | torch.device = "cpu") -> tupl
     card["step"] = int(state["step"])
     card["unfinished"] = True
     transformer = build(card)
-    load_into(transformer, state["transformer"], run.checkpoint_dir / "latest.pt")
+    load_into(transformer, state["transformer"], path)
     return transformer.to(device).eval(), card
 
 

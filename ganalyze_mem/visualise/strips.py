@@ -19,11 +19,11 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from ..errors import GanalyzeError, UnknownNameError, WeightsError
+from ..images import font, save_image, to_pil
+from ..rundir import RunDir, atomic_path, atomic_write_text
+from ..seeding import parse_seeds
 from .alpha_report import summarize, write_report
-from .errors import GanalyzeError, UnknownNameError, WeightsError
-from .images import font, save_image, to_pil
-from .rundir import RunDir, atomic_path, atomic_write_text
-from .seeding import parse_seeds
 
 GRID_CLASSES = 32  # grid.png shows the first seed of at most this many classes
 COLOURS = [(200, 30, 30), (30, 70, 200), (20, 130, 40), (150, 60, 170), (200, 110, 0)]
@@ -93,7 +93,7 @@ def _classifier(spec: str, generator, assessors: dict[str, Any], device) -> tupl
         return None, f"off ({generator.name} has {generator.num_classes} classes, not ImageNet's 1000)"
     if spec == "auto" and getattr(generator, "weights_source", "") == "random":
         return None, f"off ({generator.name} has random weights, so its classes mean nothing; name one to force it)"
-    from .assessors import ASSESSORS
+    from ..assessors import ASSESSORS
 
     name = "humanmem" if spec == "auto" else spec
     obj = assessors.get(name)
@@ -212,10 +212,10 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
 
     `source` is a training run directory (finished or not), a transformer folder or a promoted name.
     """
-    from .assessors import ASSESSORS
-    from .generators import GENERATORS
+    from ..assessors import ASSESSORS
+    from ..generators import GENERATORS
+    from ..transformers.store import load_trained
     from .train import resolve_device
-    from .transformers.store import load_trained
 
     cfg = (cfg or StripsConfig()).validate()
     device = resolve_device(cfg.device)

@@ -26,8 +26,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import GanalyzeError
-from .rundir import RunDir
+from ..errors import GanalyzeError
+from ..rundir import RunDir
+from ..seeding import parse_seeds
+from . import checkpoints, heldout
 
 # Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).
 RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples", "generator_weights",
@@ -46,6 +48,7 @@ class TrainConfig:
     alpha_min: float = -0.5
     alpha_max: float = 0.5
     lr: float = 2e-4
+    lr_schedule: str = "constant"  # constant (GANalyze) or cosine (decays to 0 at the last step)
     truncation: float = 1.0
     classes: str | None = None  # names or indices, comma separated; None: all the generator's classes
     seed: int = 0
@@ -56,6 +59,13 @@ class TrainConfig:
     assessor_weights: str | None = None
     checkpoint_every: int = 1000  # steps
     log_every: int = 50  # steps
+    eval_every: int = 500  # steps between held-out evaluations (and at the last step)
+    eval_seeds: str = "0-31"  # held-out seeds (per-seed latents, never drawn in training)
+    stop_on_plateau: bool = False  # stop once the held-out slope stops improving
+    plateau_patience: int = 3  # evaluations without an improvement of plateau_tol
+    plateau_tol: float = 0.02  # improvement of the held-out slope (target 1) that counts
+    range_seeds: int = 8  # held-out seeds whose z is optimised freely at the end (the assessor's attainable range)
+    range_steps: int = 30  # Adam steps of that optimisation; 0 skips it
 
     def validate(self) -> TrainConfig:
         if not self.assessor:
@@ -67,12 +77,21 @@ class TrainConfig:
             raise GanalyzeError(f"--alpha-min ({self.alpha_min}) must be below --alpha-max ({self.alpha_max}).")
         if not 0 < self.truncation <= 1:
             raise GanalyzeError(f"--truncation must be in (0, 1], got {self.truncation}.")
-        if self.lr <= 0:
+        if not self.lr > 0:  # also refuses nan
             raise GanalyzeError(f"--lr must be positive, got {self.lr}.")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise GanalyzeError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}.")
         if self.amp not in ("auto", "bf16", "fp32"):
             raise GanalyzeError(f"--amp must be auto, bf16 or fp32, got {self.amp!r}.")
-        if self.checkpoint_every < 1 or self.log_every < 1:
-            raise GanalyzeError("--checkpoint-every and --log-every must be at least 1 step.")
+        if self.checkpoint_every < 1 or self.log_every < 1 or self.eval_every < 1:
+            raise GanalyzeError("--checkpoint-every, --log-every and --eval-every must be at least 1 step.")
+        if self.plateau_patience < 1 or not self.plateau_tol >= 0:
+            raise GanalyzeError(f"--plateau-patience must be >= 1 and --plateau-tol >= 0; got "
+                                f"{self.plateau_patience} and {self.plateau_tol}.")
+        if self.range_seeds < 1 or self.range_steps < 0:
+            raise GanalyzeError("--range-seeds must be >= 1 and --range-steps >= 0.")
+        if len(parse_seeds(self.eval_seeds)) < 2:
+            raise GanalyzeError(f"--eval-seeds must name at least 2 seeds (for an interval), got {self.eval_seeds!r}.")
         return self
 
     @property
@@ -122,9 +141,9 @@ def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
 
     An already built `generator` or `assessor` (the presets `cfg` names) is used instead of building another.
     """
-    from .assessors import ASSESSORS
-    from .generators import GENERATORS
-    from .transformers import TRANSFORMERS
+    from ..assessors import ASSESSORS
+    from ..generators import GENERATORS
+    from ..transformers import TRANSFORMERS
 
     device = resolve_device(cfg.device)
     TRANSFORMERS.entry(cfg.transformer)  # unknown names fail before anything slow is built
@@ -150,7 +169,7 @@ def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
 
 def weight_record(registry, name: str, obj: nn.Module, explicit: str | None) -> dict[str, Any]:
     """Where a component's weights came from and their sha256 (for config.yaml)."""
-    from .weights import lookup, sha256_file
+    from ..weights import lookup, sha256_file
 
     spec = registry.weight_spec(name)
     record: dict[str, Any] = {"name": name, "class": type(obj).__name__}
@@ -172,6 +191,13 @@ def draw_batch(rng: torch.Generator, n: int, dim_z: int, num_classes: int, class
     y = nn.functional.one_hot(pool[torch.randint(len(pool), (n,), generator=rng)], num_classes).float()
     alpha = cfg.alpha_min + (cfg.alpha_max - cfg.alpha_min) * torch.rand(n, generator=rng)
     return z, y, alpha
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of step `step` (0-based): constant, or cosine from --lr down to 0 at the last step."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * step / max(cfg.steps, 1)))
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -238,9 +264,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
     many steps in total (with a checkpoint), as an interruption would. `generator` and `assessor` may be passed
     already built (the presets the config names), to save building them again in one process.
     """
-    from .assessors import ASSESSORS
-    from .generators import GENERATORS
-    from .transformers.store import save_trained
+    from ..assessors import ASSESSORS
+    from ..generators import GENERATORS
 
     run: RunDir | None = None
     if resume is not None:
@@ -278,30 +303,59 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
         run = RunDir.create(cfg.out, f"{cfg.assessor}-{cfg.transformer}-{cfg.generator}",
                             {"options": cfg.options(), "resolved": resolved})
 
+    with checkpoints.RunLock(run):
+        return _train_loop(cfg, run, c, card, resume is not None, max_steps, progress, echo)
+
+
+def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, Any], resuming: bool,
+                max_steps: int | None, progress: bool, echo: Callable[[str], None]) -> TrainResult:
+    """The training loop of `train`, run while holding the run's lock."""
+    from ..transformers.store import save_trained
+
     optimizer = torch.optim.Adam(c.transformer.parameters(), lr=cfg.lr)
     rng = torch.Generator().manual_seed(cfg.seed)
-    step = 0
-    state = run.load_checkpoint()
+    step, stopped = 0, None
+    window: dict[str, list] = {"loss": [], "alpha": [], "change": []}
+    state, _ = checkpoints.load(run, echo)
     if state is not None:
         c.transformer.load_state_dict(state["transformer"])
         optimizer.load_state_dict(state["optimizer"])
         rng.set_state(state["rng"])
         step = int(state["step"])
+        stopped = state.get("stopped")
+        # the steps since the last metrics line, so that the next line is the one an uninterrupted run writes
+        window = {k: [v] if len(v) else [] for k, v in state.get("window", {}).items()} or window
         if step > cfg.steps:
             raise GanalyzeError(f"{run.path} has already trained {step} steps, more than --samples {cfg.samples} "
                                 f"allows ({cfg.steps} steps); give --samples >= {step * cfg.batch_size}.")
-        echo(f"Resuming {run.path} at step {step}/{cfg.steps}.")
-    if resume is not None and run.config.get("options", {}).get("samples") != cfg.samples:
+        echo(f"Resuming {run.path} at step {step}/{cfg.steps}" + (f" (it stopped: {stopped})." if stopped else "."))
+    if resuming and run.config.get("options", {}).get("samples") != cfg.samples:
         run.write_config({**run.config, "options": cfg.options()})  # an extended run records its new length
     run.truncate_metrics(lambda r: r.get("step", 0) <= step)
+    logged = run.metrics()
+    metrics: dict[str, Any] = next((r for r in reversed(logged) if r.get("kind", "train") == "train"), {})
+    history = [r for r in logged if r.get("kind") == "heldout"]
+    held = heldout.make_heldout(c, cfg.eval_seeds, cfg.alpha_min, cfg.alpha_max, cfg.truncation)
 
     def checkpoint() -> None:
-        run.save_checkpoint({"step": step, "transformer": c.transformer.state_dict(),
-                             "optimizer": optimizer.state_dict(), "rng": rng.get_state(), "card": card})
+        checkpoints.save(run, {
+            "step": step, "transformer": c.transformer.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": rng.get_state(), "card": card, "stopped": stopped,
+            "window": {k: torch.cat(v).cpu() if v else torch.zeros(0) for k, v in window.items()}})
+
+    def evaluate() -> dict[str, Any]:
+        ev = heldout.evaluate(c, held)
+        row = {"kind": "heldout", "step": step, "samples": min(step * cfg.batch_size, cfg.samples),
+               "heldout_slope": ev["slope"], "heldout_slope_ci_low": ev["slope_ci_low"],
+               "heldout_slope_ci_high": ev["slope_ci_high"], "heldout_corr": ev["corr"],
+               "heldout_abs_error": ev["abs_error"], "heldout_per_seed_cv": ev["per_seed_cv"],
+               "heldout_seeds": ev["seeds"], "heldout_alphas": ev["alphas"],
+               "heldout_change_by_alpha": ev["change_by_alpha"]}
+        run.log(**row)
+        history.append(row)
+        return row
 
     last = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
-    window: dict[str, list] = {"loss": [], "alpha": [], "change": []}
-    metrics: dict[str, Any] = {}
     from tqdm.auto import tqdm
 
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
@@ -309,40 +363,56 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
     t0, n0 = time.perf_counter(), 0
     c.transformer.train()
     with _StopFlag() as flag:
-        while step < last and not flag.stop:
+        while step < last and not flag.stop and stopped is None:
             n = min(cfg.batch_size, cfg.samples - step * cfg.batch_size)
             z, y, alpha = draw_batch(rng, n, c.generator.dim_z, c.generator.num_classes, c.classes, cfg)
             z, y, alpha = z.to(c.device), y.to(c.device), alpha.to(c.device)
             loss, before, after = ganalyze_loss(c, z, y, alpha)
+            for group in optimizer.param_groups:  # a function of the step alone: resumes exactly
+                group["lr"] = learning_rate(cfg, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
             n0 += n
-            window["loss"].append(loss.detach())
-            window["alpha"].append(alpha.detach())
-            window["change"].append((after - before).detach())
+            window["loss"].append(loss.detach().reshape(1).cpu())
+            window["alpha"].append(alpha.detach().cpu())
+            window["change"].append((after - before).detach().cpu())
             if step % cfg.log_every == 0 or step == cfg.steps:  # not at an early stop: resume logs the same lines
-                a, ch = torch.cat(window["alpha"]).cpu(), torch.cat(window["change"]).cpu()
+                a, ch = torch.cat(window["alpha"]), torch.cat(window["change"])
                 slope, corr = _fit(a, ch)
                 rate = n0 / max(time.perf_counter() - t0, 1e-9)
-                metrics = {"step": step, "samples": min(step * cfg.batch_size, cfg.samples),
-                           "loss": float(torch.stack(window["loss"]).mean()), "achieved_change_slope": slope,
+                metrics = {"kind": "train", "step": step, "samples": min(step * cfg.batch_size, cfg.samples),
+                           "loss": float(torch.cat(window["loss"]).mean()), "achieved_change_slope": slope,
                            "achieved_change_corr": corr, "achieved_abs_error": float((ch - a).abs().mean()),
                            "target_abs": float(a.abs().mean()), "samples_per_s": rate}
                 run.log(**metrics)
                 bar.set_postfix(loss=f"{metrics['loss']:.4g}", slope=f"{slope:.2f}", sps=f"{rate:.1f}")
                 window = {k: [] for k in window}
                 t0, n0 = time.perf_counter(), 0
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                row = evaluate()
+                bar.set_postfix(heldout=f"{row['heldout_slope']:.2f}")
+                if cfg.stop_on_plateau and heldout.plateaued([r["heldout_slope"] for r in history],
+                                                             cfg.plateau_patience, cfg.plateau_tol):
+                    stopped = "plateau"
+                    echo(f"The held-out slope has not improved by {cfg.plateau_tol} in {cfg.plateau_patience} "
+                         f"evaluations: stopping at step {step}/{cfg.steps}.")
             if step % cfg.checkpoint_every == 0:
                 checkpoint()
             bar.update(1)
     bar.close()
     checkpoint()
     c.transformer.eval()
-    if step >= cfg.steps:
+    if step >= cfg.steps or stopped is not None:
+        summary = heldout.write_summary(run.path, c, held, history, cfg, stopped or "samples", step)
         save_trained(c.transformer, run.path, {**card, "steps": step, "samples": cfg.samples,
-                                               "final_metrics": metrics, "run_dir": str(run.path)})
+                                               "final_metrics": metrics, "heldout": summary["final"],
+                                               "diagnosis": summary["diagnosis"], "stopped": stopped or "samples",
+                                               "run_dir": str(run.path)})
+        echo(f"Held-out slope {summary['final']['heldout_slope']:.2f} of the target "
+             f"[{summary['final']['heldout_slope_ci_low']:.2f}, {summary['final']['heldout_slope_ci_high']:.2f}]: "
+             f"{summary['diagnosis']['verdict']}.")
         echo(f"Done: {run.path} ({step} steps). Next: ganalyze-mem strips {run.path}")
     else:
         echo(f"Stopped at step {step}/{cfg.steps}; checkpoint saved. Continue with: "
