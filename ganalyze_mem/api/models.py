@@ -227,10 +227,14 @@ def _module_assessor_class():
     return _ModuleAssessor
 
 
+_CLASSES: dict[str, type] = {}
+
+
 def ModuleAssessor(model, name=None, score_range=None, higher_is=None, input_size=None):  # noqa: N802 - a class
-    global ModuleAssessor
-    ModuleAssessor = _module_assessor_class()  # defined on first use: importing this module stays torch-free
-    return ModuleAssessor(model, name, score_range, higher_is, input_size)
+    """Build the wrapper class on first use (importing this module stays torch-free) and instantiate it."""
+    if "assessor" not in _CLASSES:
+        _CLASSES["assessor"] = _module_assessor_class()
+    return _CLASSES["assessor"](model, name, score_range, higher_is, input_size)
 
 
 _SESSION: dict[int, str] = {}

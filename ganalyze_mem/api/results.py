@@ -17,7 +17,7 @@ def pandas():
     try:
         import pandas as pd
     except ImportError:
-        raise GanalyzeError("to_pandas() needs pandas: pip install pandas (or the extra ganalyze-mem[pandas]).") from None
+        raise GanalyzeError("to_pandas() needs pandas: pip install pandas (or ganalyze-mem[pandas]).") from None
     return pd
 
 

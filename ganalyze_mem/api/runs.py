@@ -38,6 +38,38 @@ def _generator_name(generator: Any) -> Any:
     return generator if isinstance(generator, str) else session_name("generators", as_generator(generator))
 
 
+def _from_config(config: str | os.PathLike | None, options: dict[str, Any], fn, renames=None) -> dict[str, Any]:
+    """Options recorded in a run's config.yaml (`config`), overridden by the ones given; only names `fn` takes."""
+    if config is None:
+        return options
+    from ..rundir import config_options
+
+    renames = renames or {}
+    allowed = inspect.signature(fn).parameters
+    saved = {renames.get(k, k): v for k, v in config_options(config).items()}
+    saved = {k: v for k, v in saved.items() if k in allowed and k not in ("resume", "progress", "config")}
+    return {**saved, **options}
+
+
+class _tensorboard:
+    """Switch on TensorBoard mirroring of `RunDir.log` for the duration of one API call."""
+
+    def __init__(self, on: bool):
+        self.on = on
+
+    def __enter__(self):
+        from ..rundir import enable_tensorboard, tensorboard_enabled
+
+        self.before = tensorboard_enabled()
+        if self.on:
+            enable_tensorboard(True)
+
+    def __exit__(self, *exc):
+        from ..rundir import enable_tensorboard
+
+        enable_tensorboard(self.before)
+
+
 def _echo(progress: bool):
     import sys
 
@@ -77,11 +109,13 @@ def score(paths: str | os.PathLike | Iterable[str | os.PathLike], assessor: Any 
 # -- train ------------------------------------------------------------------------------------------------------------
 @signature_from(option_parameters(TrainConfig, exclude=("assessor",)))
 def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_steps: int | None = None,
-          progress: bool = True, **options: Any) -> TrainRun:
+          config: str | os.PathLike | None = None, tensorboard: bool = False, progress: bool = True,
+          **options: Any) -> TrainRun:
     """Train a GANalyze transformer so that the assessor scores G(T(z, y, alpha)) as A(G(z, y)) + alpha, like
     ``ganalyze-mem train``. `assessor` and `generator` may be names or modules; `resume` continues a run folder
     (options you give must agree with the run's, except those a resume may change); `max_steps` stops early with a
-    checkpoint, as an interruption would.
+    checkpoint, as an interruption would; `config` reruns with the options in a run's config.yaml (those given here
+    win); `tensorboard` mirrors metrics.jsonl to ``<run>/tensorboard/``.
 
     >>> import ganalyze_mem as gm
     >>> run = gm.train("brightness", generator="tiny", samples=8, batch_size=4, log_every=1,
@@ -92,6 +126,10 @@ def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_
     from ..train import train as run_train
 
     check_names("train", options, inspect.signature(train).parameters)
+    options = _from_config(config, options, train)
+    if assessor is None and "assessor" in options:
+        assessor = options.pop("assessor")
+    options.pop("assessor", None)
     if "generator" in options:
         options["generator"] = _generator_name(options["generator"])
     echo = _echo(progress)
@@ -101,12 +139,14 @@ def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_
         saved = RunDir.open(resume).config.get("options", {})
         given = {**options, **({"assessor": _assessor_name(assessor)} if assessor is not None else {})}
         cfg = TrainConfig.from_options({**saved, **given})
-        result = run_train(cfg, resume=resume, max_steps=max_steps, progress=progress, echo=echo)
+        with _tensorboard(tensorboard):
+            result = run_train(cfg, resume=resume, max_steps=max_steps, progress=progress, echo=echo)
     else:
         if assessor is None:
             raise GanalyzeError("train() needs an assessor: a name (gm.list_assessors()) or an nn.Module.")
         cfg = config_from(TrainConfig, options, assessor=_assessor_name(assessor)).validate()
-        result = run_train(cfg, max_steps=max_steps, progress=progress, echo=echo)
+        with _tensorboard(tensorboard):
+            result = run_train(cfg, max_steps=max_steps, progress=progress, echo=echo)
     return TrainRun(result.run.path if result.run else None, result.step, cfg.steps, dict(result.metrics),
                     result.transformer)
 
@@ -145,11 +185,13 @@ _MEASURE_PRESET_DEFAULTS = {f: None for f in MeasureConfig.__dataclass_fields__ 
 
 @signature_from(option_parameters(MeasureConfig, defaults={**_MEASURE_PRESET_DEFAULTS, "device": "auto"}))
 def measure(target: Any = (), pool: Any = (), *, preset: str = "paper", out: str | os.PathLike = "outputs/measure",
-            resume: str | os.PathLike | None = None, progress: bool = True, **options: Any) -> MeasureRun:
+            resume: str | os.PathLike | None = None, config: str | os.PathLike | None = None,
+            tensorboard: bool = False, progress: bool = True, **options: Any) -> MeasureRun:
     """Ground-truth MachineMem scores of the `target` images against draws from `pool`, like ``ganalyze-mem measure``.
 
     Options left at None take the value of `preset` ('paper', 'cpu' or 'test'); `resume` continues a run folder
-    with its own targets, pool and options (only how it executes may change).
+    with its own targets, pool and options (only how it executes may change); `config` reruns with the targets,
+    pool and options of a run's config.yaml (those given here win).
 
     >>> import ganalyze_mem as gm
     >>> demo = "ganalyze_mem/data/demo/objects"
@@ -162,6 +204,11 @@ def measure(target: Any = (), pool: Any = (), *, preset: str = "paper", out: str
     from ..measurer.run import resume_config
 
     check_names("measure", options, inspect.signature(measure).parameters)
+    if config is not None:
+        given = {"target": target, "pool": pool} if target or pool else {}
+        options = _from_config(config, {**options, **given}, measure)
+        target, pool = options.pop("target", ()), options.pop("pool", ())
+        options.pop("out", None)
     if preset not in PRESETS:
         raise GanalyzeError(f"Unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}.")
     targets = [target] if isinstance(target, (str, os.PathLike)) else list(target)
@@ -180,7 +227,8 @@ def measure(target: Any = (), pool: Any = (), *, preset: str = "paper", out: str
         config = make_preset(preset, **options)
     if not isinstance(config, MeasureConfig):  # pragma: no cover
         config = dataclasses.replace(MeasureConfig(), **config)
-    m = run_measure(targets, pools, config, out=out, resume=resume, progress=progress)
+    with _tensorboard(tensorboard):
+        m = run_measure(targets, pools, config, out=out, resume=resume, progress=progress)
     return MeasureRun(Path(m.run_dir), list(m.files), [float(s) for s in m.scores], m.summary)
 
 
@@ -190,9 +238,11 @@ FIT_RENAMES = {"num_workers": "workers"}  # FitConfig field -> CLI option name
 
 @signature_from(option_parameters(FitConfig, exclude=("scores", "progress"), renames=FIT_RENAMES))
 def fit_predictor(scores: str | os.PathLike | None = None, *, resume: str | os.PathLike | None = None,
-                  progress: bool = True, **options: Any) -> PredictorRun:
+                  config: str | os.PathLike | None = None, tensorboard: bool = False, progress: bool = True,
+                  **options: Any) -> PredictorRun:
     """Fit a memorability predictor on measured scores (a CSV with path and score columns), like
-    ``ganalyze-mem fit-predictor``; choose the epoch on the held-out split. `resume` continues a run folder.
+    ``ganalyze-mem fit-predictor``; choose the epoch on the held-out split. `resume` continues a run folder;
+    `config` reruns with the options of a run's config.yaml (those given here win).
 
     >>> import ganalyze_mem as gm
     >>> # p = gm.fit_predictor("outputs/measure/00000-tiny_cnn-40img/scores.csv", backbone="resnet18",
@@ -201,6 +251,10 @@ def fit_predictor(scores: str | os.PathLike | None = None, *, resume: str | os.P
     from ..predictor.fit import fit_predictor as run_fit
 
     check_names("fit_predictor", options, inspect.signature(fit_predictor).parameters)
+    options = _from_config(config, options, fit_predictor, renames=FIT_RENAMES)
+    if scores is None and "scores" in options:
+        scores = options.pop("scores")
+    options.pop("scores", None)
     back = {v: k for k, v in FIT_RENAMES.items()}
     opts = {back.get(k, k): v for k, v in options.items()}
     opts["progress"] = progress
@@ -209,12 +263,13 @@ def fit_predictor(scores: str | os.PathLike | None = None, *, resume: str | os.P
     for pair in ("score_range", "crop_scale"):
         if isinstance(opts.get(pair), str):
             opts[pair] = tuple(float(v) for v in opts[pair].split(","))
-    if resume is not None:
-        result = run_fit(resume=resume, **opts)
-    else:
-        if not opts.get("scores"):
-            raise GanalyzeError("fit_predictor() needs a scores CSV (columns path,score), or resume=RUN_DIR.")
-        result = run_fit(FitConfig(**opts))
+    with _tensorboard(tensorboard):
+        if resume is not None:
+            result = run_fit(resume=resume, **opts)
+        else:
+            if not opts.get("scores"):
+                raise GanalyzeError("fit_predictor() needs a scores CSV (columns path,score), or resume=RUN_DIR.")
+            result = run_fit(FitConfig(**opts))
     return PredictorRun(Path(result.run_dir), dict(result.best), list(result.history))
 
 

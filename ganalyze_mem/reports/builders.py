@@ -308,7 +308,8 @@ def strips_page(folder: Path) -> Page:
                [r["change_ci_high"] for r in pa], label="achieved", color="tab:red")
         lim = max([abs(r["alpha"]) for r in pa] or [1.0])
         ax.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="target")
-        ax.set(xlabel="alpha (target score change)", ylabel=f"{train_name} change from seed", title="Achieved vs target")
+        ax.set(xlabel="alpha (target score change)", ylabel=f"{train_name} change from seed",
+               title="Achieved vs target")
         ax.legend()
         fig.tight_layout()
         page.figure("per_alpha", fig, "Mean score per alpha with 95% CIs (t, over strips).", save_to=folder / FIG_DIR)

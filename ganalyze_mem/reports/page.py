@@ -95,7 +95,7 @@ class Page:
         self.blocks.append({"kind": "links", "items": [list(i) for i in items]})
 
     def table(self, rows: Sequence[dict[str, Any]], caption: str = "", show: int | None = None,
-              csv: str | None = None, digits: int = 4) -> None:
+              csv: str | None = None, digits: int = 4, csv_link: bool = True) -> None:
         rows = list(rows)
         if not rows:
             self.text(f"{caption} (no rows)", note=True)
@@ -107,7 +107,8 @@ class Page:
         cells = [[{"value": fmt(r.get(c, ""), digits), "text": isinstance(r.get(c), str)} for c in columns]
                  for r in shown]
         self.blocks.append({"kind": "table", "columns": columns, "rows": cells, "caption": caption,
-                            "shown": len(shown), "total": len(rows), "csv": csv})
+                            "shown": len(shown), "total": len(rows), "csv": csv,
+                            "csv_link": csv_link})
 
     def figure(self, name: str, fig, caption: str = "", dpi: int = 110, save_to: str | Path | None = None) -> None:
         """A matplotlib figure, embedded (and written to `save_to`/<name>.png when given); the figure is closed."""
