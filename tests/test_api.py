@@ -1,7 +1,6 @@
 """The Python API (`import ganalyze_mem as gm`) on the tiny entries: names, defaults shared with the CLI, plain
 nn.Module assessors, results, run-directory habits (umask, recorded environment, TensorBoard)."""
 
-import csv
 import dataclasses
 import inspect
 import os
@@ -207,3 +206,26 @@ def test_config_rerun_from_the_api(tmp_path):
     assert b["lr"] == 0.01 and b["samples"] == 8 and b["assessor"] == "brightness"
 
 
+
+
+def test_docstring_examples_of_the_listing_and_creating_functions(monkeypatch):
+    import doctest
+
+    import ganalyze_mem.api.models as models
+
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(gm.__file__)))
+    result = doctest.testmod(models)
+    assert result.failed == 0 and result.attempted >= 15
+
+
+def test_cli_tensorboard_flag_after_the_command(tmp_path):
+    pytest.importorskip("tensorboard")
+    try:
+        res = CliRunner().invoke(main, ["train", "--tensorboard", "-a", "brightness", "-g", "tiny", "--samples", "4",
+                                        "-b", "4", "--log-every", "1", "--out", str(tmp_path), "-q"])
+    finally:
+        from ganalyze_mem.rundir import enable_tensorboard
+
+        enable_tensorboard(False)
+    assert res.exit_code == 0, res.output
+    assert list(next(tmp_path.iterdir()).glob("tensorboard/events.out.tfevents.*"))

@@ -3,8 +3,9 @@
 Commands live one per module in this package and are imported only when used: ``ganalyze-mem --help`` lists them
 from `SHORT_HELP` without importing any (and so without torch), and stays well under a second.
 
-Group options shared by every command: ``--tensorboard`` (mirror metrics.jsonl to TensorBoard), and per command
-``--config FILE`` (rerun with the options recorded in a run's config.yaml; options given on the command line win).
+Options every command takes (given before or after the command's name): ``--tensorboard`` (mirror metrics.jsonl
+to TensorBoard), and ``--config FILE`` (rerun with the options recorded in a run's config.yaml; options given on
+the command line win).
 Warnings print as one line each (``warning: ...``), without Python source lines.
 """
 
@@ -69,7 +70,8 @@ Python: import ganalyze_mem as gm; gm.train(...), gm.score(...), ... take the sa
 
 \b
 Environment: GANALYZE_MEM_WEIGHTS (weights folder), GANALYZE_MEM_CACHE (cache folder),
-GANALYZE_MEM_OFFLINE=1 (never download), GANALYZE_MEM_TENSORBOARD=1 (as --tensorboard).
+GANALYZE_MEM_OFFLINE=1 (never download), GANALYZE_MEM_TENSORBOARD=1 (as --tensorboard, which any
+command also takes after its name, e.g. `ganalyze-mem fit-predictor --tensorboard -s scores.csv`).
 """
 
 CONFIG_HELP = "--config FILE: rerun with the options in a run's config.yaml (or its folder); given options win."
@@ -151,6 +153,11 @@ class LazyGroup(click.Group):
             close = difflib.get_close_matches(name, list(COMMANDS), n=2)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             ctx.fail(f"No such command '{name}'.{hint} See `ganalyze-mem --help`.")
+        if name in COMMANDS and "--tensorboard" in args[1:]:  # also accepted after the command's name
+            from ..rundir import enable_tensorboard
+
+            enable_tensorboard()
+            args = [args[0]] + [a for a in args[1:] if a != "--tensorboard"]
         if name in COMMANDS and any(a == "--config" or a.startswith("--config=") for a in args[1:]):
             config, rest = split_config(list(args[1:]))
             cmd_name, cmd, _ = super().resolve_command(ctx, [name])
