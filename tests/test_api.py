@@ -127,6 +127,7 @@ def test_unregistered_module_scores_trains_and_validates(images, tmp_path):
     run = gm.train(MeanRed(), generator="tiny", samples=8, batch_size=4, log_every=1, out=tmp_path / "train",
                    progress=False)
     assert run.done and run.steps == 2 and (run.path / "transformer.safetensors").is_file()
+    assert "GANalyze training: MeanRed" in (run.path / "report.html").read_text()  # every API run ends reported
     assert len(run.to_pandas()) == 2 and "loss" in run.to_pandas().columns
     strips = gm.strips(run, seeds="0", classes="0", steps=1, out=tmp_path / "strips", progress=False)
     assert len(strips.rows) == 3 and strips.assessor.startswith("MeanRed")

@@ -3,7 +3,8 @@
 Keyword arguments are the CLI's options in snake_case with the same defaults, read from the same config dataclasses
 (`ScoreConfig`, `TrainConfig`, `StripsConfig`, `MeasureConfig` via its presets, `FitConfig`, the validation configs),
 so a new option in a dataclass appears here without retyping. ``quiet=True`` on the CLI is ``progress=False`` here.
-Every device option defaults to "auto" (CUDA when available). Assessors and generators may be given as names or as
+Every device option defaults to "auto" (CUDA when available). Each run ends with its report.html written
+(`ganalyze_mem.reports`). Assessors and generators may be given as names or as
 ``nn.Module`` objects (see `models.as_assessor`).
 """
 
@@ -68,6 +69,20 @@ class _tensorboard:
         from ..rundir import enable_tensorboard
 
         enable_tensorboard(self.before)
+
+
+def _write_report(result):
+    """report.html for a finished API run; a failure to render is a warning, never a lost run."""
+    import warnings
+
+    if result.path is None:
+        return result
+    try:
+        result.report()
+    except Exception as e:  # noqa: BLE001 - the run's own files are already on disk
+        warnings.warn(f"The run finished but its report.html could not be written ({type(e).__name__}: {e}); "
+                      f"retry with `ganalyze-mem report {result.path}`.", stacklevel=3)
+    return result
 
 
 def _echo(progress: bool):
@@ -147,8 +162,8 @@ def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_
         cfg = config_from(TrainConfig, options, assessor=_assessor_name(assessor)).validate()
         with _tensorboard(tensorboard):
             result = run_train(cfg, max_steps=max_steps, progress=progress, echo=echo)
-    return TrainRun(result.run.path if result.run else None, result.step, cfg.steps, dict(result.metrics),
-                    result.transformer)
+    return _write_report(TrainRun(result.run.path if result.run else None, result.step, cfg.steps,
+                                  dict(result.metrics), result.transformer))
 
 
 # -- strips -----------------------------------------------------------------------------------------------------------
@@ -176,7 +191,7 @@ def strips(source: Any, *, progress: bool = True, **options: Any) -> StripsRun:
 
     config = yaml.safe_load((Path(result.folder) / "config.yaml").read_text(encoding="utf-8")) or {}
     assessor = (config.get("resolved", {}).get("assessors") or [""])[0]
-    return StripsRun(Path(result.folder), result.rows, result.report.get("summary", {}), assessor)
+    return _write_report(StripsRun(Path(result.folder), result.rows, result.report.get("summary", {}), assessor))
 
 
 # -- measure ----------------------------------------------------------------------------------------------------------
@@ -229,7 +244,7 @@ def measure(target: Any = (), pool: Any = (), *, preset: str = "paper", out: str
         config = dataclasses.replace(MeasureConfig(), **config)
     with _tensorboard(tensorboard):
         m = run_measure(targets, pools, config, out=out, resume=resume, progress=progress)
-    return MeasureRun(Path(m.run_dir), list(m.files), [float(s) for s in m.scores], m.summary)
+    return _write_report(MeasureRun(Path(m.run_dir), list(m.files), [float(s) for s in m.scores], m.summary))
 
 
 # -- fit_predictor ----------------------------------------------------------------------------------------------------
@@ -270,7 +285,7 @@ def fit_predictor(scores: str | os.PathLike | None = None, *, resume: str | os.P
             if not opts.get("scores"):
                 raise GanalyzeError("fit_predictor() needs a scores CSV (columns path,score), or resume=RUN_DIR.")
             result = run_fit(FitConfig(**opts))
-    return PredictorRun(Path(result.run_dir), dict(result.best), list(result.history))
+    return _write_report(PredictorRun(Path(result.run_dir), dict(result.best), list(result.history)))
 
 
 # -- validate ---------------------------------------------------------------------------------------------------------
