@@ -71,6 +71,7 @@ def _metric_curves(page: Page, folder: Path, rows: list[dict[str, Any]], x: str,
         pts = [(r[x], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and x in r]
         F.line(ax, [p[0] for p in pts], [p[1] for p in pts], marker="o" if len(pts) < 60 else "")
         ax.set(xlabel=xlabel, ylabel=labels.get(k, k), title=labels.get(k, k))
+        F.integer_x(ax)
     fig.tight_layout()
     page.figure(name, fig, caption, save_to=folder / FIG_DIR)
 
@@ -124,6 +125,7 @@ def measure_page(folder: Path) -> Page:
                for e in per]
         axes[1].bar([c[0] for c in cal], [c[1] if c[1] is not None else np.nan for c in cal], color="tab:orange")
         axes[1].set(xlabel="episode", ylabel="calibration error (fraction)", title="Calibration error, chosen epoch")
+        F.integer_x(*axes)
         fig.tight_layout()
         below = stages.get("episodes_below_min_pretext_accuracy") or []
         page.figure("episodes", fig, f"Per episode. {len(below)} episode(s) below the required stage (a) "
@@ -169,6 +171,7 @@ def predictor_page(folder: Path) -> Page:
         ci = [F.fisher_ci(r, n_val) for r in rho]
         F.line(axes[1], epochs, rho, [c[0] for c in ci], [c[1] for c in ci], label="held-out Spearman rho")
         axes[1].set(xlabel="epoch", ylabel="Spearman's rho", title="Held-out rank correlation", ylim=(-1.02, 1.02))
+        F.integer_x(*axes)
         axes[1].legend(loc="lower right")
         fig.tight_layout()
         page.figure("curves", fig, f"Band: 95% CI of rho by Fisher's z (n = {n_val} held-out images).",

@@ -45,6 +45,14 @@ def subplots(n: int = 1, height: float = 3.4, ncols: int | None = None):
     return fig, flat[:n]
 
 
+def integer_x(*axes) -> None:
+    """Whole-number ticks on the x axis (epochs, steps, episodes)."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+
+
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean and its t-based interval (NaN bounds for fewer than two values)."""
     from scipy import stats
