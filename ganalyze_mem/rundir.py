@@ -1,8 +1,15 @@
 """Run directories: ``outputs/<kind>/<NNNNN>-<description>/`` with a fully resolved config, append-only metrics and
 atomic checkpoints, so that a run killed at any moment resumes with ``--resume`` to the same result.
 
-Layout: ``config.yaml`` (options, seeds, weight hashes, versions, command line), ``metrics.jsonl`` (one JSON object
-per line, append-only), ``checkpoints/`` (written to a temporary file, then renamed) and whatever the run outputs.
+Layout: ``config.yaml`` (options, seeds, weight hashes, versions, command line, thread count, git commit and
+whether the tree had uncommitted changes, a UTC timestamp), ``metrics.jsonl`` (one JSON object per line,
+append-only), ``checkpoints/`` (written to a temporary file, then renamed) and whatever the run outputs. Files get the
+permissions the umask gives (a temporary file from `tempfile.mkstemp` would otherwise stay 0600).
+
+`RunDir.log` also mirrors numeric metrics to TensorBoard (``<run>/tensorboard/``) when that is switched on
+(`enable_tensorboard`, ``ganalyze-mem --tensorboard``, or ``GANALYZE_MEM_TENSORBOARD=1``) and the tensorboard package
+is installed; without it one warning says so and metrics.jsonl is written as always. `config_options` reads a run's
+options back, for ``--config FILE`` reruns.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +40,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    mode = 0o666 & ~current_umask()  # what open() would give; mkstemp makes 0600
     try:
         yield Path(tmp)
+        os.chmod(tmp, mode)  # after writing: some writers (safetensors) replace the file they are given
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -58,32 +70,133 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where possible: setting it to read it races with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_state(root: Path | None) -> dict[str, Any]:
+    """Commit and dirty flag of the checkout at `root` (works in git worktrees too); {} outside a checkout."""
+    if root is None:
+        return {}
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit.strip(), "git_dirty": None if status is None else bool(status.strip())}
+
+
 def environment_info() -> dict[str, Any]:
-    """Versions and command line, for reproducibility."""
+    """Versions, command line, threads, git state and a timestamp, for reproducibility."""
     info: dict[str, Any] = {
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
     }
     for mod in ("torch", "torchvision", "numpy", "ganalyze_mem"):
         try:
             info[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001
             pass
-    try:
-        from .weights import repo_root
+    if "torch" in sys.modules:
+        info["threads"] = sys.modules["torch"].get_num_threads()
+    from .weights import repo_root
 
-        root = repo_root()
-        head = root / ".git" / "HEAD" if root else None
-        if head and head.is_file():
-            ref = head.read_text().strip()
-            if ref.startswith("ref: "):
-                ref_file = root / ".git" / ref[5:]
-                ref = ref_file.read_text().strip() if ref_file.is_file() else ref
-            info["git_commit"] = ref
-    except OSError:
-        pass
+    info.update(git_state(repo_root()))
     return info
+
+
+# -- TensorBoard mirror -----------------------------------------------------------------------------------------------
+ENV_TENSORBOARD = "GANALYZE_MEM_TENSORBOARD"
+_tb_writers: dict[Path, Any] = {}
+_tb_missing_warned = False
+
+
+def enable_tensorboard(on: bool = True) -> None:
+    """Mirror every `RunDir.log` of this process (and of its children) to TensorBoard, or stop doing so."""
+    if on:
+        os.environ[ENV_TENSORBOARD] = "1"
+    else:
+        os.environ.pop(ENV_TENSORBOARD, None)
+
+
+def tensorboard_enabled() -> bool:
+    return os.environ.get(ENV_TENSORBOARD, "") not in ("", "0", "false", "no")
+
+
+def _tb_writer(run_path: Path):
+    global _tb_missing_warned
+    if run_path in _tb_writers:
+        return _tb_writers[run_path]
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        if not _tb_missing_warned:
+            _tb_missing_warned = True
+            warnings.warn("TensorBoard logging was asked for but the tensorboard package is not installed "
+                          "(pip install tensorboard); metrics go to metrics.jsonl only.", stacklevel=3)
+        _tb_writers[run_path] = None
+        return None
+    _tb_writers[run_path] = SummaryWriter(log_dir=str(run_path / "tensorboard"))
+    return _tb_writers[run_path]
+
+
+STEP_KEYS = ("step", "epoch", "episode")
+
+
+def _mirror(run_path: Path, metrics: dict[str, Any]) -> None:
+    writer = _tb_writer(run_path)
+    if writer is None:
+        return
+    step = next((int(metrics[k]) for k in STEP_KEYS if isinstance(metrics.get(k), (int, float))), None)
+    for k, v in metrics.items():
+        if k not in STEP_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool):
+            writer.add_scalar(k, v, global_step=step)
+    writer.flush()
+
+
+# -- reruns -----------------------------------------------------------------------------------------------------------
+def config_options(path: str | os.PathLike) -> dict[str, Any]:
+    """The options recorded in a run's config.yaml (the file, or its run folder), for ``--config FILE`` reruns.
+
+    Measurement runs also give their targets and pool (``target``, ``pool``)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / RunDir.CONFIG
+    if not p.is_file():
+        raise GanalyzeError(f"--config {path}: no such file. Give the config.yaml of a previous run (or its folder).")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise GanalyzeError(f"--config {path} is not valid YAML ({e}).") from None
+    options = data.get("options") if isinstance(data, dict) else None
+    if not isinstance(options, dict):
+        raise GanalyzeError(f"--config {path} has no 'options' section; give the config.yaml that a run wrote.")
+    options = dict(options)
+    if isinstance(data.get("measure"), dict):
+        options["target"] = list(data["measure"].get("targets", []))
+        options["pool"] = list(data["measure"].get("pool", []))
+    return options
 
 
 def _slug(text: str) -> str:
@@ -144,10 +257,13 @@ class RunDir:
 
     # metrics ----------------------------------------------------------------------------------------------------
     def log(self, **metrics: Any) -> None:
-        """Append one JSON line to metrics.jsonl."""
+        """Append one JSON line to metrics.jsonl (and its numbers to TensorBoard when enabled)."""
+        plain = _plain(metrics)
         with open(self.path / self.METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(_plain(metrics)) + "\n")
+            f.write(json.dumps(plain) + "\n")
             f.flush()
+        if tensorboard_enabled():
+            _mirror(self.path, plain)
 
     def metrics(self) -> list[dict[str, Any]]:
         p = self.path / self.METRICS

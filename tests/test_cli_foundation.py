@@ -61,7 +61,8 @@ def test_sample_tiny_writes_pngs_and_csv_independent_of_batch_size(tmp_path):
         assert img.shape == (3, 64, 64) and img.std() > 0.01
     # seed 1 of pizza alone, batch of one: the same image (float results may differ in the last bits, so that a pixel
     # can round to the neighbouring 8-bit value)
-    res = run("sample", "-g", "tiny", "-c", "963", "-s", "1", "-t", "0.4", "-o", tmp_path / "b", "-b", "1")
+    res = run("sample", "-g", "tiny", "-c", "963", "--seeds", "1", "--truncation", "0.4", "-o", tmp_path / "b",
+              "-b", "1")
     assert res.exit_code == 0, res.output
     single, batched = load_image(tmp_path / "b" / "963-pizza-seed1.png"), load_image(tmp_path / "a" / rows[1]["file"])
     assert (single - batched).abs().max() <= 1.01 / 255
@@ -79,10 +80,26 @@ def test_sample_biggan_without_weights_lists_places(tmp_path):
 
 
 def test_sample_biggan_with_weights_folder(tmp_path, tiny_weights):
-    res = run("sample", "-g", "biggan-deep-128", "-c", "giant panda", "-s", "5", "--weights", tiny_weights,
-              "-o", tmp_path)
+    res = run("sample", "-g", "biggan-deep-128", "-c", "giant panda", "--seeds", "5", "--generator-weights",
+              tiny_weights, "-o", tmp_path)
     assert res.exit_code == 0, res.output
     assert (tmp_path / "388-giant-panda-seed5.png").is_file()
+    # the old name still works, with a one-line deprecation warning
+    res = CliRunner().invoke(main, ["sample", "-g", "biggan-deep-128", "-c", "3", "--seeds", "5", "--weights",
+                                    str(tiny_weights), "-o", str(tmp_path / "old")])
+    assert res.exit_code == 0 and "--weights is deprecated" in res.output
+    assert (tmp_path / "old" / "003-tiger-shark-seed5.png").is_file()
+
+
+def test_sample_without_classes_spreads_over_the_generator(tmp_path):
+    from ganalyze_mem.cli.sample import spread_classes
+
+    assert spread_classes(1000) == [0, 125, 250, 375, 500, 625, 750, 875]
+    assert spread_classes(3) == [0, 1, 2]
+    res = run("sample", "-g", "tiny", "--seeds", "0", "-o", tmp_path)
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "samples.csv", newline="") as f:
+        assert [int(r["class_index"]) for r in csv.DictReader(f)] == spread_classes(1000)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -138,3 +155,99 @@ def test_weights_status_skips_a_registry_that_does_not_import(monkeypatch):
     assert res.exit_code == 0
     assert "note: gadgets: skipped, the registry does not import yet" in res.output
     assert "generator/biggan-deep-512" in res.output
+
+
+# -- CLI habits -------------------------------------------------------------------------------------------------------
+def test_top_level_help_imports_no_torch_and_no_command():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ganalyze_mem.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH', 'torch' in sys.modules, sorted(m for m in sys.modules if m.startswith('ganalyze_mem.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "TORCH False ['ganalyze_mem.cli', 'ganalyze_mem.errors']" in out.stdout
+    for name in ("train", "fit-predictor", "report", "validate"):
+        assert name in out.stdout
+    code = "import sys, ganalyze_mem as gm\ngm.list_assessors()\nprint('TORCH', 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "TORCH False" in out.stdout, out.stderr
+
+
+def test_every_command_has_a_short_help_line():
+    from ganalyze_mem.cli import COMMANDS, SHORT_HELP
+
+    assert set(SHORT_HELP) == set(COMMANDS) and all(SHORT_HELP.values())
+
+
+def _all_commands():
+    import click
+
+    from ganalyze_mem.cli import COMMANDS, main
+
+    ctx = click.Context(main)
+    for name in COMMANDS:
+        cmd = main.get_command(ctx, name)
+        if isinstance(cmd, click.Group):
+            for sub in cmd.commands.values():
+                yield f"{name} {sub.name}", sub
+        else:
+            yield name, cmd
+
+
+def test_short_flags_mean_one_thing_across_commands():
+    meaning: dict[str, set[str]] = {}
+    where: dict[str, list[str]] = {}
+    for name, cmd in _all_commands():
+        for p in cmd.params:
+            longs = [o for o in p.opts if o.startswith("--")]
+            for o in p.opts + p.secondary_opts:
+                if len(o) == 2 and o.startswith("-") and longs:
+                    meaning.setdefault(o, set()).add(longs[0])
+                    where.setdefault(o, []).append(name)
+    clashes = {flag: (sorted(longs), where[flag]) for flag, longs in meaning.items() if len(longs) > 1}
+    assert not clashes, clashes
+    assert meaning["-b"] == {"--batch-size"}
+
+
+def test_warnings_print_as_one_line():
+    import warnings
+
+    from ganalyze_mem.cli import one_line_warning
+
+    line = one_line_warning(UserWarning("four episodes\n  stayed low"), UserWarning, "/x/run.py", 12, "src()")
+    assert line == "warning: four episodes stayed low\n"
+    assert one_line_warning("old", DeprecationWarning, "f.py", 1) == "warning (DeprecationWarning): old\n"
+    before = warnings.formatwarning
+    try:
+        assert run("list", "transformers").exit_code == 0  # running any command installs the hook
+        assert warnings.formatwarning is one_line_warning
+    finally:
+        warnings.formatwarning = before
+
+
+def test_config_rerun_uses_the_runs_options_and_given_ones_win(tmp_path):
+    import yaml
+
+    res = run("train", "-a", "brightness", "-g", "tiny", "--samples", "8", "-b", "4", "--lr", "0.05",
+              "--classes", "1,2", "--out", tmp_path / "a", "-q")
+    assert res.exit_code == 0, res.output
+    first = next((tmp_path / "a").iterdir())
+    res = run("train", "--config", first / "config.yaml", "--samples", "4", "--out", tmp_path / "b", "-q")
+    assert res.exit_code == 0, res.output
+    second = next((tmp_path / "b").iterdir())
+    a, b = (yaml.safe_load((d / "config.yaml").read_text())["options"] for d in (first, second))
+    assert b["samples"] == 4 and b["out"] == str(tmp_path / "b")
+    assert {k: v for k, v in a.items() if k not in ("samples", "out")} == \
+           {k: v for k, v in b.items() if k not in ("samples", "out")}
+    res = run("train", "--config", tmp_path / "nope.yaml")
+    assert res.exit_code != 0 and "no such file" in res.output and "Traceback" not in res.output
+
+
+def test_promote_takes_out(tmp_path):
+    res = run("train", "-a", "brightness", "-g", "tiny", "--samples", "4", "-b", "4", "--out", tmp_path / "t", "-q")
+    assert res.exit_code == 0, res.output
+    src = next((tmp_path / "t").iterdir())
+    res = run("promote", src, "mine", "--out", tmp_path / "kept")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "kept" / "mine" / "transformer.safetensors").is_file()

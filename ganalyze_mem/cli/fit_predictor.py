@@ -36,7 +36,7 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
 @click.option("--score-column", default=DEFAULT.score_column, help="CSV column holding scores.")
 @click.option("--score-range", default=_fmt(DEFAULT.score_range),
               help="LO,HI: scores outside are errors; recorded in the predictor's card.")
-@click.option("--backbone", "-b", type=click.Choice(list(HEADS)), default=DEFAULT.backbone,
+@click.option("--backbone", type=click.Choice(list(HEADS)), default=DEFAULT.backbone,
               help="Torchvision backbone; its last layer becomes a 1-output regression head.")
 @click.option("--init", default=DEFAULT.init,
               help="Initial backbone weights: a local checkpoint PATH (e.g. MoCo v2 or ImageNet, head ignored), "
@@ -45,7 +45,7 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
               help="Input normalisation; 'auto' is 'none' for imagenet-resmem (it was trained on [0, 1] input), "
                    "else ImageNet mean/std.")
 @click.option("--epochs", "-e", type=int, default=DEFAULT.epochs, help="Training epochs (cosine decay over all).")
-@click.option("--batch-size", type=int, default=DEFAULT.batch_size, help="Images per SGD step.")
+@click.option("--batch-size", "-b", type=int, default=DEFAULT.batch_size, help="Images per SGD step.")
 @click.option("--lr", type=float, default=DEFAULT.lr, help="Initial learning rate (SGD, cosine decay to 0).")
 @click.option("--momentum", type=float, default=DEFAULT.momentum, help="SGD momentum.")
 @click.option("--weight-decay", type=float, default=DEFAULT.weight_decay, help="SGD weight decay.")
@@ -94,7 +94,7 @@ def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
       ganalyze-mem fit-predictor --scores outputs/measure/00000-lamem/scores.csv --images lamem/images
       ganalyze-mem fit-predictor -s scores.csv --backbone resnet50 --init moco_v2_800ep.pth.tar
       ganalyze-mem fit-predictor -s scores.csv --backbone resnet152 --init imagenet-resmem --epochs 10
-      ganalyze-mem fit-predictor -s scores.csv -b resnet18 --image-size 64 --epochs 5 --batch-size 32
+      ganalyze-mem fit-predictor -s scores.csv --backbone resnet18 --image-size 64 --epochs 5 -b 32
       ganalyze-mem fit-predictor --resume outputs/predictor/00003-resnet50-scores
       ganalyze-mem promote-predictor outputs/predictor/00003-resnet50-scores my_machinemem
     """

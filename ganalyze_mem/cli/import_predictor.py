@@ -9,9 +9,9 @@ from ..backbones import HEADS
 
 @click.command("import-predictor", context_settings={"show_default": True})
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--backbone", "-b", type=click.Choice(list(HEADS)), default="resnet50",
+@click.option("--backbone", type=click.Choice(list(HEADS)), default="resnet50",
               help="Architecture of the checkpoint (the official predictors are timm ResNet-50s).")
-@click.option("--name", "-n", required=True, help="Assessor name to create (assessors/NAME/).")
+@click.option("--name", required=True, help="Assessor name to create (assessors/NAME/).")
 @click.option("--image-size", type=int, default=224, help="Input side the predictor was trained at.")
 @click.option("--normalization", type=click.Choice(["imagenet", "none"]), default="imagenet",
               help="Input normalisation the predictor was trained with.")

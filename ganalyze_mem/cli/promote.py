@@ -8,8 +8,11 @@ import click
 @click.command("promote")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("name")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+              help="Folder to create NAME/ in. Default: the repository's transformers/ (found by name; elsewhere "
+                   "pass the folder OUT/NAME as the strips SOURCE).")
 @click.option("--force", is_flag=True, help="Replace an existing transformers/NAME/.")
-def promote_cmd(run_dir: str, name: str, force: bool) -> None:
+def promote_cmd(run_dir: str, name: str, out: str | None, force: bool) -> None:
     """Copy the transformer, its card and config from RUN_DIR into transformers/NAME/.
 
     \b
@@ -19,5 +22,5 @@ def promote_cmd(run_dir: str, name: str, force: bool) -> None:
     """
     from ..transformers.store import promote
 
-    dest = promote(run_dir, name, force=force)
-    click.echo(f"Promoted {run_dir} to {dest}. Use it with: ganalyze-mem strips {name}")
+    dest = promote(run_dir, name, force=force, out=out)
+    click.echo(f"Promoted {run_dir} to {dest}. Use it with: ganalyze-mem strips {name if out is None else dest}")

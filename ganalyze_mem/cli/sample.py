@@ -22,6 +22,7 @@ class SampleOptions:
     """Defaults shared by the CLI and `sample_images`."""
 
     generator: str = "biggan-deep-128"
+    classes: str | None = None  # None: DEFAULT_CLASSES classes spread evenly over the generator's classes
     seeds: str = "0-3"
     truncation: float = 1.0
     batch_size: int = 8
@@ -29,6 +30,13 @@ class SampleOptions:
 
 
 DEFAULTS = SampleOptions()
+DEFAULT_CLASSES = 8
+
+
+def spread_classes(num_classes: int, count: int = DEFAULT_CLASSES) -> list[int]:
+    """`count` class indices spread evenly over 0..num_classes-1 (every class when there are fewer)."""
+    count = min(count, num_classes)
+    return sorted({int(i * num_classes / count) for i in range(count)})
 
 
 def _slug(text: str) -> str:
@@ -95,42 +103,53 @@ def _list_classes(ctx: click.Context, _param, value: bool) -> None:
 @click.command("sample")
 @click.option("--generator", "-g", default=DEFAULTS.generator, show_default=True,
               help="Generator preset (see `ganalyze-mem list generators`).")
-@click.option("--classes", "-c", required=True,
-              help="Comma-separated class names, WordNet synonyms or indices, e.g. 'pizza,giant panda,3'.")
-@click.option("--seeds", "-s", default=DEFAULTS.seeds, show_default=True, help="Seeds, e.g. '0-9' or '0-3,7'.")
-@click.option("--truncation", "-t", type=float, default=DEFAULTS.truncation, show_default=True,
+@click.option("--classes", "-c", default=DEFAULTS.classes,
+              help="Comma-separated class names, WordNet synonyms or indices, e.g. 'pizza,giant panda,3'  "
+                   f"[default: {DEFAULT_CLASSES} classes spread evenly over the generator's, e.g. 0,125,...,875 "
+                   "for ImageNet's 1000].")
+@click.option("--seeds", default=DEFAULTS.seeds, show_default=True, help="Seeds, e.g. '0-9' or '0-3,7'.")
+@click.option("--truncation", type=float, default=DEFAULTS.truncation, show_default=True,
               help="Truncation in (0, 1]: smaller gives more typical, less varied images.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--weights", type=click.Path(), default=None,
+@click.option("--generator-weights", "weights", type=click.Path(), default=None,
               help="Weights folder (for BigGAN: pytorch_model.bin + config.json). Default: search "
                    "$GANALYZE_MEM_WEIGHTS, the repo and the cache (`ganalyze-mem weights status`).")
+@click.option("--weights", "old_weights", type=click.Path(), default=None, hidden=True,
+              help="Deprecated name of --generator-weights.")
 @click.option("--batch-size", "-b", type=int, default=DEFAULTS.batch_size, show_default=True,
               help="Images per forward pass (the images do not depend on it).")
 @click.option("--device", default=DEFAULTS.device, show_default=True,
               help="'auto' (CUDA when available), 'cpu', or 'cuda[:N]'.")
 @click.option("--list-classes", is_flag=True, expose_value=False, is_eager=True, callback=_list_classes,
               help="List the ImageNet class names and synonyms, then exit.")
-def sample_cmd(generator: str, classes: str, seeds: str, truncation: float, out: str, weights: str | None,
-               batch_size: int, device: str) -> None:
+def sample_cmd(generator: str, classes: str | None, seeds: str, truncation: float, out: str, weights: str | None,
+               old_weights: str | None, batch_size: int, device: str) -> None:
     """Write images for every class x seed to OUT as PNGs, plus OUT/samples.csv (file, class, seed).
 
     \b
     Examples:
       ganalyze-mem sample --generator tiny --classes "pizza,giant panda" --seeds 0-3 --out samples/
       ganalyze-mem sample --generator biggan-deep-128 --classes "pizza,giant panda" --seeds 0-3 \\
-          --truncation 0.4 --weights ~/weights/biggan-deep-128 --out samples/
+          --truncation 0.4 --generator-weights ~/weights/biggan-deep-128 --out samples/
+      ganalyze-mem sample --generator collage --out samples/      # 8 classes, seeds 0-3
     """
+
     from ..generators import GENERATORS
     from ..seeding import parse_seeds
     from .common import pick_device
 
-    if not classes.strip(" ,"):
-        raise GanalyzeError("--classes is empty; give class names or indices, e.g. --classes 'pizza,giant panda'.")
+    if old_weights is not None:
+        click.echo("warning: --weights is deprecated for `sample`; use --generator-weights (as `train` and "
+                   "`strips` do).", err=True)
+        weights = weights or old_weights
+    if classes is not None and not classes.strip(" ,"):
+        raise GanalyzeError("--classes is empty; give class names or indices, e.g. --classes 'pizza,giant panda', "
+                            f"or leave it out for {DEFAULT_CLASSES} classes spread over the generator's.")
     if batch_size < 1:
         raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
     seed_list = parse_seeds(seeds)
     dev = pick_device(device)
     gen = GENERATORS.create(generator, truncation=truncation, weights=weights)
-    class_list = gen.resolve_classes(classes)
+    class_list = gen.resolve_classes(classes) if classes is not None else spread_classes(gen.num_classes)
     rows = sample_images(gen, class_list, seed_list, out, batch_size=batch_size, device=dev)
     click.echo(f"Wrote {len(rows)} images and samples.csv to {out}")

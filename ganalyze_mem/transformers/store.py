@@ -88,8 +88,8 @@ def load_trained(source: str | Path, device: str | torch.device = "cpu") -> tupl
     return transformer.to(device).eval(), card
 
 
-def promote(run_dir: str | Path, name: str, force: bool = False) -> Path:
-    """Copy a finished run's transformer, card and config into ``transformers/NAME/`` for reuse by name."""
+def promote(run_dir: str | Path, name: str, force: bool = False, out: str | Path | None = None) -> Path:
+    """Copy a finished run's transformer, card and config into ``transformers/NAME/`` (or ``out/NAME/``)."""
     if not NAME_RE.match(name):
         raise GanalyzeError(f"Bad name '{name}': use letters, digits, '.', '_' and '-' (e.g. resnet50-biggan128).")
     src = Path(run_dir).expanduser()
@@ -97,7 +97,7 @@ def promote(run_dir: str | Path, name: str, force: bool = False) -> Path:
         RunDir.open(src)  # says clearly when it is not a run directory at all
         raise GanalyzeError(f"{src} has not finished training (no {CARD}). Finish it with "
                             f"`ganalyze-mem train --resume {src}` before promoting it.")
-    dest = artifact_dir("transformers") / name
+    dest = (Path(out).expanduser() if out else artifact_dir("transformers")) / name
     if dest.exists() and not force:
         raise GanalyzeError(f"{dest} already exists. Choose another name or pass --force to replace it.")
     tmp = dest.with_name(f".{name}.tmp")
