@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..backbones import Normalize
+from ..validation.stats import correlation_cis
 from .data import ImageScores, loader, raise_image_errors
 
 
@@ -46,38 +47,11 @@ def metrics(predicted, measured) -> dict[str, float | None]:
     return out
 
 
-def _corr_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson's r of each row pair of x and y (along the last axis); NaN where a row is constant."""
-    x = x - x.mean(axis=-1, keepdims=True)
-    y = y - y.mean(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (x * y).sum(-1) / np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
-
-
 def bootstrap_intervals(predicted, measured, resamples: int = 2000, seed: int = 0,
                         confidence: float = 0.95) -> dict[str, list[float] | None]:
-    """Percentile bootstrap intervals (images resampled with replacement, pairs kept) of Spearman's rho and Pearson's
-    r: ``{"spearman_ci": [lo, hi], "pearson_ci": [lo, hi]}``; None with fewer than 3 images or constant input."""
-    p = np.asarray(predicted, dtype=np.float64)
-    m = np.asarray(measured, dtype=np.float64)
-    out: dict[str, list[float] | None] = {"spearman_ci": None, "pearson_ci": None}
-    if len(p) < 3 or np.ptp(p) == 0 or np.ptp(m) == 0:
-        return out
-    rng = np.random.default_rng(seed)
-    tail = (1 - confidence) / 2 * 100
-    for name in ("spearman", "pearson"):
-        values = []
-        for start in range(0, resamples, 500):  # chunks keep memory at 500 x n
-            idx = rng.integers(0, len(p), size=(min(500, resamples - start), len(p)))
-            bp, bm = p[idx], m[idx]
-            if name == "spearman":
-                bp, bm = stats.rankdata(bp, axis=-1), stats.rankdata(bm, axis=-1)
-            values.append(_corr_rows(bp, bm))
-        v = np.concatenate(values)
-        v = v[np.isfinite(v)]
-        if len(v) >= resamples // 2:
-            out[f"{name}_ci"] = [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))]
-    return out
+    """Percentile bootstrap intervals of Spearman's rho and Pearson's r (`validation.stats.correlation_cis`):
+    ``{"spearman_ci": [lo, hi], "pearson_ci": [lo, hi]}``."""
+    return correlation_cis(predicted, measured, resamples, seed, confidence)
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import GanalyzeError
 from ..images import find_images
-from .common import montage, new_report, open_report_dir, score_kept, score_label
+from .common import disjoint_sets, montage, new_report, open_report_dir, score_kept, score_label
 from .config import ClassesConfig
 from .scoring import Scorer, write_scores
 from .stats import mean_ci
@@ -83,7 +83,7 @@ def run_classes(scorer: Scorer, root: str | os.PathLike, cfg: ClassesConfig | No
                 groups: str | os.PathLike | None = None, out: str | os.PathLike | None = None) -> Path:
     """Score every class folder, rank classes by mean score and report; return the report folder."""
     cfg = cfg or ClassesConfig()
-    per_class = class_files(root, cfg)
+    per_class = disjoint_sets(class_files(root, cfg))
     run = open_report_dir("classes", out, {**vars(cfg), "root": str(root), "groups": groups}, scorer)
     files = [f for fs in per_class.values() for f in fs]
     rep = new_report("Mean score per class", "classes", scorer, run,
