@@ -22,7 +22,7 @@ from . import pixelstats as px
 from .common import new_report, open_report_dir, score_kept, score_label
 from .config import AttributesConfig
 from .scoring import AssessorScorer, Scorer, write_scores
-from .stats import mean_ci, spearman, strength
+from .stats import holm, holm_note, mean_ci, spearman_row, strength
 
 # name -> (category, the paper's Spearman rho with MachineMem on LaMem, section 5.1)
 ATTRIBUTES: dict[str, tuple[str, float]] = {
@@ -145,14 +145,18 @@ def run_attributes(scorer: Scorer, images: str | os.PathLike, cfg: AttributesCon
     values, skipped = compute_attributes(files, names, cfg)
     write_scores(run.path / "scores.csv", files, scores, extra={n: [f"{x:.6g}" for x in v] for n, v in values.items()})
     rows, rhos = [], {}
-    for n, v in values.items():
-        rho, p, count = spearman(scores, v)
-        rhos[n] = rho
-        rows.append({"attribute": n, "category": ATTRIBUTES[n][0], "rho": rho, "p": p, "n": count,
-                     "strength": strength(rho), "paper_rho": ATTRIBUTES[n][1]})
+    for k, (n, v) in enumerate(values.items()):
+        r = spearman_row(scores, v, cfg.resamples, seed=k)
+        rhos[n] = r["rho"]
+        rows.append({"attribute": n, "category": ATTRIBUTES[n][0], **r, "strength": strength(r["rho"]),
+                     "paper_rho": ATTRIBUTES[n][1]})
+    for r, adjusted in zip(rows, holm([r["p"] for r in rows]), strict=True):
+        r["p_holm"] = adjusted
     rep.heading("Spearman correlation with the score")
     rep.table("spearman", rows, caption="Spearman's rho between each attribute and the score over all images "
-              "(scipy.stats.spearmanr), with the paper's value on LaMem for MachineMem scores.")
+              f"(scipy.stats.spearmanr) with its percentile bootstrap 95% interval ({cfg.resamples} resamples of the "
+              "images), the paper's value on LaMem for MachineMem scores, and the p-value Holm-adjusted over the "
+              f"table. {holm_note(len(rows))}")
     if skipped:
         rep.heading("Attributes not computed")
         rep.bullets([f"**{n}**: {reason}" for n, reason in skipped.items()])
