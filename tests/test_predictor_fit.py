@@ -60,7 +60,8 @@ def data(tmp_path_factory):
 
 def tiny_config(root, scores, **kw) -> FitConfig:
     base = dict(scores=str(scores), images=str(root / "images"), backbone="resnet18", image_size=32, epochs=4,
-                batch_size=32, lr=0.05, val_fraction=0.2, seed=0, device="cpu", progress=False, out=str(root / "runs"))
+                batch_size=32, lr=0.05, val_fraction=0.2, seed=0, device="cpu", progress=False, out=str(root / "runs"),
+                test_size=0)  # test splits are covered in test_predictor_split.py
     base.update(kw)
     return FitConfig(**base)
 
@@ -132,7 +133,7 @@ class Killed(Exception):
 def test_killed_run_resumes_to_the_same_weights(data, tmp_path):
     root, _, rows = data
     small = write_scores(tmp_path / "small.csv", rows[:32])
-    cfg = tiny_config(root, small, epochs=2, batch_size=8, bn_batches=1, val_fraction=0.25, plots=False,
+    cfg = tiny_config(root, small, epochs=2, batch_size=8, bn_batches=1, val_fraction=0.25, plots=False, test_size=1000,
                       out=str(tmp_path / "runs"))
     whole = fit_predictor(cfg)
 
