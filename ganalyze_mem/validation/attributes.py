@@ -22,7 +22,7 @@ from . import pixelstats as px
 from .common import new_report, open_report_dir, score_kept, score_label
 from .config import AttributesConfig
 from .scoring import AssessorScorer, Scorer, write_scores
-from .stats import holm, holm_note, mean_ci, spearman_row, strength
+from .stats import holm, holm_note, mean_ci, rho_label, spearman_row, strength
 
 # name -> (category, the paper's Spearman rho with MachineMem on LaMem, section 5.1)
 ATTRIBUTES: dict[str, tuple[str, float]] = {
@@ -100,7 +100,7 @@ def compute_attributes(files: list[Path], names: list[str], cfg: AttributesConfi
     return values, skipped
 
 
-def group_figure(scores: np.ndarray, values: dict[str, np.ndarray], rhos: dict[str, float], groups: int):
+def group_figure(scores: np.ndarray, values: dict[str, np.ndarray], rhos: dict[str, dict], groups: int):
     order = np.argsort(scores, kind="stable")
     parts = np.array_split(order, groups)
     names = list(values)
@@ -114,7 +114,7 @@ def group_figure(scores: np.ndarray, values: dict[str, np.ndarray], rhos: dict[s
         means = np.array([c.mean for c in cis])
         err = np.nan_to_num(np.array([[c.mean - c.low, c.high - c.mean] for c in cis]).T)
         ax.errorbar(x, means, yerr=err, fmt="o-", ms=3, capsize=2, color="tab:blue" if name != "score" else "k")
-        ax.set_title(name if name == "score" else f"{name} (rho = {rhos[name]:+.2f})", fontsize=9)
+        ax.set_title(name if name == "score" else f"{name} ({rho_label(rhos[name])})", fontsize=9)
         ax.set_xticks(x)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
@@ -147,7 +147,7 @@ def run_attributes(scorer: Scorer, images: str | os.PathLike, cfg: AttributesCon
     rows, rhos = [], {}
     for k, (n, v) in enumerate(values.items()):
         r = spearman_row(scores, v, cfg.resamples, seed=k)
-        rhos[n] = r["rho"]
+        rhos[n] = r
         rows.append({"attribute": n, "category": ATTRIBUTES[n][0], **r, "strength": strength(r["rho"]),
                      "paper_rho": ATTRIBUTES[n][1]})
     for r, adjusted in zip(rows, holm([r["p"] for r in rows]), strict=True):

@@ -105,7 +105,7 @@ def run_machines(csvs: Sequence[str | os.PathLike], names: Sequence[str] | None 
              "with nine pre-training methods agrees moderately (mean rho = 0.35).")
     rep.figure("spearman_heatmap", heatmap(rho, names), caption="Spearman's rho between every pair of score sets.")
     rep.table("spearman", [{"machine": a, **{b: rho[i, j] for j, b in enumerate(names)}} for i, a in enumerate(names)],
-              caption="Spearman's rho matrix.")
+              caption="Spearman's rho matrix (each pair's 95% interval and p-value are in the pairs table below).")
     boot = bootstrap_rho(matrix, cfg.resamples, cfg.seed)  # resamples x M x M, images resampled with replacement
 
     def interval(values: np.ndarray) -> dict[str, float]:

@@ -21,7 +21,7 @@ from .config import NerfViewsConfig
 from .nerf import SPLITS, read_scene, view_measures
 from .render import RenderConfig, render_scene
 from .scoring import Scorer, write_scores
-from .stats import holm, holm_note, spearman_row, strength
+from .stats import holm, holm_note, rho_label, spearman_row, strength
 
 MEASURES = {
     "foreground_area": "share of the image covered by the object",
@@ -40,14 +40,14 @@ def _splits(text: str) -> tuple[str, ...]:
     return out
 
 
-def _scatter_grid(scores: np.ndarray, measures: dict[str, np.ndarray], rhos: dict[str, float], ylabel: str):
+def _scatter_grid(scores: np.ndarray, measures: dict[str, np.ndarray], rhos: dict[str, dict], ylabel: str):
     names = [n for n in measures if np.isfinite(measures[n]).any()]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(3.2 * max(1, len(names)), 3.0), squeeze=False)
     for ax, n in zip(axes[0], names, strict=False):
         v = measures[n]
         ax.scatter(v, scores, s=10, alpha=0.6)
         ax.set_xlabel(n, fontsize=8)
-        ax.set_title(f"rho = {rhos[n]:+.2f}", fontsize=9)
+        ax.set_title(rho_label(rhos[n]), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(ylabel, fontsize=8)
@@ -118,7 +118,7 @@ def run_nerf_views(scorer: Scorer, scene: str | os.PathLike | None = None, rende
     rows, rhos = [], {}
     for k_measure, (n, desc) in enumerate(MEASURES.items()):
         r = spearman_row(scores, measures[n], cfg.resamples, seed=k_measure)
-        rho = rhos[n] = r["rho"]
+        rhos[n], rho = r, r["rho"]
         top_mean = float(np.nanmean(measures[n][order[:k]])) if np.isfinite(measures[n]).any() else float("nan")
         bot_mean = float(np.nanmean(measures[n][order[::-1][:k]])) if np.isfinite(measures[n]).any() else float("nan")
         rows.append({"measure": n, **r, "strength": strength(rho),

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,8 @@ class Comparison:
     perm_p: float
     mwu_p: float
     cohens_d: float
+    d_low: float = float("nan")
+    d_high: float = float("nan")
 
     def rows(self, a: str, b: str, confidence: float) -> list[dict[str, float | str]]:
         pct = f"{confidence:.0%}"
@@ -60,7 +63,9 @@ class Comparison:
                 {"quantity": f"{pct} bootstrap CI high", "value": self.ci_high},
                 {"quantity": "permutation test p (two-sided, difference of means)", "value": self.perm_p},
                 {"quantity": "Mann-Whitney U p (two-sided)", "value": self.mwu_p},
-                {"quantity": "Cohen's d", "value": self.cohens_d}]
+                {"quantity": "Cohen's d", "value": self.cohens_d},
+                {"quantity": f"Cohen's d {pct} bootstrap CI low", "value": self.d_low},
+                {"quantity": f"Cohen's d {pct} bootstrap CI high", "value": self.d_high}]
 
 
 def compare_groups(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 9999,
@@ -78,10 +83,23 @@ def compare_groups(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int =
                                   alternative="two-sided", permutation_type="independent",
                                   rng=np.random.default_rng(seed + 1))
     mwu = stats.mannwhitneyu(a, b, alternative="two-sided")
-    pooled = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / max(len(a) + len(b) - 2, 1))
-    d = diff / pooled if pooled > 0 else float("nan")
+    d = float(_cohens_d(a, b))
+    with warnings.catch_warnings():  # resamples of a near-constant sample have no d; the interval is then NaN
+        warnings.simplefilter("ignore")
+        d_ci = stats.bootstrap((a, b), _cohens_d, n_resamples=resamples, confidence_level=confidence,
+                               vectorized=True, method="percentile",
+                               rng=np.random.default_rng(seed + 2)).confidence_interval
     return Comparison(diff, float(boot.confidence_interval.low), float(boot.confidence_interval.high),
-                      float(perm.pvalue), float(mwu.pvalue), float(d))
+                      float(perm.pvalue), float(mwu.pvalue), d, float(d_ci.low), float(d_ci.high))
+
+
+def _cohens_d(a, b, axis=-1):
+    """Difference of means over the pooled standard deviation (NaN where both samples are constant)."""
+    na, nb = a.shape[axis], b.shape[axis]
+    pooled = np.sqrt(((na - 1) * np.var(a, axis=axis, ddof=1) + (nb - 1) * np.var(b, axis=axis, ddof=1))
+                     / max(na + nb - 2, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pooled > 0, (np.mean(a, axis=axis) - np.mean(b, axis=axis)) / pooled, np.nan)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
@@ -148,6 +166,14 @@ def spearman_row(x: np.ndarray, y: np.ndarray, resamples: int = 2000, seed: int 
     ci = correlation_cis(x, y, resamples, seed, which=("spearman",))["spearman_ci"] if np.isfinite(rho) else None
     lo, hi = ci if ci else (float("nan"), float("nan"))
     return {"rho": rho, "rho_ci_low": lo, "rho_ci_high": hi, "p": p, "n": n}
+
+
+def rho_label(row: dict) -> str:
+    """``rho = +0.41 [+0.20, +0.58]`` from a `spearman_row` (the interval is always shown with the estimate)."""
+    rho, lo, hi = row["rho"], row["rho_ci_low"], row["rho_ci_high"]
+    if not np.isfinite(rho):
+        return "rho = n/a"
+    return f"rho = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else f"rho = {rho:+.2f} [interval n/a]"
 
 
 def holm(pvalues) -> np.ndarray:
