@@ -18,9 +18,7 @@ from pathlib import Path
 import torch
 
 from .errors import GanalyzeError, ImageError
-from .images import FALLBACK_SIZE, assessor_side, find_images, load_resized
-
-__all__ = ["FALLBACK_SIZE", "ScoreConfig", "ScoreResult", "build_assessor", "load_resized", "score_files"]
+from .images import FALLBACK_SIZE, assessor_side, find_images, load_resized  # noqa: F401 (FALLBACK_SIZE re-exported)
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,8 @@ def score_options(f):
         click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda[:N]'."),
         click.option("--batch-size", "-b", type=int, default=16, show_default=True, help="Images per forward pass."),
         click.option("--image-size", type=int, default=None,
-                     help="Resize images to this square size before scoring [default: the assessor's input "
-                          "size, or native size for assessors that take any size]."),
+                     help="Resize images to this square size before scoring, as `ganalyze-mem score --size` does "
+                          "[default: the assessor's input size, or 256 for assessors that take any size]."),
         click.option("--out", "-o", type=click.Path(file_okay=False, path_type=str), default="outputs/reports",
                      show_default=True, help=OUT_HELP),
         click.option("--check/--no-check", default=False, show_default=True,
