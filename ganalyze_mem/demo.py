@@ -276,9 +276,13 @@ def stage_predictor(d: Demo) -> dict[str, Any]:
     d.started("predictor", run=result.run_dir)
     folder = promote(result.run_dir, PREDICTOR_NAME, out=d.root / "weights", force=True)
     register_demo_predictor(d.root)
-    best = result.best
+    best, test = result.best, result.test or {}
     plots = sorted(d.rel(p) for p in Path(result.run_dir).glob("*.png"))
+    # The result is the test split (touched once with the epoch the validation split chose); val_* only chose it.
     return {"run": d.rel(result.run_dir), "weights": d.rel(folder), "best_epoch": best.get("epoch"),
+            "test_images": test.get("n"), "test_spearman": test.get("spearman"),
+            "test_spearman_ci": test.get("spearman_ci"), "test_pearson": test.get("pearson"),
+            "test_pearson_ci": test.get("pearson_ci"), "test_mse": test.get("mse"),
             "val_spearman": best.get("val_spearman"), "val_pearson": best.get("val_pearson"),
             "val_mse": best.get("val_mse"), "plots": plots, "options": d.size.fit}
 

@@ -22,6 +22,10 @@ from .errors import GanalyzeError, ImageError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif")
 MAX_PIXELS = 8192 * 8192  # larger files are refused as possible decompression bombs
 MIN_SIDE = 8  # smaller images carry too little to score; refused with a clear reason
+# The one load-time resize of the project (`score`, validation studies, predictor training and evaluation): PIL
+# bilinear, which antialiases when shrinking; it is the resize ResMem's own package uses.
+RESAMPLE = Image.BILINEAR
+FALLBACK_SIZE = 256  # load-time side for assessors that accept any size (pixel statistics)
 
 
 def check_images(x: torch.Tensor, where: str = "images") -> torch.Tensor:
@@ -100,9 +104,23 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = Non
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(p, f"corrupt or truncated image ({str(e).splitlines()[0][:120]})") from None
     if size is not None:
-        rgb = rgb.resize((size, size) if isinstance(size, int) else (size[1], size[0]), Image.BICUBIC)
+        wh = (size, size) if isinstance(size, int) else (size[1], size[0])
+        if rgb.size != wh:
+            rgb = rgb.resize(wh, RESAMPLE)
     arr = np.asarray(rgb, dtype=np.float32) / 255.0
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def load_resized(path: str | os.PathLike, size: int) -> torch.Tensor:
+    """One image file as a float32 3 x size x size tensor in [0, 1]: robust decoding (`load_image`) and the project's
+    one resize (`RESAMPLE`). Every path that feeds files to an assessor or a predictor loads them through this, so a
+    file gets the same score from `score`, a validation study and a predictor run's own evaluation."""
+    return load_image(path, int(size))
+
+
+def assessor_side(model: object, size: int | None = None) -> int:
+    """The side images are loaded at for `model`: `size` when given, else its ``input_size``, else `FALLBACK_SIZE`."""
+    return int(size or getattr(model, "input_size", None) or FALLBACK_SIZE)
 
 
 def find_images(paths: Iterable[str | os.PathLike], recursive: bool = True) -> tuple[list[Path], list[ImageError]]:

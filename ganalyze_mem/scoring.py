@@ -1,7 +1,7 @@
 """Scoring image files with an assessor: the Python API under ``ganalyze-mem score``.
 
 Files and folders (searched recursively) are decoded in DataLoader worker processes, each image resized at load time
-to the assessor's input size (PIL bilinear with antialiasing, the resize ResMem's own package uses) so that images of
+to the assessor's input size by `images.load_resized` (the project's one loader and resize) so that images of
 any size batch together; batches run under mixed precision on a GPU. Unreadable files never stop a run: each becomes
 one `ImageError` naming the file and the reason, and the good files are still scored.
 """
@@ -15,14 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from .errors import GanalyzeError, ImageError
-from .images import find_images, load_image, to_pil
-
-FALLBACK_SIZE = 256  # side used for assessors that accept any size (pixel statistics)
+from .images import FALLBACK_SIZE, assessor_side, find_images, load_resized  # noqa: F401 (FALLBACK_SIZE re-exported)
 
 
 @dataclass(frozen=True)
@@ -68,15 +64,6 @@ class ScoreResult:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         return atomic_write_text(out, self.to_csv())
-
-
-def load_resized(path: str | os.PathLike, size: int) -> torch.Tensor:
-    """`images.load_image` (robust decoding) followed by a PIL bilinear resize to size x size."""
-    image = load_image(path)
-    if image.shape[-2:] == (size, size):
-        return image
-    pil = to_pil(image).resize((size, size), Image.BILINEAR)  # exact: load_image's values are k / 255
-    return torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -156,7 +143,7 @@ def score_files(
     if not files:
         return result
     net = model if model is not None else build_assessor(assessor, weights, dev)
-    side = int(size or getattr(net, "input_size", None) or FALLBACK_SIZE)
+    side = assessor_side(net, size)
     loader = torch.utils.data.DataLoader(
         ImageFiles(files, side), batch_size=batch_size, shuffle=False, num_workers=workers,
         pin_memory=dev.startswith("cuda"), worker_init_fn=_worker_init if workers else None,

@@ -87,12 +87,12 @@ def test_images_root_and_unreadable_image(folder, tmp_path_factory, monkeypatch)
 def test_split_is_seeded_and_val_list_wins(folder):
     rows = "".join(f"im{i}.png,0.{i}\n" for i in range(6))
     table = read_scores(write_csv(folder, "path,score\n" + rows))
-    train, val = split(table, 0.34, seed=3)
-    assert (train, val) == split(table, 0.34, seed=3)
+    train, val, test = split(table, 0.34, seed=3)
+    assert (train, val, test) == split(table, 0.34, seed=3) and test == []
     assert sorted(train + val) == list(range(6)) and len(val) == 2
     vfile = folder / "val.txt"
     vfile.write_text("# held out\nim4.png\n" + str(folder / "im1.png") + "\n")
-    assert split(table, 0.5, 0, vfile) == ([0, 2, 3, 5], [1, 4])
+    assert split(table, 0.5, 0, vfile) == ([0, 2, 3, 5], [1, 4], [])
     vfile.write_text("im4.png\nim9.png\n")
     with pytest.raises(GanalyzeError, match="line 2: im9.png"):
         split(table, 0.5, 0, vfile)

@@ -60,7 +60,8 @@ def data(tmp_path_factory):
 
 def tiny_config(root, scores, **kw) -> FitConfig:
     base = dict(scores=str(scores), images=str(root / "images"), backbone="resnet18", image_size=32, epochs=4,
-                batch_size=32, lr=0.05, val_fraction=0.2, seed=0, device="cpu", progress=False, out=str(root / "runs"))
+                batch_size=32, lr=0.05, val_fraction=0.2, seed=0, device="cpu", progress=False, out=str(root / "runs"),
+                test_size=0)  # test splits are covered in test_predictor_split.py
     base.update(kw)
     return FitConfig(**base)
 
@@ -132,7 +133,7 @@ class Killed(Exception):
 def test_killed_run_resumes_to_the_same_weights(data, tmp_path):
     root, _, rows = data
     small = write_scores(tmp_path / "small.csv", rows[:32])
-    cfg = tiny_config(root, small, epochs=2, batch_size=8, bn_batches=1, val_fraction=0.25, plots=False,
+    cfg = tiny_config(root, small, epochs=2, batch_size=8, bn_batches=1, val_fraction=0.25, plots=False, test_size=1000,
                       out=str(tmp_path / "runs"))
     whole = fit_predictor(cfg)
 
@@ -151,8 +152,10 @@ def test_killed_run_resumes_to_the_same_weights(data, tmp_path):
     assert a["model"].keys() == b["model"].keys()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert read_predictions(whole.run_dir / "val_predictions.csv") == read_predictions(run / "val_predictions.csv")
-    resumed = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    resumed = [r for r in records if "epoch" in r]
     assert [r["epoch"] for r in resumed] == [1, 2]
+    assert len([r for r in records if "test_spearman" in r]) == 1  # the test split was scored once, after resuming
     assert [r["val_spearman"] for r in resumed] == [r["val_spearman"] for r in whole.history]
     assert not (run / "scatter.png").exists()
 

@@ -57,10 +57,19 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
 @click.option("--image-size", type=int, default=DEFAULT.image_size, help="Side of the network input.")
 @click.option("--load-size", type=int, default=None,
               help="Side training images are loaded at before CropMix. Default: image size x 8/7 (256 for 224).")
+@click.option("--test-size", type=int, default=DEFAULT.test_size,
+              help="Images in the test split (the paper: 1000), drawn first and scored once at the end with the "
+                   "chosen checkpoint; at most --test-fraction of the rows. 0 = no test split.")
+@click.option("--test-fraction", type=float, default=DEFAULT.test_fraction,
+              help="Largest fraction of the rows the test split may take (small sets). 0 = no test split.")
+@click.option("--test-list", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="File listing the test images (CSV paths, one per line); overrides --test-size/--test-fraction.")
 @click.option("--val-fraction", type=float, default=DEFAULT.val_fraction,
-              help="Fraction of images held out (seeded random split); 0 = none.")
+              help="Fraction of the rows in the validation split, which chooses the epoch (seeded); 0 = none.")
 @click.option("--val-list", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="File listing the held-out images (CSV paths, one per line); overrides --val-fraction.")
+              help="File listing the validation images (CSV paths, one per line); overrides --val-fraction.")
+@click.option("--bootstrap", type=int, default=DEFAULT.bootstrap,
+              help="Bootstrap resamples of the test figures' 95% intervals.")
 @click.option("--seed", type=int, default=DEFAULT.seed, help="Seed of the split, initialisation and augmentation.")
 @click.option("--crops", type=int, default=DEFAULT.crops, help="CropMix: crops mixed per image.")
 @click.option("--crop-scale", default=_fmt(DEFAULT.crop_scale), help="CropMix: LO,HI area fraction of the crops.")
@@ -86,8 +95,10 @@ def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
 
     A backbone with a 1-output head is trained with MSE, SGD (momentum 0.9, weight decay 1e-4) and cosine decay, on
     CropMix (crop scale 0.8-1.0, CutMix mixing, colour permutation) + YOCO horizontal flip + random erasing. Each
-    epoch the held-out images are scored with the deterministic transform (resize, no crop) and Spearman's rho,
-    Pearson's r and MSE are logged; the best-rho epoch is kept, with scatter and distribution plots.
+    epoch the validation split is scored with the deterministic transform (resize, no crop) and Spearman's rho,
+    Pearson's r and MSE are logged; the best-rho epoch is kept. The test split (1000 images, or 10% of a small set)
+    is scored once at the end with that checkpoint: its figures, with bootstrap 95% intervals, are the result
+    (summary.json "test"; "val" holds the choosing split), with scatter and distribution plots.
 
     \b
     Examples:
@@ -114,10 +125,22 @@ def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
         if not params["scores"]:
             raise GanalyzeError("Pass --scores scores.csv (columns path,score), or --resume RUN_DIR.")
         result = fit_predictor(FitConfig(**params))
-    best = result.best
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    best, test = result.best, result.test
     click.echo(f"Run: {result.run_dir}")
-    if best.get("val_mse") is not None:
-        click.echo(f"Best epoch {best['epoch']}: held-out Spearman rho {fmt(best.get('val_spearman'))}, "
-                   f"Pearson r {fmt(best.get('val_pearson'))}, MSE {fmt(best.get('val_mse'))}")
+    click.echo(describe_result(best, test))
     click.echo(f"Use it as an assessor: ganalyze-mem promote-predictor {result.run_dir} NAME")
+
+
+def describe_result(best: dict, test: dict | None) -> str:
+    """The run's result for people: the test split's figures with their intervals; the validation figure only as
+    what chose the epoch."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    ci = lambda v: "" if not v else f" [95% CI {v[0]:.3f}, {v[1]:.3f}]"  # noqa: E731
+    chose = (f"epoch {best['epoch']} chosen on the validation split (Spearman rho {fmt(best.get('val_spearman'))})"
+             if best.get("val_mse") is not None else f"epoch {best['epoch']} (no validation split: the last epoch)")
+    if test is None:
+        return (f"{chose}. No test split was held out (--test-size 0 or --test-fraction 0): no unbiased figure; "
+                "the validation figure above chose the epoch and overstates the predictor.")
+    return (f"Test split ({test['n']} images, touched once, {chose}): Spearman rho {fmt(test.get('spearman'))}"
+            f"{ci(test.get('spearman_ci'))}, Pearson r {fmt(test.get('pearson'))}{ci(test.get('pearson_ci'))}, "
+            f"MSE {fmt(test.get('mse'))}")

@@ -30,7 +30,9 @@ def promote_predictor_cmd(run_dir, name, checkpoint, out, force) -> None:
 
     folder = promote(run_dir, name, out=out, force=force, checkpoint=checkpoint)
     card = json.loads((folder / "card.json").read_text())
-    rho = card["metrics"].get("val_spearman")
-    click.echo(f"Wrote {folder} ({card['backbone']}, {card['image_size']} px, epoch {card['metrics']['epoch']}"
-               + (f", held-out rho {rho:.4f}" if rho is not None else "") + ")")
+    m = card["metrics"]
+    rho, ci = m.get("test_spearman"), m.get("test_spearman_ci")
+    click.echo(f"Wrote {folder} ({card['backbone']}, {card['image_size']} px, epoch {m['epoch']}"
+               + (f", test rho {rho:.4f} [95% CI {ci[0]:.3f}, {ci[1]:.3f}], n = {m.get('test_n')}"
+                  if rho is not None and ci else f"; {m.get('test_note', 'no test figures')}") + ")")
     click.echo(f"Use it with: --assessor {name}")

@@ -36,6 +36,9 @@ def score_options(f):
                      help="Weights file or folder for --assessor (overrides the usual search)."),
         click.option("--scores", "scores_csv", default=None, type=click.Path(dir_okay=False, path_type=str),
                      help="Use scores made earlier: a CSV with path,score (from `ganalyze-mem score` or `measure`)."),
+        click.option("--score-range", default=None, metavar="LO,HI",
+                     help="With --scores: the scores' declared range; a score outside it is an error [default: 0,1 "
+                          "for a measurer CSV (it has an 'episodes' column), else any finite value]."),
         click.option("--measure", is_flag=True, help="Measure ground-truth MachineMem scores of the study's images "
                      "with the measurer (needs --pool)."),
         click.option("--pool", multiple=True, type=click.Path(exists=True, path_type=str),
@@ -46,8 +49,8 @@ def score_options(f):
         click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda[:N]'."),
         click.option("--batch-size", "-b", type=int, default=16, show_default=True, help="Images per forward pass."),
         click.option("--image-size", type=int, default=None,
-                     help="Resize images to this square size before scoring [default: the assessor's input "
-                          "size, or native size for assessors that take any size]."),
+                     help="Resize images to this square size before scoring, as `ganalyze-mem score --size` does "
+                          "[default: the assessor's input size, or 256 for assessors that take any size]."),
         click.option("--out", "-o", type=click.Path(file_okay=False, path_type=str), default="outputs/reports",
                      show_default=True, help=OUT_HELP),
         click.option("--check/--no-check", default=False, show_default=True,
@@ -65,8 +68,21 @@ def _scorer(kw: dict):
     assessor, weights = kw.pop("assessor"), kw.pop("weights")
     scorer = make_scorer(assessor=assessor, scores=kw.pop("scores_csv"), measure=kw.pop("measure"), device=device,
                          batch_size=kw.pop("batch_size"), image_size=kw.pop("image_size"), pool=kw.pop("pool"),
-                         measure_preset=kw.pop("measure_preset"), machine=kw.pop("machine"), weights=weights)
+                         measure_preset=kw.pop("measure_preset"), machine=kw.pop("machine"), weights=weights,
+                         score_range=_range(kw.pop("score_range")))
     return scorer
+
+
+def _range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise GanalyzeError(f"--score-range takes two numbers LO,HI (e.g. 0,1), got {text!r}.") from None
+    if not lo < hi:
+        raise GanalyzeError(f"--score-range must be LO,HI with LO < HI, got {text!r}.")
+    return lo, hi
 
 
 def _finish(path: Path, check: bool) -> None:

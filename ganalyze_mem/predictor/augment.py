@@ -2,10 +2,11 @@
 
 - CropMix (Han et al., 2022, "CropMix: sampling a rich input distribution via multi-scale cropping"): each image is
   cropped ``crops`` times, crop k with an area fraction drawn from the k-th equal slice of ``crop_scale`` (0.8-1.0 in
-  the paper), so the crops cover distinct scales. Each crop is resized to the output size, optionally gets the
-  intermediate augmentation (a random permutation of its colour channels), and the crops are mixed with CutMix
-  (Yun et al., 2019): a box of crop k, with area fraction 1 - lambda, lambda ~ Beta(alpha, alpha), replaces the same
-  box of the mix. All crops come from one image, so the regression target stays the image's score.
+  the paper), so the crops cover distinct scales. Each crop is resized to the output size; one crop, chosen at
+  random, is the base, and each other crop is a pasted view: it gets the intermediate augmentation (a random
+  permutation of its colour channels, with probability ``color_permute``) and is mixed in with CutMix (Yun et al.,
+  2019): a box of it, with area fraction 1 - lambda, lambda ~ Beta(alpha, alpha), replaces the same box of the mix.
+  The base is never recoloured. All crops come from one image, so the regression target stays the image's score.
 - Horizontal flip applied in a YOCO manner (Han et al., 2022, "You Only Cut Once"): each image is cut into two halves,
   along its height or its width at random, each half is flipped on its own, and the halves are put back together.
 - Random erasing (Zhong et al., 2020): with probability p a box covering 2-33% of the image, aspect ratio in
@@ -85,6 +86,11 @@ def cutmix_boxes(rng: np.random.Generator, n: int, size: int, alpha: float) -> n
     return np.stack([y1, x1, y2 - y1, x2 - x1], axis=1)
 
 
+def mix_order(rng: np.random.Generator, n: int, crops: int) -> np.ndarray:
+    """n x crops: for each image, a random order of its crops; column 0 is the base, the others are pasted on it."""
+    return np.argsort(rng.random((n, crops)), axis=1)
+
+
 def color_permute(images: torch.Tensor, prob: float, g: torch.Generator) -> torch.Tensor:
     """Permute the RGB channels of each image with probability `prob` (a non-identity permutation)."""
     n = images.shape[0]
@@ -141,20 +147,24 @@ class TrainAugment:
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
     def cropmix(self, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """CropMix as published: ``crops`` crops of one image from disjoint scale slices; one of them, chosen at
+        random per image, is the base; each other crop is colour-permuted (the intermediate augmentation, with
+        probability ``color_permute``) and pasted onto the base with a CutMix box."""
         n, _, h, w = images.shape
         rng = _rng(g)
         lo, hi = self.crop_scale
         step = (hi - lo) / self.crops
-        mixed = None
-        for k in range(self.crops):
-            boxes = sample_boxes(rng, n, h, w, (lo + k * step, lo + (k + 1) * step), self.ratio)
-            crop = color_permute(crop_resize(images, boxes, self.size), self.color_permute, g)
-            if mixed is None:
-                mixed = crop
-            else:
-                mask = box_masks(cutmix_boxes(rng, n, self.size, self.cutmix_alpha), self.size, self.size,
-                                 images.device)
-                mixed = mixed * (1 - mask) + crop * mask
+        views = [crop_resize(images, sample_boxes(rng, n, h, w, (lo + k * step, lo + (k + 1) * step), self.ratio),
+                             self.size) for k in range(self.crops)]
+        order = mix_order(rng, n, self.crops)
+        stacked = torch.stack(views)  # crops x N x 3 x size x size
+        rows = torch.arange(n, device=images.device)
+        mixed = stacked[torch.as_tensor(order[:, 0], device=images.device), rows]
+        for k in range(1, self.crops):
+            pasted = color_permute(stacked[torch.as_tensor(order[:, k], device=images.device), rows],
+                                   self.color_permute, g)
+            mask = box_masks(cutmix_boxes(rng, n, self.size, self.cutmix_alpha), self.size, self.size, images.device)
+            mixed = mixed * (1 - mask) + pasted * mask
         return mixed.clamp_(0, 1)
 
     def __call__(self, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:

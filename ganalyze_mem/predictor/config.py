@@ -44,8 +44,14 @@ class FitConfig:
     # BatchNorm statistics are re-estimated before each evaluation on up to this many training batches (evaluation
     # transform, "precise BN"); running averages lag behind fast-moving weights in short runs. 0: keep them.
     bn_batches: int = 20
-    val_fraction: float = 0.1
-    val_list: str | None = None  # file of CSV paths (one per line) forming the held-out split; overrides val_fraction
+    # The test split (the paper: a random 1000 images) is drawn first, touched once at the end with the checkpoint
+    # the validation split chose: min(test_size, round(test_fraction * rows)) images, so small sets keep a fraction.
+    test_size: int = 1000
+    test_fraction: float = 0.1
+    test_list: str | None = None  # file of CSV paths (one per line) forming the test split; overrides the two above
+    val_fraction: float = 0.1  # validation split (chooses the epoch), a fraction of all rows, drawn after the test
+    val_list: str | None = None  # file of CSV paths (one per line) forming the validation split
+    bootstrap: int = 2000  # bootstrap resamples of the test figures' 95% intervals
     seed: int = 0
     # augmentation (section 4 / appendix C)
     crop_scale: tuple[float, float] = (0.8, 1.0)
@@ -85,6 +91,14 @@ class FitConfig:
             problems.append(f"--lr and --head-lr must be positive, got {self.lr} and {self.head_lr}")
         if not 0 <= self.val_fraction < 1:
             problems.append(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0 <= self.test_fraction < 1 or self.test_size < 0:
+            problems.append(f"--test-size must be 0 or more and --test-fraction in [0, 1), got {self.test_size} and "
+                            f"{self.test_fraction}")
+        if self.val_fraction + self.test_fraction >= 1:
+            problems.append(f"--val-fraction {self.val_fraction} + --test-fraction {self.test_fraction} leave no "
+                            "training images")
+        if self.bootstrap < 100:
+            problems.append(f"--bootstrap needs at least 100 resamples for a 95% interval, got {self.bootstrap}")
         if self.image_size < 16:
             problems.append(f"--image-size must be at least 16, got {self.image_size}")
         a, b = self.crop_scale

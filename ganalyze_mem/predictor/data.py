@@ -9,9 +9,6 @@ outside the declared range, a duplicate path, an image that does not exist.
 
 from __future__ import annotations
 
-import csv
-import difflib
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +16,10 @@ from pathlib import Path
 import torch
 
 from ..errors import GanalyzeError, ImageError
-from ..scoring import load_resized
+from ..images import load_resized
 from ..seeding import generator
+from ..tables import check_score, decode_text, problem_error, read_csv
 from ..weights import sha256_file
-
-MAX_LISTED = 12  # problems listed in one error message
 
 
 @dataclass
@@ -45,18 +41,12 @@ class ScoreTable:
                           [self.scores[i] for i in idx], [self.lines[i] for i in idx], self.sha256)
 
 
-def _problem_error(source: Path, problems: list[str], hint: str) -> GanalyzeError:
-    listed = problems[:MAX_LISTED]
-    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-    return GanalyzeError(f"{source}: {len(problems)} problem{'s' if len(problems) > 1 else ''} in the scores CSV:\n  "
-                         + "\n  ".join(listed) + more + (f"\n{hint}" if hint else ""))
-
-
 def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = None, path_column: str = "path",
                 score_column: str = "score", score_range: tuple[float, float] = (0.0, 1.0),
                 check_images: bool = True) -> ScoreTable:
-    """Read and check a scores CSV. Relative image paths are resolved against `images`; without it, against the CSV's
-    folder, or else the working directory."""
+    """Read and check a scores CSV (`tables.read_csv`). Relative image paths are resolved against `images`; without
+    it, against the CSV's folder, or else the working directory. With `images`, every path must lie inside it.
+    Paths are taken exactly as written (spaces are part of a file name)."""
     source = Path(csv_path).expanduser()
     if not source.is_file():
         raise GanalyzeError(f"Scores CSV {source} does not exist. Pass the scores.csv that `ganalyze-mem measure` "
@@ -64,116 +54,117 @@ def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = 
     root = Path(images).expanduser() if images is not None else source.parent
     if images is not None and not root.is_dir():
         raise GanalyzeError(f"--images {root} is not a folder. Pass the folder that the CSV's paths are relative to.")
-    lo, hi = score_range
+    table = read_csv(source, "Scores CSV")
+    table.require({"--path-column": path_column, "--score-column": score_column})
+    inside = os.path.abspath(root)
     keys, paths, scores, lines, problems = [], [], [], [], []
     seen: dict[str, int] = {}
-    with open(source, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        if not columns:
-            raise GanalyzeError(f"{source} is empty: expected a header line such as 'path,score' "
-                                "and one row per image.")
-        columns = [c.strip() for c in columns]
-        reader.fieldnames = columns
-        missing = [c for c in (path_column, score_column) if c not in columns]
-        if missing:
-            hints = []
-            spare = [c for c in columns if c not in (path_column, score_column)]
-            for c in missing:
-                close = difflib.get_close_matches(c, spare, n=1, cutoff=0.4) or spare[:1]
-                opt = "--path-column" if c == path_column else "--score-column"
-                hints.append(f"{opt} {close[0]}" if close else f"{opt} NAME")
-                spare = [s for s in spare if s not in close]
-            raise GanalyzeError(f"{source} (line 1): missing column{'s' if len(missing) > 1 else ''} "
-                                f"{', '.join(repr(c) for c in missing)}; the header has "
-                                f"{', '.join(map(repr, columns))}. Name the columns to use, e.g. {' '.join(hints)}.")
-        for row in reader:
-            line = reader.line_num
-            key = (row.get(path_column) or "").strip()
-            raw = (row.get(score_column) or "").strip()
-            if not key:
-                problems.append(f"line {line}: empty path")
-                continue
-            try:
-                score = float(raw)
-            except ValueError:
-                problems.append(f"line {line}: score {raw!r} of {key} is not a number")
-                continue
-            if not math.isfinite(score):
-                problems.append(f"line {line}: score of {key} is {raw} (NaN or infinite); remove the row or fix it")
-                continue
-            if not lo <= score <= hi:
-                problems.append(f"line {line}: score {score:g} of {key} is outside --score-range {lo:g},{hi:g}")
-                continue
-            path = Path(key).expanduser()
-            if not path.is_absolute():
-                # Without --images: beside the CSV, else from the working directory (the measurer writes the paths
-                # it was given, usually relative to where it ran).
-                path = root / path if images is not None or (root / path).is_file() or not path.is_file() else path
-            norm = os.path.normpath(str(path))
-            if norm in seen:
-                problems.append(f"line {line}: duplicate path {key} (first on line {seen[norm]})")
-                continue
-            seen[norm] = line
-            if check_images and not path.is_file():
-                problems.append(f"line {line}: image not found: {path}")
-                continue
-            keys.append(key)
-            paths.append(path)
-            scores.append(score)
-            lines.append(line)
+    for row in table:
+        line, key = row.line, row.get(path_column)
+        if not key.strip():
+            problems.append(f"line {line}: empty path")
+            continue
+        score, problem = check_score(row.get(score_column), key, line, score_range)
+        if problem:
+            problems.append(problem)
+            continue
+        path = Path(key).expanduser()
+        if not path.is_absolute():
+            # Without --images: beside the CSV, else from the working directory (the measurer writes the paths
+            # it was given, usually relative to where it ran).
+            path = root / path if images is not None or (root / path).is_file() or not path.is_file() else path
+        norm = os.path.normpath(str(path))
+        if images is not None and os.path.commonpath([inside, os.path.abspath(norm)]) != inside:
+            problems.append(f"line {line}: {key} is outside --images {root}; move the image under it, or pass the "
+                            "folder that holds every image as --images")
+            continue
+        if norm in seen:
+            problems.append(f"line {line}: duplicate path {key} (first on line {seen[norm]})")
+            continue
+        seen[norm] = line
+        if check_images and not path.is_file():
+            problems.append(f"line {line}: image not found: {path}")
+            continue
+        keys.append(key)
+        paths.append(path)
+        scores.append(score)
+        lines.append(line)
     if problems:
         hint = ""
         if any("image not found" in p for p in problems):
             where = "" if images is not None else f" (the CSV's folder), then under {Path.cwd()}"
             hint = f"Relative paths are looked up under {root}{where}; pass --images ROOT if they live elsewhere."
-        raise _problem_error(source, problems, hint)
+        raise problem_error(source, problems, hint, "scores CSV")
     if not keys:
         raise GanalyzeError(f"{source} has a header but no rows: add one row per image (path,score).")
     return ScoreTable(source, keys, paths, scores, lines, sha256_file(source))
 
 
-def split(table: ScoreTable, val_fraction: float, seed: int, val_list: str | os.PathLike | None = None
-          ) -> tuple[list[int], list[int]]:
-    """Indices of the training and held-out rows: those named in `val_list`, else a seeded random `val_fraction`."""
+def _listed(table: ScoreTable, file: str | os.PathLike, option: str) -> list[int]:
+    """Rows named in a list file (one CSV path per line, exactly as in the CSV; blank lines and # comments skipped)."""
+    lfile = Path(file).expanduser()
+    if not lfile.is_file():
+        raise GanalyzeError(f"{option} {lfile} does not exist; it should list one CSV path per line.")
+    index = {k: i for i, k in enumerate(table.keys)}
+    index.update({os.path.normpath(str(p)): i for i, p in enumerate(table.paths)})
+    rows, unknown = [], []
+    text = decode_text(lfile.read_bytes(), lfile)
+    for lineno, entry in enumerate(text.splitlines(), 1):  # exactly as written: spaces may be part of a file name
+        if not entry.strip() or entry.lstrip().startswith("#"):
+            continue
+        i = index.get(entry, index.get(os.path.normpath(entry)))
+        if i is None:
+            unknown.append(f"line {lineno}: {entry} is not a path in {table.source.name}")
+        elif i not in rows:
+            rows.append(i)
+    if unknown:
+        raise problem_error(lfile, unknown, f"Each line of {option} must be a path exactly as in the CSV.")
+    return sorted(rows)
+
+
+def split(table: ScoreTable, val_fraction: float, seed: int, val_list: str | os.PathLike | None = None,
+          test_size: int = 0, test_fraction: float = 0.0, test_list: str | os.PathLike | None = None
+          ) -> tuple[list[int], list[int], list[int]]:
+    """Disjoint (train, val, test) row indices.
+
+    The test split (rows named in `test_list`, else ``min(test_size, round(test_fraction * n))`` rows of a seeded
+    random order) is drawn first; the validation split (rows in `val_list`, else ``round(val_fraction * n)`` of the
+    remaining rows in the same order) next; the rest is for training. With no test split the validation split is
+    the one the seed always gave."""
     n = len(table)
-    if val_list is not None:
-        vfile = Path(val_list).expanduser()
-        if not vfile.is_file():
-            raise GanalyzeError(f"--val-list {vfile} does not exist; it should list one CSV path per line.")
-        index = {k: i for i, k in enumerate(table.keys)}
-        index.update({os.path.normpath(str(p)): i for i, p in enumerate(table.paths)})
-        val, unknown = [], []
-        for lineno, text in enumerate(vfile.read_text(encoding="utf-8-sig").splitlines(), 1):
-            entry = text.strip()
-            if not entry or entry.startswith("#"):
-                continue
-            i = index.get(entry, index.get(os.path.normpath(entry)))
-            if i is None:
-                unknown.append(f"line {lineno}: {entry} is not a path in {table.source.name}")
-            elif i not in val:
-                val.append(i)
-        if unknown:
-            raise _problem_error(vfile, unknown, "Each line of --val-list must be a path exactly as in the CSV.")
-        val_set = set(val)
-        val = sorted(val)
-        train = [i for i in range(n) if i not in val_set]
+    order = torch.randperm(n, generator=generator(seed)).tolist()
+    val_fixed = _listed(table, val_list, "--val-list") if val_list is not None else None
+    if test_list is not None:
+        test = _listed(table, test_list, "--test-list")
+        if val_fixed is not None and set(test) & set(val_fixed):
+            raise GanalyzeError(f"--test-list and --val-list share {len(set(test) & set(val_fixed))} image(s); a test "
+                                "image must never choose the epoch. Make the two lists disjoint.")
     else:
-        order = torch.randperm(n, generator=generator(seed)).tolist()
+        n_test = min(int(test_size), round(n * test_fraction)) if test_size and test_fraction else 0
+        n_test = 0 if n_test == 0 else max(2, n_test)
+        taken = set(val_fixed or ())
+        test = sorted([i for i in order if i not in taken][:n_test])
+    test_set = set(test)
+    if val_fixed is not None:
+        val = val_fixed
+    else:
         n_val = 0 if val_fraction == 0 else max(2, round(n * val_fraction))
-        val, train = sorted(order[:n_val]), sorted(order[n_val:])
+        val = sorted([i for i in order if i not in test_set][:n_val])
+    held = test_set | set(val)
+    train = [i for i in range(n) if i not in held]
     if len(train) < 2:
-        raise GanalyzeError(f"Only {len(train)} training image(s) are left after holding out {len(val)}; "
-                            "use more images or a smaller --val-fraction.")
+        raise GanalyzeError(f"Only {len(train)} training image(s) are left after holding out {len(val)} for "
+                            f"validation and {len(test)} for test; use more images, or a smaller --val-fraction, "
+                            "--test-fraction or --test-size.")
     if 0 < len(val) < 2:
-        raise GanalyzeError("The held-out split needs at least 2 images to compute a correlation.")
-    return train, val
+        raise GanalyzeError("The validation split needs at least 2 images to compute a correlation.")
+    return train, val, test
 
 
 class ImageScores(torch.utils.data.Dataset):
     """Images of a `ScoreTable` resized to `size` x `size`, with their scores.
 
-    Decoding and resizing are those of `ganalyze-mem score` (`scoring.load_resized`), so a promoted predictor scores
+    Decoding and resizing are those of `ganalyze-mem score` (`images.load_resized`), so a promoted predictor scores
     files exactly as the run evaluated them.
 
     Items are ``(image, score, index, error)``; an unreadable image gives a zero image and its error text, so that the

@@ -2,11 +2,13 @@
 
 A torchvision backbone whose last layer is a 1-output regression head, trained with MSE, SGD (momentum 0.9, weight
 decay 1e-4) and a cosine learning-rate decay over all steps, on CropMix + YOCO-flip + random-erasing augmented images.
-After every epoch the held-out split is scored with the deterministic transform; Spearman's rho, Pearson's r and MSE
-go to ``metrics.jsonl`` and the epoch with the best rho is kept as ``checkpoints/best.pt`` together with its held-out
-predictions. ``checkpoints/latest.pt`` (model, optimizer, best so far) is written after every epoch; the shuffling
-and augmentation of epoch e come from a generator seeded by (seed, e), so a run killed at any moment and resumed
-ends with exactly the weights of a run that was never interrupted.
+After every epoch the validation split is scored with the deterministic transform; Spearman's rho, Pearson's r and
+MSE go to ``metrics.jsonl`` and the epoch with the best rho is kept as ``checkpoints/best.pt`` together with its
+validation predictions. The test split (the paper: a random 1000 images) is never seen while choosing: it is scored
+once, at the end, with the chosen checkpoint, and its figures (with bootstrap 95% intervals) are the run's result.
+``checkpoints/latest.pt`` (model, optimizer, best so far) is written after every epoch; the shuffling and augmentation
+of epoch e come from a generator seeded by (seed, e), so a run killed at any moment and resumed ends with exactly the
+weights of a run that was never interrupted.
 """
 
 from __future__ import annotations
@@ -33,20 +35,23 @@ from . import plots
 from .augment import TrainAugment, plain_resize
 from .config import FitConfig
 from .data import ImageScores, ScoreTable, loader, raise_image_errors, read_scores, split
-from .evaluate import Regressor, metrics, predict, recalibrate_batchnorm
+from .evaluate import Regressor, bootstrap_intervals, metrics, predict, recalibrate_batchnorm
 from .init import build_predictor, seeded
 
 KIND = "predictor"
 PREDICTIONS = "val_predictions.csv"
+TEST_PREDICTIONS = "test_predictions.csv"
 
 
 @dataclass
 class FitResult:
-    """What a fit produced: its run directory, the best epoch's held-out metrics and the per-epoch history."""
+    """What a fit produced: its run directory, the chosen epoch's validation metrics (`best`), the per-epoch history,
+    and the test split's figures for the chosen epoch (`test`; None when the run holds out no test split)."""
 
     run_dir: Path
     best: dict[str, Any]
     history: list[dict[str, Any]]
+    test: dict[str, Any] | None = None
 
 
 def _device(name: str) -> str:
@@ -85,6 +90,8 @@ def _load_run(resume: str | os.PathLike, overrides: dict[str, Any]) -> tuple[Run
     saved = run.config.get("options")
     if not isinstance(saved, dict) or run.config.get("kind") != KIND:
         raise GanalyzeError(f"{run.path} is not a fit-predictor run (its config.yaml has no predictor options).")
+    if "test_size" not in saved:  # a run from before test splits: no test split, so its training rows stay the same
+        saved = {**saved, "test_size": 0}
     given = FitConfig.from_options({**saved, **overrides}).options()
     run.check_resume({k: v for k, v in given.items() if k in overrides}, ignore=FitConfig.RESUME_FREE)
     free = {k: v for k, v in overrides.items() if k in FitConfig.RESUME_FREE}
@@ -108,10 +115,11 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     if not cfg.scores:
         raise GanalyzeError("No scores CSV given: pass --scores scores.csv (columns path,score).")
     table = read_scores(cfg.scores, cfg.images, cfg.path_column, cfg.score_column, cfg.score_range)
-    train_idx, val_idx = split(table, cfg.val_fraction, cfg.seed, cfg.val_list)
-    train, val = table.subset(train_idx), table.subset(val_idx)
+    train_idx, val_idx, test_idx = split(table, cfg.val_fraction, cfg.seed, cfg.val_list, cfg.test_size,
+                                         cfg.test_fraction, cfg.test_list)
+    train, val, test = table.subset(train_idx), table.subset(val_idx), table.subset(test_idx)
     data_info = {"scores_sha256": table.sha256, "rows": len(table), "train": len(train), "val": len(val),
-                 "train_mean": sum(train.scores) / len(train)}
+                 "test": len(test), "train_mean": sum(train.scores) / len(train)}
     if run is not None and run.config.get("data", {}).get("scores_sha256") != table.sha256:
         raise GanalyzeError(f"{cfg.scores} changed since {run.path} started (its sha256 differs); resuming would mix "
                             "two data sets. Restore the original CSV or start a new run.")
@@ -210,8 +218,33 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
             on_epoch_end(record)
 
     history = [r for r in run.metrics() if "epoch" in r]
-    finish(run, cfg, val, history, best)
-    return FitResult(run.path, best, history)
+    test_figures = evaluate_test(run, cfg, model, test, best, device)
+    finish(run, cfg, val, test, history, best, test_figures)
+    return FitResult(run.path, best, history, test_figures)
+
+
+def evaluate_test(run: RunDir, cfg: FitConfig, model: Regressor, test: ScoreTable, best: dict[str, Any],
+                  device: str) -> dict[str, Any] | None:
+    """Score the test split once with the chosen (best-validation) checkpoint; the figures with bootstrap 95%
+    intervals. A finished run that is resumed reuses its figures (summary.json) instead of touching the test split
+    again."""
+    if not len(test):
+        return None
+    summary = run.path / "summary.json"
+    if summary.is_file():
+        done = json.loads(summary.read_text(encoding="utf-8")).get("test")
+        if isinstance(done, dict) and done.get("epoch") == best["epoch"] and done.get("n") == len(test):
+            return done
+    state = run.load_checkpoint("best.pt")
+    model.net.load_state_dict(state["model"], strict=True)  # BatchNorm statistics as they were for validation
+    predicted = predict(model, ImageScores(test, cfg.image_size), cfg.batch_size, device, cfg.num_workers,
+                        cfg.progress, desc="test")
+    figures = {"epoch": int(state["epoch"]), "n": len(test), **metrics(predicted, test.scores),
+               **bootstrap_intervals(predicted, test.scores, cfg.bootstrap, cfg.seed), "resamples": cfg.bootstrap,
+               "confidence": 0.95, "predictions": TEST_PREDICTIONS}
+    write_predictions(run.path / TEST_PREDICTIONS, test, predicted)
+    run.log(**{f"test_{k}": v for k, v in figures.items() if k not in ("predictions", "confidence")})
+    return figures
 
 
 def state_exists(run: RunDir) -> bool:
@@ -227,20 +260,30 @@ def _describe(r: dict[str, Any], epochs: int) -> str:
     return text
 
 
-def finish(run: RunDir, cfg: FitConfig, val: ScoreTable, history: list[dict[str, Any]], best: dict[str, Any]) -> None:
-    """Write summary.json and the plots of the best epoch."""
-    summary = {"best": best, "epochs": cfg.epochs, "backbone": cfg.backbone, "image_size": cfg.image_size,
-               "normalization": cfg.resolved_normalization, "val": len(val), "history": history}
+def finish(run: RunDir, cfg: FitConfig, val: ScoreTable, test: ScoreTable, history: list[dict[str, Any]],
+           best: dict[str, Any], test_figures: dict[str, Any] | None) -> None:
+    """Write summary.json (``val``: the split that chose the epoch; ``test``: the split touched once, the result)
+    and the plots of the chosen epoch (on the test split when there is one)."""
+    val_figures = {"epoch": best["epoch"], "n": len(val),
+                   **{k[4:]: best.get(k) for k in ("val_spearman", "val_pearson", "val_mse")},
+                   "role": "chooses the epoch (best Spearman's rho); optimistic as a result"}
+    split_info = {"train": run.config.get("data", {}).get("train"), "val": len(val),
+                  "test": len(test), "seed": cfg.seed, "test_size": cfg.test_size, "test_fraction": cfg.test_fraction,
+                  "test_list": cfg.test_list, "val_fraction": cfg.val_fraction, "val_list": cfg.val_list}
+    summary = {"val": val_figures, "test": test_figures, "split": split_info, "best": best, "epochs": cfg.epochs,
+               "backbone": cfg.backbone, "image_size": cfg.image_size, "normalization": cfg.resolved_normalization,
+               "history": history}
     atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2))
     if not cfg.plots:
         return
     if history:
         plots.curves(history, run.path / "curves.png")
-    pred_file = run.path / PREDICTIONS
-    if len(val) and pred_file.is_file():
+    which = "test" if test_figures is not None else "validation"
+    pred_file = run.path / (TEST_PREDICTIONS if test_figures is not None else PREDICTIONS)
+    if pred_file.is_file():
         rows = read_predictions(pred_file)
         measured = [m for m, _ in rows.values()]
         predicted = [p for _, p in rows.values()]
-        title = f"{cfg.backbone} predictor, held-out images, epoch {best['epoch']}"
+        title = f"{cfg.backbone} predictor, {which} images, epoch {best['epoch']}"
         plots.scatter(measured, predicted, run.path / "scatter.png", title, cfg.score_range)
         plots.distributions(measured, predicted, run.path / "distributions.png", title)

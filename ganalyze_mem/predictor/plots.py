@@ -89,19 +89,19 @@ def distributions(measured, predicted, path: str | os.PathLike, title: str = "")
 
 
 def curves(records: list[dict], path: str | os.PathLike) -> Path:
-    """Training loss and held-out Spearman / Pearson / MSE per epoch."""
+    """Training loss and validation-split Spearman / Pearson / MSE per epoch (the figures that chose the epoch)."""
     plt = _pyplot()
     ep = [r["epoch"] for r in records]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     a.plot(ep, [r.get("train_loss") for r in records], marker="o", label="train MSE (augmented)")
     if any(r.get("val_mse") is not None for r in records):
-        a.plot(ep, [r.get("val_mse") for r in records], marker="o", label="held-out MSE")
+        a.plot(ep, [r.get("val_mse") for r in records], marker="o", label="validation MSE")
     a.set_xlabel("epoch")
     a.set_yscale("log")
     a.legend(fontsize=8)
     for key, name in (("val_spearman", "Spearman ρ"), ("val_pearson", "Pearson r")):
         vals = [np.nan if r.get(key) is None else r[key] for r in records]
-        b.plot(ep, vals, marker="o", label=f"held-out {name}")
+        b.plot(ep, vals, marker="o", label=f"validation {name}")
     b.set_xlabel("epoch")
     b.legend(fontsize=8)
     fig.tight_layout()

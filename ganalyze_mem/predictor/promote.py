@@ -67,12 +67,32 @@ def promote(run_dir: str | os.PathLike, name: str, out: str | os.PathLike | None
     metrics: dict[str, Any] = {k: record.get(k) for k in ("val_spearman", "val_pearson", "val_mse")}
     metrics.update(epoch=int(state["epoch"]), epochs=cfg.epochs, train_images=data.get("train"),
                    val_images=data.get("val"), checkpoint=checkpoint)
+    metrics.update(test_figures(run.path, int(state["epoch"])))
     folder = _destination(name, out, cfg.backbone, force)
     return save_predictor(folder, state["model"], backbone=cfg.backbone, image_size=cfg.image_size,
                           normalization=cfg.resolved_normalization, name=name, score_range=cfg.score_range,
                           higher_is=cfg.higher_is, training_data_sha256=data.get("scores_sha256"), metrics=metrics,
                           source=f"fit-predictor run {run.path.resolve()} ({checkpoint} epoch {state['epoch']}, "
                                  f"init {cfg.init})")
+
+
+def test_figures(run_path: Path, epoch: int) -> dict[str, Any]:
+    """The card's ``test_*`` metrics: the run's test-split figures when they belong to the promoted epoch, else None
+    with the reason (``test_note``). The validation figures chose the epoch; the test figures are the result."""
+    import json
+
+    keys = ("spearman", "spearman_ci", "pearson", "pearson_ci", "mse", "n")
+    out: dict[str, Any] = {f"test_{k}": None for k in keys}
+    summary = run_path / "summary.json"
+    test = json.loads(summary.read_text(encoding="utf-8")).get("test") if summary.is_file() else None
+    if not isinstance(test, dict):
+        out["test_note"] = "the run held out no test split (or has not finished): no unbiased figure"
+    elif test.get("epoch") != epoch:
+        out["test_note"] = f"the test figures are of epoch {test.get('epoch')}, not of the promoted epoch {epoch}"
+    else:
+        out.update({f"test_{k}": test.get(k) for k in keys})
+        out["test_note"] = "test split touched once with this checkpoint; 95% percentile bootstrap intervals"
+    return out
 
 
 def import_checkpoint(file: str | os.PathLike, backbone: str, name: str, out: str | os.PathLike | None = None,

@@ -22,7 +22,7 @@ from . import pixelstats as px
 from .common import new_report, open_report_dir, score_kept, score_label
 from .config import AttributesConfig
 from .scoring import AssessorScorer, Scorer, write_scores
-from .stats import mean_ci, spearman, strength
+from .stats import holm, holm_note, mean_ci, rho_label, spearman_row, strength
 
 # name -> (category, the paper's Spearman rho with MachineMem on LaMem, section 5.1)
 ATTRIBUTES: dict[str, tuple[str, float]] = {
@@ -100,7 +100,7 @@ def compute_attributes(files: list[Path], names: list[str], cfg: AttributesConfi
     return values, skipped
 
 
-def group_figure(scores: np.ndarray, values: dict[str, np.ndarray], rhos: dict[str, float], groups: int):
+def group_figure(scores: np.ndarray, values: dict[str, np.ndarray], rhos: dict[str, dict], groups: int):
     order = np.argsort(scores, kind="stable")
     parts = np.array_split(order, groups)
     names = list(values)
@@ -114,7 +114,7 @@ def group_figure(scores: np.ndarray, values: dict[str, np.ndarray], rhos: dict[s
         means = np.array([c.mean for c in cis])
         err = np.nan_to_num(np.array([[c.mean - c.low, c.high - c.mean] for c in cis]).T)
         ax.errorbar(x, means, yerr=err, fmt="o-", ms=3, capsize=2, color="tab:blue" if name != "score" else "k")
-        ax.set_title(name if name == "score" else f"{name} (rho = {rhos[name]:+.2f})", fontsize=9)
+        ax.set_title(name if name == "score" else f"{name} ({rho_label(rhos[name])})", fontsize=9)
         ax.set_xticks(x)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
@@ -145,14 +145,18 @@ def run_attributes(scorer: Scorer, images: str | os.PathLike, cfg: AttributesCon
     values, skipped = compute_attributes(files, names, cfg)
     write_scores(run.path / "scores.csv", files, scores, extra={n: [f"{x:.6g}" for x in v] for n, v in values.items()})
     rows, rhos = [], {}
-    for n, v in values.items():
-        rho, p, count = spearman(scores, v)
-        rhos[n] = rho
-        rows.append({"attribute": n, "category": ATTRIBUTES[n][0], "rho": rho, "p": p, "n": count,
-                     "strength": strength(rho), "paper_rho": ATTRIBUTES[n][1]})
+    for k, (n, v) in enumerate(values.items()):
+        r = spearman_row(scores, v, cfg.resamples, seed=k)
+        rhos[n] = r
+        rows.append({"attribute": n, "category": ATTRIBUTES[n][0], **r, "strength": strength(r["rho"]),
+                     "paper_rho": ATTRIBUTES[n][1]})
+    for r, adjusted in zip(rows, holm([r["p"] for r in rows]), strict=True):
+        r["p_holm"] = adjusted
     rep.heading("Spearman correlation with the score")
     rep.table("spearman", rows, caption="Spearman's rho between each attribute and the score over all images "
-              "(scipy.stats.spearmanr), with the paper's value on LaMem for MachineMem scores.")
+              f"(scipy.stats.spearmanr) with its percentile bootstrap 95% interval ({cfg.resamples} resamples of the "
+              "images), the paper's value on LaMem for MachineMem scores, and the p-value Holm-adjusted over the "
+              f"table. {holm_note(len(rows))}")
     if skipped:
         rep.heading("Attributes not computed")
         rep.bullets([f"**{n}**: {reason}" for n, reason in skipped.items()])

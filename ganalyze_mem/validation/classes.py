@@ -8,7 +8,6 @@ Layout: ``ROOT/<class>/**/*.jpg`` (ImageNet's and Places365's training folders h
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import numpy as np
 
 from ..errors import GanalyzeError
 from ..images import find_images
-from .common import montage, new_report, open_report_dir, score_kept, score_label
+from ..tables import read_csv
+from .common import disjoint_sets, montage, new_report, open_report_dir, score_kept, score_label
 from .config import ClassesConfig
 from .scoring import Scorer, write_scores
 from .stats import mean_ci
@@ -42,11 +42,20 @@ def class_files(root: str | os.PathLike, cfg: ClassesConfig) -> dict[str, list[P
 
 
 def read_groups(path: str | os.PathLike) -> dict[str, str]:
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"class", "group"} <= set(rows[0]):
-        raise GanalyzeError(f"{path}: expected a CSV with columns class,group (one row per class).")
-    return {r["class"]: r["group"] for r in rows}
+    """``{class: group}`` from a CSV with columns class,group (`tables.read_csv`); a class listed twice is an error."""
+    table = read_csv(path, "Groups CSV")
+    if not len(table) or not {"class", "group"} <= set(table.columns):
+        raise GanalyzeError(f"{path}: expected a CSV with columns class,group (one row per class); found columns "
+                            f"{table.columns}.")
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for r in table:
+        if r["class"] in first and out[r["class"]] != r["group"]:
+            raise GanalyzeError(f"{path} (line {r.line}): class {r['class']!r} is also on line {first[r['class']]} "
+                                "with another group; give each class one group.")
+        first.setdefault(r["class"], r.line)
+        out[r["class"]] = r["group"]
+    return out
 
 
 def _summary(scores: dict[str, np.ndarray]) -> list[dict]:
@@ -83,7 +92,7 @@ def run_classes(scorer: Scorer, root: str | os.PathLike, cfg: ClassesConfig | No
                 groups: str | os.PathLike | None = None, out: str | os.PathLike | None = None) -> Path:
     """Score every class folder, rank classes by mean score and report; return the report folder."""
     cfg = cfg or ClassesConfig()
-    per_class = class_files(root, cfg)
+    per_class = disjoint_sets(class_files(root, cfg))
     run = open_report_dir("classes", out, {**vars(cfg), "root": str(root), "groups": groups}, scorer)
     files = [f for fs in per_class.values() for f in fs]
     rep = new_report("Mean score per class", "classes", scorer, run,

@@ -112,7 +112,11 @@ def histogram_figure(groups: dict[str, np.ndarray], xlabel: str):
 def score_kept(scorer: Scorer, files: Sequence[Path], report: Report | None = None) -> tuple[list[Path], np.ndarray]:
     """Score `files`; drop the ones that could not be read (noted in the report) and return the rest."""
     before = len(getattr(scorer, "problems", []))
+    notes_before = len(getattr(scorer, "notes", []))
     scores = scorer.score_files(files)
+    if report is not None:
+        for note in getattr(scorer, "notes", [])[notes_before:]:
+            report.text(note, note=True)
     ok = np.isfinite(scores)
     if not ok.all() and report is not None:
         problems = getattr(scorer, "problems", [])[before:]
@@ -120,6 +124,26 @@ def score_kept(scorer: Scorer, files: Sequence[Path], report: Report | None = No
         report.text(f"{int((~ok).sum())} of {len(files)} images could not be read or scored and are left out.{first}",
                     note=True)
     return [f for f, k in zip(files, ok, strict=True) if k], scores[ok]
+
+
+def disjoint_sets(sets: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """Refuse image sets that share files (the same file, by resolved path, in two sets would be counted twice and
+    give a wrong n); the error says how many and which sets."""
+    from ..errors import GanalyzeError
+
+    owner: dict[str, str] = {}
+    shared: dict[tuple[str, str], list[str]] = {}
+    for name, files in sets.items():
+        for f in files:
+            key = os.path.realpath(f)
+            if key in owner and owner[key] != name:
+                shared.setdefault((owner[key], name), []).append(str(f))
+            owner.setdefault(key, name)
+    if shared:
+        parts = [f"{len(v)} image(s) are in both '{a}' and '{b}' (first: {v[0]})" for (a, b), v in shared.items()]
+        raise GanalyzeError("The image sets overlap: " + "; ".join(parts) + ". Each image must belong to one set, or "
+                            "it is counted twice; pass folders that do not contain each other or share files.")
+    return sets
 
 
 def score_label(scorer: Scorer) -> str:

@@ -37,6 +37,7 @@ class NerfViewsConfig:
     top: int = 10  # views shown at each end (the paper's top-10 / bottom-10)
     splits: str = "train,val,test"  # which splits of a NeRF-synthetic scene to read
     render: RenderConfig | None = None  # used when an object is rendered
+    resamples: int = 2000  # bootstrap resamples of each rho's 95% interval
 
 
 @dataclass
@@ -58,6 +59,7 @@ class AttributesConfig:
     only: str = ""  # comma-separated subset of attribute names ('' = every one)
     device: str = "cpu"  # for assessor-based attributes (HumanMem, aesthetics, valence)
     batch_size: int = 16
+    resamples: int = 2000  # bootstrap resamples of each rho's 95% interval
 
 
 @dataclass
@@ -76,3 +78,5 @@ class MachinesConfig:
     """Defaults of the cross-machine study, shared by the CLI and the Python API."""
 
     key: str = "auto"  # match rows by 'path', 'name' (file name) or 'auto' (path when they overlap enough)
+    resamples: int = 1000  # bootstrap resamples (of the images) for the intervals of rho
+    seed: int = 0

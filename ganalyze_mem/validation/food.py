@@ -42,7 +42,7 @@ def run_food(scorer: Scorer, folder_a: str | os.PathLike, folder_b: str | os.Pat
     """Score two folders and report how their scores differ; return the report folder."""
     cfg = cfg or FoodConfig()
     a_name, b_name = cfg.names
-    sets = {a_name: _files(folder_a, a_name), b_name: _files(folder_b, b_name)}
+    sets = common.disjoint_sets({a_name: _files(folder_a, a_name), b_name: _files(folder_b, b_name)})
     run = common.open_report_dir("food", out, {**vars(cfg), "folders": [str(folder_a), str(folder_b)]}, scorer)
     rep = common.new_report(f"Scores of two image sets: {a_name} vs {b_name}", "food", scorer, run,
                      sets=f"{a_name}: {folder_a} ({len(sets[a_name])} images); {b_name}: {folder_b} "

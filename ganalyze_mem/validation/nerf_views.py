@@ -21,7 +21,7 @@ from .config import NerfViewsConfig
 from .nerf import SPLITS, read_scene, view_measures
 from .render import RenderConfig, render_scene
 from .scoring import Scorer, write_scores
-from .stats import spearman, strength
+from .stats import holm, holm_note, rho_label, spearman_row, strength
 
 MEASURES = {
     "foreground_area": "share of the image covered by the object",
@@ -40,14 +40,14 @@ def _splits(text: str) -> tuple[str, ...]:
     return out
 
 
-def _scatter_grid(scores: np.ndarray, measures: dict[str, np.ndarray], rhos: dict[str, float], ylabel: str):
+def _scatter_grid(scores: np.ndarray, measures: dict[str, np.ndarray], rhos: dict[str, dict], ylabel: str):
     names = [n for n in measures if np.isfinite(measures[n]).any()]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(3.2 * max(1, len(names)), 3.0), squeeze=False)
     for ax, n in zip(axes[0], names, strict=False):
         v = measures[n]
         ax.scatter(v, scores, s=10, alpha=0.6)
         ax.set_xlabel(n, fontsize=8)
-        ax.set_title(f"rho = {rhos[n]:+.2f}", fontsize=9)
+        ax.set_title(rho_label(rhos[n]), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(ylabel, fontsize=8)
@@ -116,17 +116,21 @@ def run_nerf_views(scorer: Scorer, scene: str | os.PathLike | None = None, rende
                   caption=f"{end.capitalize()}-{k} views by score (label: score, camera azimuth and elevation).")
     rep.heading("Score and how much a view shows")
     rows, rhos = [], {}
-    for n, desc in MEASURES.items():
-        rho, p, count = spearman(scores, measures[n])
-        rhos[n] = rho
+    for k_measure, (n, desc) in enumerate(MEASURES.items()):
+        r = spearman_row(scores, measures[n], cfg.resamples, seed=k_measure)
+        rhos[n], rho = r, r["rho"]
         top_mean = float(np.nanmean(measures[n][order[:k]])) if np.isfinite(measures[n]).any() else float("nan")
         bot_mean = float(np.nanmean(measures[n][order[::-1][:k]])) if np.isfinite(measures[n]).any() else float("nan")
-        rows.append({"measure": n, "rho": rho, "p": p, "n": count, "strength": strength(rho),
+        rows.append({"measure": n, **r, "strength": strength(rho),
                      f"mean in top-{k}": top_mean, f"mean in bottom-{k}": bot_mean, "meaning": desc})
     no_depth = "" if any(v.depth for v in views) else (" Visible faces and orientation entropy are n/a: this scene "
                                                          "has no metric depth (`<image>_depth.npy`).")
+    for r, adjusted in zip(rows, holm([r["p"] for r in rows]), strict=True):
+        r["p_holm"] = adjusted
+    tested = sum(np.isfinite(r["p"]) for r in rows)
     rep.table("correlations", rows, caption="Spearman's rho between each view's score and each measure "
-              f"(scipy.stats.spearmanr).{no_depth}")
+              f"(scipy.stats.spearmanr) with its percentile bootstrap 95% interval ({cfg.resamples} resamples of the "
+              f"views); p_holm is Holm-adjusted over the measures. {holm_note(tested)}{no_depth}")
     rep.figure("scatter", _scatter_grid(scores, measures, rhos, score_label(scorer)),
                caption="Score against each measure, one point per view.")
     rep.figure("sphere", _sphere_figure(az, el, scores, score_label(scorer)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import torch
 from tqdm import tqdm
 
 from ..errors import GanalyzeError, ImageError
-from ..images import load_image
+from ..images import assessor_side, load_resized
+from ..tables import check_score, parse_float, problem_error, read_csv
 
 PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")
 SCORE_COLUMNS = ("score", "machinemem", "memorability", "mean_score")
@@ -28,6 +30,7 @@ class Scorer:
     name: str = "scorer"
     higher_is: str = "more"
     problems: list = []
+    notes: list = []  # what a report must say about how the scores were found (e.g. matched by file name)
 
     def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -37,8 +40,9 @@ class Scorer:
 
 
 class AssessorScorer(Scorer):
-    """Scores with an assessor preset. Images are loaded at `image_size` (default: the assessor's input size, or
-    their own size for assessors that take any size) and batched by size."""
+    """Scores with an assessor preset. Images are loaded by `images.load_resized` at `image_size` (default: the
+    assessor's input size, else `images.FALLBACK_SIZE`), exactly as `ganalyze-mem score` loads them, so a file gets
+    the same score from a study and from `score`."""
 
     def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
                  weights: str | os.PathLike | None = None, progress: bool = True):
@@ -50,12 +54,11 @@ class AssessorScorer(Scorer):
         if hasattr(self.model, "freeze"):
             self.model.freeze()
         self.model = self.model.to(device)
-        # Load at the assessor's own input size when it has one (it would resize to it anyway), so folders of large
-        # photos never hold full-size batches in memory; assessors that take any size see native sizes.
-        image_size = image_size or getattr(self.model, "input_size", None)
+        image_size = assessor_side(self.model, image_size)  # the rule `score` uses
         self.name, self.device, self.batch_size, self.image_size = assessor, device, batch_size, image_size
         self.higher_is = getattr(self.model, "higher_is", "more")
         self.problems: list[ImageError] = []  # unreadable files met by score_files (scored NaN)
+        self.notes: list[str] = []
 
     def score_images(self, images: Sequence[torch.Tensor]) -> np.ndarray:
         """Score 3 x H x W tensors in [0, 1]; images of one size are batched together, order is kept."""
@@ -79,7 +82,7 @@ class AssessorScorer(Scorer):
             images, where = [], []
             for i, f in enumerate(files[start:start + step], start=start):
                 try:
-                    images.append(load_image(f, self.image_size))
+                    images.append(load_resized(f, self.image_size))
                     where.append(i)
                 except ImageError as e:  # one bad file must not stop a study of thousands: NaN, and say so
                     self.problems.append(e)
@@ -89,73 +92,119 @@ class AssessorScorer(Scorer):
         return out
 
 
-def read_scores_csv(path: str | os.PathLike) -> dict[str, float]:
-    """A CSV with a path column (path/file/image...) and a score column (score, or the first numeric one)."""
+MEASURER_RANGE = (0.0, 1.0)  # MachineMem scores are fractions of episodes (the measurer's CSV has "episodes")
+
+
+def read_scores_csv(path: str | os.PathLike, score_range: tuple[float, float] | None = None
+                    ) -> dict[str, float]:
+    """``{path as written: score}`` from a CSV with a path column (path/file/image...) and a score column (score,
+    or the first numeric one), read by `tables.read_csv`.
+
+    Errors, each naming its line: a repeated path, a score that is not a number, NaN or infinite, and a score
+    outside `score_range` (the range declared with ``--score-range``; by default a measurer CSV's plausible range
+    0-1 when the table has an ``episodes`` column, else any finite value)."""
     path = Path(path)
     if not path.is_file():
         raise GanalyzeError(f"Score file {path} does not exist. Pass a CSV with columns path,score (as written by "
                             "`ganalyze-mem score` or `ganalyze-mem measure`).")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    table = read_csv(path, "Score file")
+    if not len(table):
         raise GanalyzeError(f"Score file {path} holds no rows.")
-    columns = list(rows[0])
-    lower = {c.lower().strip(): c for c in columns}
-    pcol = next((lower[c] for c in PATH_COLUMNS if c in lower), None)
-    scol = next((lower[c] for c in SCORE_COLUMNS if c in lower), None)
+    pcol = table.find(*PATH_COLUMNS)
+    scol = table.find(*SCORE_COLUMNS)
     if scol is None:
-        scol = next((c for c in columns if c != pcol and _is_number(rows[0][c])), None)
+        scol = next((c for c in table.columns if c != pcol and parse_float(table.rows[0].get(c)) is not None), None)
     if pcol is None or scol is None:
-        raise GanalyzeError(f"Score file {path}: need a path column (one of {', '.join(PATH_COLUMNS)}) and a numeric "
-                            f"score column; found columns {columns}.")
-    scores = {}
-    for r in rows:
-        if _is_number(r[scol]):
-            scores[r[pcol]] = float(r[scol])
+        raise GanalyzeError(f"Score file {path} (line 1): need a path column (one of {', '.join(PATH_COLUMNS)}) and "
+                            f"a numeric score column; found columns {table.columns}.")
+    declared = score_range
+    if declared is None and table.find("episodes") is not None:
+        declared = MEASURER_RANGE
+    option = "--score-range" if score_range is not None else "the measurer's range"
+    scores: dict[str, float] = {}
+    first: dict[str, int] = {}
+    problems = []
+    for row in table:
+        key = row.get(pcol)
+        if not key.strip():
+            problems.append(f"line {row.line}: empty path")
+            continue
+        score, problem = check_score(row.get(scol), key, row.line, declared, option)
+        if problem:
+            problems.append(problem)
+        elif key in first:
+            problems.append(f"line {row.line}: duplicate path {key} (first on line {first[key]}); keep one row per "
+                            "image")
+        else:
+            first[key] = row.line
+            scores[key] = score
+    if problems:
+        hint = ("Pass --score-range LO,HI if the scores use another scale." if any("outside" in p for p in problems)
+                else "")
+        raise problem_error(path, problems, hint, "score file")
     return scores
 
 
-def _is_number(text: str | None) -> bool:
-    try:
-        float(text)  # type: ignore[arg-type]
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
 class CsvScorer(Scorer):
-    """Scores looked up in a CSV made earlier. A file matches by its path as written, its resolved path, the path
-    relative to the CSV's folder, or (when unique) its file name."""
+    """Scores looked up in a CSV made earlier. A file matches by its path as written, or its resolved path (a
+    relative CSV path is taken from the CSV's folder, else from the working directory). Matching by file name
+    alone is a last resort, used only when the name is unique both in the CSV and among the files asked for, and
+    announced (`notes`, a warning) with the number of files it matched."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, score_range: tuple[float, float] | None = None):
         self.path = Path(path)
         self.name = f"scores from {self.path.name}"
-        raw = read_scores_csv(self.path)
+        self.problems: list[ImageError] = []
+        self.notes: list[str] = []
+        raw = read_scores_csv(self.path, score_range)
         self.table: dict[str, float] = {}
-        names: dict[str, list[float]] = {}
+        resolved: dict[str, str] = {}
+        names: dict[str, list[str]] = {}
+        duplicates = []
         for key, value in raw.items():
             self.table[key] = value
-            p = Path(key) if Path(key).is_absolute() else self.path.parent / key
-            self.table[str(p.resolve())] = value
-            names.setdefault(Path(key).name, []).append(value)
-        self.by_name = {k: v[0] for k, v in names.items() if len(v) == 1}
+            p = Path(key).expanduser()
+            for full in ([p] if p.is_absolute() else [self.path.parent / p, Path.cwd() / p]):
+                r = str(full.resolve())
+                if r in resolved and resolved[r] != key and full.exists():
+                    duplicates.append(f"{key} and {resolved[r]} are the same file ({r})")
+                resolved.setdefault(r, key)
+                self.table.setdefault(r, value)
+            names.setdefault(p.name, []).append(key)
+        if duplicates:
+            raise GanalyzeError(f"Score file {self.path}: {len(duplicates)} image(s) appear twice under different "
+                                f"paths (first: {duplicates[0]}); keep one row per image.")
+        self.by_name = {k: raw[v[0]] for k, v in names.items() if len(v) == 1}
 
     def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
-        out, missing = [], []
+        out, missing, by_name = [], [], []
+        asked = {}
+        for f in files:
+            asked[Path(f).name] = asked.get(Path(f).name, 0) + 1
         for f in files:
             for key in (str(f), str(Path(f).resolve())):
                 if key in self.table:
                     out.append(self.table[key])
                     break
             else:
-                if Path(f).name in self.by_name:
-                    out.append(self.by_name[Path(f).name])
+                name = Path(f).name
+                if name in self.by_name and asked[name] == 1:
+                    out.append(self.by_name[name])
+                    by_name.append(str(f))
                 else:
                     out.append(np.nan)
                     missing.append(str(f))
         if missing:
             raise GanalyzeError(f"{len(missing)} of {len(files)} images have no score in {self.path} (first: "
-                                f"{missing[0]}). Score them first, or pass --assessor to score them now.")
+                                f"{missing[0]}). Paths are matched as written or resolved (relative ones from the "
+                                "CSV's folder or the working directory), and by file name only when the name is "
+                                "unique in the CSV and among the images. Score them first, or pass --assessor to "
+                                "score them now.")
+        if by_name:
+            note = (f"{len(by_name)} of {len(files)} images were matched to {self.path.name} by file name only "
+                    f"(their paths differ from the CSV's; each name is unique in both; first: {by_name[0]}).")
+            self.notes.append(note)
+            warnings.warn(note, stacklevel=2)
         return np.asarray(out, dtype=np.float64)
 
 
@@ -194,7 +243,8 @@ class MeasurerScorer(Scorer):
 def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = None, measure: bool = False,
                 device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
                 pool: Sequence[str | os.PathLike] = (), measure_preset: str = "cpu",
-                weights: str | os.PathLike | None = None, progress: bool = True, **measure_overrides) -> Scorer:
+                weights: str | os.PathLike | None = None, progress: bool = True,
+                score_range: tuple[float, float] | None = None, **measure_overrides) -> Scorer:
     """Exactly one of `assessor`, `scores` (a CSV) or `measure=True` (with a `pool` for the measurer)."""
     given = [n for n, v in (("--assessor", assessor), ("--scores", scores), ("--measure", measure)) if v]
     if len(given) != 1:
@@ -205,7 +255,7 @@ def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = 
         return AssessorScorer(assessor, device=device, batch_size=batch_size, image_size=image_size, weights=weights,
                               progress=progress)
     if scores:
-        return CsvScorer(scores)
+        return CsvScorer(scores, score_range)
     return MeasurerScorer(pool, preset=measure_preset, device=device, **measure_overrides)
 
 
