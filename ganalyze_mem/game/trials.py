@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GanalyzeError
+from ..tables import decode_text
 from .design import ROLES
 from .store import TRIAL_COLUMNS
 
@@ -24,15 +25,12 @@ MAX_SHOWN = 10
 
 
 def read_csv_text(path: str | Path) -> str:
-    """A CSV file's text: UTF-8, with or without a byte-order mark; a clear error for other encodings."""
+    """A CSV file's text through the project's one decoder (`tables.decode_text`): UTF-8 with or without a
+    byte-order mark; other encodings get an error that names them and how to convert."""
     path = Path(path)
     if not path.is_file():
         raise GanalyzeError(f"{path}: no such file.")
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise GanalyzeError(f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8 CSV "
-                            "(in a spreadsheet: 'CSV UTF-8').") from None
+    return decode_text(path.read_bytes(), path)
 
 
 def read_csv(path: str | Path, required: tuple[str, ...]) -> list[dict[str, str]]:
