@@ -21,6 +21,7 @@ from PIL import Image
 
 from .errors import GanalyzeError, ImageError
 from .images import find_images, load_image, to_pil
+from .paths import path_to_text
 
 FALLBACK_SIZE = 256  # side used for assessors that accept any size (pixel statistics)
 
@@ -58,7 +59,7 @@ class ScoreResult:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["path", "score"])
         for path, score in self.scores:
-            writer.writerow([str(path), f"{score:.8g}"])
+            writer.writerow([path_to_text(path), f"{score:.8g}"])
         return buf.getvalue()
 
     def write_csv(self, out: str | os.PathLike) -> Path:

@@ -49,6 +49,9 @@ def score_cmd(paths, assessor, out, batch_size, workers, device, weights, size, 
 
     result = score_files(paths, assessor, batch_size=batch_size, workers=workers, device=device, weights=weights,
                          size=size, amp=amp, progress=not quiet, on_problem=report)
+    from ..paths import is_escaped, warn_escaped
+
+    warn_escaped(sum(is_escaped(p) for p, _ in result.scores), out or "the CSV")
     if out:
         result.write_csv(out)
         click.echo(f"Wrote {len(result.scores)} scores to {out}", err=True)
