@@ -9,6 +9,7 @@ that names the file and the reason.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -105,30 +106,70 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = Non
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
+def _special(q: Path) -> tuple[str | None, tuple[int, int] | None]:
+    """(why `q` is not a usable file, or None; the (device, inode) of the regular file it names). Never opens `q`,
+    so a FIFO cannot block."""
+    link = f"symbolic link to {os.readlink(q)}: " if q.is_symlink() else ""
+    try:
+        st = os.stat(q)
+    except FileNotFoundError:
+        return (f"dangling {link}its target does not exist" if link else "no such file or folder"), None
+    except OSError as e:  # a link loop, a folder we may not enter
+        return f"{link}cannot be read ({e.strerror or e})", None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return None, (st.st_dev, st.st_ino)
+    if stat.S_ISDIR(mode):
+        return f"{link}is a folder, not an image file", None
+    what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    return f"{link}{what}, not a regular file; skipped", None
+
+
 def find_images(paths: Iterable[str | os.PathLike], recursive: bool = True) -> tuple[list[Path], list[ImageError]]:
     """Expand files and folders into image files, sorted per folder; also return problems found on the way.
 
     A named file is always included (even with an odd suffix) so that its problem is reported; inside folders only
-    files with an image suffix are taken. Missing paths and folders with no images are returned as errors.
+    entries with an image suffix are taken. Missing paths, folders with no images, and special entries (FIFOs,
+    devices, sockets, dangling or looping links; never opened, so a FIFO cannot hang the scan) each give one error.
+    A file reached under several names (a symbolic link beside its target, a folder named twice) is listed once,
+    under its own name rather than a link's, and a warning names the aliases dropped: scoring the same image twice
+    would count it twice in every statistic downstream.
     """
-    files: list[Path] = []
+    found: list[tuple[Path, tuple[int, int]]] = []
     problems: list[ImageError] = []
     for raw in paths:
         p = Path(raw).expanduser()
-        if p.is_file():
-            files.append(p)
+        why, key = _special(p)
+        if key is not None:
+            found.append((p, key))
         elif p.is_dir():
             pattern = "**/*" if recursive else "*"
-            found = sorted(q for q in p.glob(pattern) if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
-            if not found:
+            n, m = len(found), len(problems)
+            for q in sorted(q for q in p.glob(pattern) if q.suffix.lower() in IMAGE_SUFFIXES):
+                why, key = _special(q)
+                if key is not None:
+                    found.append((q, key))
+                elif not q.is_dir():  # a folder named like an image is searched, not reported
+                    problems.append(ImageError(q, why))
+            if len(found) == n and len(problems) == m:
                 problems.append(ImageError(p, f"folder holds no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)"))
-            files.extend(found)
-        elif p.exists():
-            problems.append(ImageError(p, "not a regular file or folder"))
         else:
-            problems.append(ImageError(p, "no such file or folder"))
-    seen: set[Path] = set()
-    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+            problems.append(ImageError(p, why))
+    chosen: dict[tuple[int, int], Path] = {}
+    for q, key in found:  # a file's own name beats a link's; otherwise the first name wins
+        if key not in chosen or (chosen[key].is_symlink() and not q.is_symlink()):
+            chosen[key] = q
+    unique, aliases, emitted = [], [], set()
+    for q, key in found:
+        if chosen[key] is q and key not in emitted:
+            unique.append(q)
+            emitted.add(key)
+        elif chosen[key] != q:
+            aliases.append(f"{q} -> {chosen[key]}")
+    if aliases:
+        warnings.warn(f"{len(aliases)} path(s) name a file already listed under another name; each file is used "
+                      f"once: {'; '.join(aliases[:5])}{' ...' if len(aliases) > 5 else ''}", stacklevel=2)
     return unique, problems
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from ..errors import GanalyzeError
@@ -26,3 +28,17 @@ def assessor_option(**kw):
 def device_option():
     return click.option("--device", default="auto", show_default=True,
                         help="'auto' (CUDA when available), 'cpu', or 'cuda[:N]'.")
+
+
+@contextlib.contextmanager
+def warnings_as_lines():
+    """Print each Python warning raised inside as one ``warning: ...`` line on stderr (no file:line, no source)."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

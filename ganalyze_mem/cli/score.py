@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..scoring import DEFAULTS
-from .common import device_option
+from .common import device_option, warnings_as_lines
 
 
 @click.command("score")
@@ -47,8 +47,9 @@ def score_cmd(paths, assessor, out, batch_size, workers, device, weights, size, 
 
         tqdm.write(f"error: {problem}", file=sys.stderr)
 
-    result = score_files(paths, assessor, batch_size=batch_size, workers=workers, device=device, weights=weights,
-                         size=size, amp=amp, progress=not quiet, on_problem=report)
+    with warnings_as_lines():
+        result = score_files(paths, assessor, batch_size=batch_size, workers=workers, device=device,
+                             weights=weights, size=size, amp=amp, progress=not quiet, on_problem=report)
     from ..paths import is_escaped, warn_escaped
 
     warn_escaped(sum(is_escaped(p) for p, _ in result.scores), out or "the CSV")
