@@ -24,6 +24,7 @@ from .images import find_images, load_image, to_pil
 from .paths import path_to_text
 
 FALLBACK_SIZE = 256  # side used for assessors that accept any size (pixel statistics)
+MIN_SIZE, MAX_SIZE = 8, 2048  # load-time resize side: 2048 px is 50 MB per image in float32, times the batch
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,25 @@ class ScoreConfig:
     weights: str | None = None
     size: int | None = None  # load-time resize side; None = the assessor's input size (else FALLBACK_SIZE)
     amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
+
+    def __post_init__(self) -> None:
+        from .cli.common import check_device
+
+        problems = []
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            problems.append(f"--batch-size must be at least 1, got {self.batch_size!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 0 <= self.workers <= 256:
+            problems.append(f"--workers must be from 0 to 256, got {self.workers!r}")
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int)
+                                      or not MIN_SIZE <= self.size <= MAX_SIZE):
+            problems.append(f"--size must be from {MIN_SIZE} to {MAX_SIZE} pixels (or left out for the assessor's "
+                            f"own input size), got {self.size!r}")
+        try:
+            check_device(self.device)
+        except GanalyzeError as e:
+            problems.append(str(e))
+        if problems:
+            raise GanalyzeError("Bad score options:\n  " + "\n  ".join(problems))
 
 
 DEFAULTS = ScoreConfig()
@@ -140,10 +160,7 @@ def score_files(
 
     from .cli.common import pick_device
 
-    if batch_size < 1:
-        raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
-    if workers < 0:
-        raise GanalyzeError(f"--workers must be 0 or more, got {workers}.")
+    ScoreConfig(assessor, batch_size, workers, device, None, size, amp)  # checks every value (GanalyzeError)
     paths = list(paths)
     if not paths:
         raise GanalyzeError("No paths given: name image files or folders to score.")

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..scoring import DEFAULTS
-from .common import device_option, warnings_as_lines
+from ..scoring import DEFAULTS, MAX_SIZE, MIN_SIZE
+from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as_lines
 
 
 @click.command("score")
@@ -16,14 +16,14 @@ from .common import device_option, warnings_as_lines
               help="Assessor preset (see `ganalyze-mem list assessors`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="CSV to write (path,score), atomically. Default: print the CSV to stdout.")
-@click.option("--batch-size", "-b", type=int, default=DEFAULTS.batch_size, show_default=True,
+@click.option("--batch-size", "-b", type=POSITIVE_INT, default=DEFAULTS.batch_size, show_default=True,
               help="Images per forward pass.")
-@click.option("--workers", "-j", type=int, default=DEFAULTS.workers, show_default=True,
+@click.option("--workers", "-j", type=WORKERS, default=DEFAULTS.workers, show_default=True,
               help="Worker processes decoding images (0 = decode in the main process).")
 @device_option()
 @click.option("--weights", type=click.Path(path_type=str), default=None,
               help="Weights file or folder for the assessor (overrides the usual search).")
-@click.option("--size", type=int, default=None,
+@click.option("--size", type=int_range(MIN_SIZE, MAX_SIZE), default=None,
               help="Resize every image to SIZE x SIZE when loading. Default: the assessor's input size "
                    "(256 for assessors that take any size).")
 @click.option("--amp/--no-amp", default=DEFAULTS.amp, show_default=True, help="float16 autocast on a GPU.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..train import TrainConfig
-from .common import device_option
+from .common import POSITIVE_FLOAT, device_option
 
 D = TrainConfig()
 
@@ -23,7 +23,7 @@ D = TrainConfig()
               help="Samples per step (GANalyze: 4); raise it on a GPU.")
 @click.option("--alpha-min", default=D.alpha_min, show_default=True, type=float, help="Smallest alpha drawn.")
 @click.option("--alpha-max", default=D.alpha_max, show_default=True, type=float, help="Largest alpha drawn.")
-@click.option("--lr", default=D.lr, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--lr", default=D.lr, show_default=True, type=POSITIVE_FLOAT, help="Adam learning rate.")
 @click.option("--truncation", default=D.truncation, show_default=True, type=float,
               help="BigGAN truncation in (0, 1].")
 @click.option("--classes", default=D.classes, help="Train on these classes only (names or indices, comma "
