@@ -138,6 +138,53 @@ def build_assessor(name: str, weights: str | os.PathLike | None = None, device: 
     return assessor.freeze().to(device)
 
 
+Row = tuple[int, "float | None", str]  # (index into the file list, score or None, error reason or "")
+
+
+class Blocks:
+    """A batch sampler of fixed blocks: block k holds the files k * batch ... (k + 1) * batch - 1 of the whole list.
+
+    Only the blocks numbered in `todo` are yielded. Because a batch is always the same block of files, whether the
+    run is fresh, resumed or split into Ray shards, the scores do not depend on how the work was divided.
+    """
+
+    def __init__(self, n: int, batch: int, todo: Iterable[int] | None = None):
+        self.n, self.batch = n, batch
+        self.todo = range(-(-n // batch)) if todo is None else list(todo)
+
+    def __len__(self) -> int:
+        return len(self.todo)
+
+    def __iter__(self):
+        for k in self.todo:
+            yield list(range(k * self.batch, min(self.n, (k + 1) * self.batch)))
+
+
+def score_batches(net: torch.nn.Module, files: list[Path], batches: Iterable[list[int]], side: int, device: str,
+                  amp: bool = True, workers: int = 0) -> Iterable[list[Row]]:
+    """Yield, batch by batch and in the order of `batches`, one row per file: (index, score, "") or (index, None,
+    reason). Files are decoded in `workers` DataLoader processes (0: here)."""
+    loader = torch.utils.data.DataLoader(
+        ImageFiles(files, side), batch_sampler=batches, num_workers=workers,
+        pin_memory=device.startswith("cuda"), worker_init_fn=_worker_init if workers else None,
+    )
+    use_amp = amp and device.startswith("cuda")
+    for images, index, errors in loader:
+        good = [k for k, err in enumerate(errors) if not err]
+        out: list[float] = []
+        if good:
+            x = images[good].to(device, non_blocking=True)
+            with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                out = net(x).float().cpu().tolist()
+        scores = dict(zip(good, out, strict=True))
+        yield [(int(index[k]), scores.get(k), err) for k, err in enumerate(errors)]
+
+
+def input_side(net: torch.nn.Module, size: int | None) -> int:
+    """The load-time resize side: `size`, else the assessor's input size, else FALLBACK_SIZE."""
+    return int(size or getattr(net, "input_size", None) or FALLBACK_SIZE)
+
+
 def score_files(
     paths: Iterable[str | os.PathLike],
     assessor: str = DEFAULTS.assessor,
@@ -154,7 +201,8 @@ def score_files(
 ) -> ScoreResult:
     """Score every image under `paths` with `assessor`; bad files are collected, never raised.
 
-    `model` may pass an already built assessor (then `assessor` is only its name in the result).
+    `model` may pass an already built assessor (then `assessor` is only its name in the result). For folders too
+    large to hold in memory, or runs that must resume, write the CSV as you go with `score_run.score_to_csv`.
     """
     from tqdm.auto import tqdm
 
@@ -174,28 +222,15 @@ def score_files(
     if not files:
         return result
     net = model if model is not None else build_assessor(assessor, weights, dev)
-    side = int(size or getattr(net, "input_size", None) or FALLBACK_SIZE)
-    loader = torch.utils.data.DataLoader(
-        ImageFiles(files, side), batch_size=batch_size, shuffle=False, num_workers=workers,
-        pin_memory=dev.startswith("cuda"), worker_init_fn=_worker_init if workers else None,
-    )
-    use_amp = amp and dev.startswith("cuda")
-    scores: dict[int, float] = {}
-    failed: dict[int, str] = {}
+    side = input_side(net, size)
     with tqdm(total=len(files), desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
-        for images, index, errors in loader:
-            good = [k for k, err in enumerate(errors) if not err]
-            for k, err in enumerate(errors):
+        for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers):
+            for i, score, err in rows:
                 if err:
-                    failed[int(index[k])] = err
-                    report(ImageError(files[int(index[k])], err))
-            if good:
-                x = images[good].to(dev, non_blocking=True)
-                with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                    out = net(x).float().cpu()
-                for k, s in zip(good, out.tolist(), strict=True):
-                    scores[int(index[k])] = s
-            bar.update(len(errors))
-    result.scores = [(files[i], scores[i]) for i in range(len(files)) if i in scores]
-    result.problems += [ImageError(files[i], failed[i]) for i in sorted(failed)]
+                    problem = ImageError(files[i], err)
+                    report(problem)
+                    result.problems.append(problem)
+                else:
+                    result.scores.append((files[i], score))
+            bar.update(len(rows))
     return result
