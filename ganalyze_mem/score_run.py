@@ -142,6 +142,8 @@ def score_to_csv(
     stats = ScoreStats(files=len(files), failed=len(problems), out=None if out is None else str(out))
     for e in problems:
         report(e)
+    # Built before anything is written, so a wrong name or missing weights leave no partial run behind.
+    net = build_assessor(assessor, weights, dev) if files else None
 
     done: set[str] = set()
     if part is not None:
@@ -168,8 +170,7 @@ def score_to_csv(
         remaining = sum(min(len(files), (k + 1) * batch_size) - k * batch_size for k in todo)
         with tqdm(total=remaining, desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
             if todo:
-                net = build_assessor(assessor, weights, dev)  # on the driver too: a bad name or weights fail here
-                side = input_side(net, size)
+                side = input_side(net, size)  # the driver's assessor decides the side for Ray tasks too
                 batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers)
                            if executor == "local" else
                            _ray_batches(files, todo, batch_size, shard_size, assessor, weights, side, dev, amp,

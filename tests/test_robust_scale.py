@@ -123,3 +123,10 @@ def test_ray_shards_give_the_local_rows(many, tmp_path):
         ray.shutdown()
     assert stats.scored == 299 and stats.failed == 1
     assert sharded.read_text() == local.read_text()
+
+
+def test_a_bad_assessor_leaves_no_partial_run(many, tmp_path):
+    out = tmp_path / "s.csv"
+    r = _score([many, "-a", "brightnes", "-q", "-j", "0", "-o", out])
+    assert r.exit_code == 1 and "Did you mean 'brightness'" in r.output
+    assert list(tmp_path.iterdir()) == []
