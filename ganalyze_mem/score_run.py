@@ -112,7 +112,7 @@ def score_to_csv(
     from tqdm.auto import tqdm
 
     from .cli.common import pick_device
-    from .images import find_images
+    from .images import scan_images
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp)  # every bound, before anything is written
     if executor not in EXECUTORS:
@@ -138,7 +138,7 @@ def score_to_csv(
         if resume:
             _check_resume(meta, options)
     report = on_problem or (lambda e: None)
-    files, problems = find_images(paths)
+    files, problems = scan_images(paths)  # plain strings: about 100 bytes per file, for millions of files
     stats = ScoreStats(files=len(files), failed=len(problems), out=None if out is None else str(out))
     for e in problems:
         report(e)
@@ -157,7 +157,7 @@ def score_to_csv(
             part.parent.mkdir(parents=True, exist_ok=True)
             part.write_text(",".join(HEADER) + "\n", encoding="utf-8")
         atomic_write_text(meta, json.dumps(options, indent=1) + "\n")
-    texts = [path_to_text(f) for f in files]
+    texts = [f if f.isascii() and "\\x" not in f else path_to_text(f) for f in files]  # mostly the same objects
     stats.kept = sum(t in done for t in texts)
     blocks = Blocks(len(files), batch_size)
     todo = [k for k in blocks.todo if any(texts[i] not in done for i in range(k * batch_size,
@@ -185,7 +185,7 @@ def score_to_csv(
                         else:
                             writer.writerow([texts[i], f"{score:.8g}"])
                             stats.scored += 1
-                            stats.escaped += texts[i] != str(files[i])
+                            stats.escaped += texts[i] is not files[i] and texts[i] != files[i]
                     sink.flush()
                     bar.update(len(rows))
     finally:
@@ -217,10 +217,10 @@ def _ray_shard(files: list[str], lengths: list[int], assessor: str, weights: str
     for n in lengths:
         batches.append(list(range(start, start + n)))
         start += n
-    return list(score_batches(net, [Path(f) for f in files], batches, side, device, amp, 0))
+    return list(score_batches(net, files, batches, side, device, amp, 0))
 
 
-def _ray_batches(files: list[Path], todo: list[int], batch_size: int, shard_size: int, assessor: str,
+def _ray_batches(files: list[str], todo: list[int], batch_size: int, shard_size: int, assessor: str,
                  weights: str | os.PathLike | None, side: int, device: str, amp: bool, workers: int,
                  address: str | None) -> Iterator[list[Row]]:
     """Shards of whole blocks as Ray tasks; yields each block's rows (global indices) in order."""
@@ -249,7 +249,7 @@ def _ray_batches(files: list[Path], todo: list[int], batch_size: int, shard_size
             while len(pending) + len(ready) < limit and (blocks := next(shards, None)) is not None:
                 spans = [range(k * batch_size, min(len(files), (k + 1) * batch_size)) for k in blocks]
                 members[sent] = [i for span in spans for i in span]
-                pending[task.remote([os.fspath(files[i]) for i in members[sent]], [len(r) for r in spans], assessor,
+                pending[task.remote([files[i] for i in members[sent]], [len(r) for r in spans], assessor,
                                     w, side, device, amp)] = sent
                 sent += 1
             if not pending and next_out >= sent:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,8 +160,8 @@ class Blocks:
             yield list(range(k * self.batch, min(self.n, (k + 1) * self.batch)))
 
 
-def score_batches(net: torch.nn.Module, files: list[Path], batches: Iterable[list[int]], side: int, device: str,
-                  amp: bool = True, workers: int = 0) -> Iterable[list[Row]]:
+def score_batches(net: torch.nn.Module, files: Sequence[str | os.PathLike], batches: Iterable[list[int]], side: int,
+                  device: str, amp: bool = True, workers: int = 0) -> Iterable[list[Row]]:
     """Yield, batch by batch and in the order of `batches`, one row per file: (index, score, "") or (index, None,
     reason). Files are decoded in `workers` DataLoader processes (0: here)."""
     loader = torch.utils.data.DataLoader(

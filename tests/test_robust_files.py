@@ -3,6 +3,7 @@
 import os
 import sys
 import threading
+import warnings
 
 import pytest
 from click.testing import CliRunner
@@ -58,3 +59,23 @@ def test_score_cli_one_line_per_special_file(special):
         assert len(lines) == (2 if name == "pipe.jpg" else 1), (name, r.stderr)  # named once more on the command line
     assert sum(x.startswith("warning: ") and "a_alias.png" in x for x in r.stderr.splitlines()) == 1
     assert [x.split(",")[0].rsplit("/", 1)[1] for x in r.stdout.splitlines()[1:]] == ["b.png", "z_real.png"]
+
+
+def test_scan_order_is_sorted_glob_order_and_overlaps_are_deduped(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    root = tmp_path / "t"
+    for rel in ["a.png", "a-b/x.png", "a/z.png", "a/b/y.png", "B.png", "b/c.jpg", "c.JPG", "d.txt", "e.png/f.png"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (10, 10)).save(root / rel, format="PNG")
+    expected = sorted(q for q in root.glob("**/*") if q.suffix.lower() in (".png", ".jpg") and q.is_file())
+    files, problems = find_images([root])
+    assert files == expected and not problems
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same path named twice is no alias: no warning
+        again, _ = find_images([root, root / "a", root / "a" / "z.png"])  # the same files named again: listed once
+    assert again == expected
+    monkeypatch.chdir(root)
+    here, _ = find_images(["."])
+    assert here == [Path(str(p.relative_to(root))) for p in expected]
+
