@@ -2,7 +2,7 @@
 at several folder sizes, to show that memory stays flat in the number of files (rows go to the CSV as they are
 scored; only the list of file names grows with the folder).
 
-Each size runs `score_run.score_to_csv` in a fresh process (so peak RSS is that run's own), on JPEGs in 100 sub-folders
+Each size runs `score_run.score_to_csv` in a fresh process (so peak RSS is that run's own) on JPEGs in 100 sub-folders
 (as ImageNet's class folders). Peak memory is the child's maximum resident set, plus that of its DataLoader workers.
 Prints figures; asserts nothing.
 
@@ -41,22 +41,25 @@ def make_folder(root: Path, n: int, side: int = 32, seed: int = 0) -> None:
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, resource, sys, time, tracemalloc
 from ganalyze_mem.score_run import score_to_csv
 args = json.loads(sys.argv[1])
+if args["trace"]:
+    tracemalloc.start()
 t0 = time.perf_counter()
 stats = score_to_csv(args["paths"], args["out"], args["assessor"], batch_size=args["batch"], workers=args["workers"],
                      size=args["size"], device="cpu", progress=False)
 dt = time.perf_counter() - t0
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"scored": stats.scored, "seconds": dt, "peak_mb": own, "worker_peak_mb": kids}))
+heap = tracemalloc.get_traced_memory()[1] / 2**20 if args["trace"] else None
+print(json.dumps({"scored": stats.scored, "seconds": dt, "peak_mb": own, "worker_peak_mb": kids, "heap_mb": heap}))
 """
 
 
-def run(paths: list[str], out: Path, assessor: str, batch: int, workers: int, size: int) -> dict:
+def run(paths: list[str], out: Path, assessor: str, batch: int, workers: int, size: int, trace: bool = False) -> dict:
     args = json.dumps({"paths": paths, "out": str(out), "assessor": assessor, "batch": batch, "workers": workers,
-                       "size": size})
+                       "size": size, "trace": trace})
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, "-c", CHILD, args], env=env, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -80,11 +83,16 @@ def main() -> None:
         print(f"generated {sum(sizes):,} images of 32 x 32 in {time.perf_counter() - t0:.0f} s under {root}")
         print(f"assessor {a.assessor}, batch {a.batch}, {a.workers} decoding workers, size {a.size}, CPU, "
               f"{os.cpu_count()} cores")
-        print(f"{'images':>8} {'scored':>8} {'seconds':>8} {'images/s':>9} {'peak RSS MB':>12} {'worker MB':>10}")
+        print(f"{'images':>8} {'scored':>8} {'seconds':>8} {'images/s':>9} {'peak RSS MB':>12} {'worker MB':>10} "
+              f"{'py heap MB':>11}")
         for n in sizes:
             r = run([str(root / f"n{n}")], Path(tmp) / f"s{n}.csv", a.assessor, a.batch, a.workers, a.size)
+            heap = run([str(root / f"n{n}")], Path(tmp) / f"t{n}.csv", a.assessor, a.batch, a.workers, a.size,
+                       trace=True)["heap_mb"]
             print(f"{n:>8,} {r['scored']:>8,} {r['seconds']:>8.1f} {r['scored'] / r['seconds']:>9.0f} "
-                  f"{r['peak_mb']:>12.0f} {r['worker_peak_mb']:>10.0f}")
+                  f"{r['peak_mb']:>12.0f} {r['worker_peak_mb']:>10.0f} {heap:>11.1f}")
+        print("peak RSS: the scoring process (torch alone is most of it); py heap: Python objects allocated during "
+              "the run (tracemalloc, a second untimed run), which is what grows with the number of files")
 
 if __name__ == "__main__":
     main()
