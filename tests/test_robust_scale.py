@@ -38,6 +38,7 @@ def _score(args):
     return r
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_csv(many, tmp_path):
     common = [many, "-a", "machinemem-tiny", "-b", "3", "-j", "0", "-q"]
     full = tmp_path / "full.csv"
