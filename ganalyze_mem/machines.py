@@ -174,8 +174,8 @@ def machine_image_size_check(name: str, image_size: int) -> None:
         raise GanalyzeError(f"maxvit_t needs --image-size a multiple of 224 (e.g. 224), got {image_size}.")
     if name == "alexnet" and image_size < 63:
         raise GanalyzeError(f"alexnet needs --image-size of at least 63, got {image_size}.")
-    if name == "vgg16" and image_size < 32:
-        raise GanalyzeError(f"vgg16 needs --image-size of at least 32, got {image_size}.")
+    if name in ("vgg16", "densenet121") and image_size < 32:
+        raise GanalyzeError(f"{name} needs --image-size of at least 32, got {image_size}.")
 
 
 def create_machine(name: str, image_size: int, init: str | os.PathLike | None = None) -> Machine:

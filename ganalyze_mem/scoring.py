@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,9 @@ import torch
 
 from .errors import GanalyzeError, ImageError
 from .images import FALLBACK_SIZE, assessor_side, find_images, load_resized  # noqa: F401 (FALLBACK_SIZE re-exported)
+from .paths import path_to_text
+
+MIN_SIZE, MAX_SIZE = 8, 2048  # load-time resize side: 2048 px is 50 MB per image in float32, times the batch
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,25 @@ class ScoreConfig:
     weights: str | None = None
     size: int | None = None  # load-time resize side; None = the assessor's input size (else FALLBACK_SIZE)
     amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
+
+    def __post_init__(self) -> None:
+        from .cli.common import check_device
+
+        problems = []
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            problems.append(f"--batch-size must be at least 1, got {self.batch_size!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 0 <= self.workers <= 256:
+            problems.append(f"--workers must be from 0 to 256, got {self.workers!r}")
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int)
+                                      or not MIN_SIZE <= self.size <= MAX_SIZE):
+            problems.append(f"--size must be from {MIN_SIZE} to {MAX_SIZE} pixels (or left out for the assessor's "
+                            f"own input size), got {self.size!r}")
+        try:
+            check_device(self.device)
+        except GanalyzeError as e:
+            problems.append(str(e))
+        if problems:
+            raise GanalyzeError("Bad score options:\n  " + "\n  ".join(problems))
 
 
 DEFAULTS = ScoreConfig()
@@ -54,7 +76,7 @@ class ScoreResult:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["path", "score"])
         for path, score in self.scores:
-            writer.writerow([str(path), f"{score:.8g}"])
+            writer.writerow([path_to_text(path), f"{score:.8g}"])
         return buf.getvalue()
 
     def write_csv(self, out: str | os.PathLike) -> Path:
@@ -104,6 +126,48 @@ def build_assessor(name: str, weights: str | os.PathLike | None = None, device: 
     return assessor.freeze().to(device)
 
 
+Row = tuple[int, "float | None", str]  # (index into the file list, score or None, error reason or "")
+
+
+class Blocks:
+    """A batch sampler of fixed blocks: block k holds the files k * batch ... (k + 1) * batch - 1 of the whole list.
+
+    Only the blocks numbered in `todo` are yielded. Because a batch is always the same block of files, whether the
+    run is fresh, resumed or split into Ray shards, the scores do not depend on how the work was divided.
+    """
+
+    def __init__(self, n: int, batch: int, todo: Iterable[int] | None = None):
+        self.n, self.batch = n, batch
+        self.todo = range(-(-n // batch)) if todo is None else list(todo)
+
+    def __len__(self) -> int:
+        return len(self.todo)
+
+    def __iter__(self):
+        for k in self.todo:
+            yield list(range(k * self.batch, min(self.n, (k + 1) * self.batch)))
+
+
+def score_batches(net: torch.nn.Module, files: Sequence[str | os.PathLike], batches: Iterable[list[int]], side: int,
+                  device: str, amp: bool = True, workers: int = 0) -> Iterable[list[Row]]:
+    """Yield, batch by batch and in the order of `batches`, one row per file: (index, score, "") or (index, None,
+    reason). Files are decoded in `workers` DataLoader processes (0: here)."""
+    loader = torch.utils.data.DataLoader(
+        ImageFiles(files, side), batch_sampler=batches, num_workers=workers,
+        pin_memory=device.startswith("cuda"), worker_init_fn=_worker_init if workers else None,
+    )
+    use_amp = amp and device.startswith("cuda")
+    for images, index, errors in loader:
+        good = [k for k, err in enumerate(errors) if not err]
+        out: list[float] = []
+        if good:
+            x = images[good].to(device, non_blocking=True)
+            with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                out = net(x).float().cpu().tolist()
+        scores = dict(zip(good, out, strict=True))
+        yield [(int(index[k]), scores.get(k), err) for k, err in enumerate(errors)]
+
+
 def score_files(
     paths: Iterable[str | os.PathLike],
     assessor: str = DEFAULTS.assessor,
@@ -120,16 +184,14 @@ def score_files(
 ) -> ScoreResult:
     """Score every image under `paths` with `assessor`; bad files are collected, never raised.
 
-    `model` may pass an already built assessor (then `assessor` is only its name in the result).
+    `model` may pass an already built assessor (then `assessor` is only its name in the result). For folders too
+    large to hold in memory, or runs that must resume, write the CSV as you go with `score_run.score_to_csv`.
     """
     from tqdm.auto import tqdm
 
     from .cli.common import pick_device
 
-    if batch_size < 1:
-        raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
-    if workers < 0:
-        raise GanalyzeError(f"--workers must be 0 or more, got {workers}.")
+    ScoreConfig(assessor, batch_size, workers, device, None, size, amp)  # checks every value (GanalyzeError)
     paths = list(paths)
     if not paths:
         raise GanalyzeError("No paths given: name image files or folders to score.")
@@ -144,27 +206,14 @@ def score_files(
         return result
     net = model if model is not None else build_assessor(assessor, weights, dev)
     side = assessor_side(net, size)
-    loader = torch.utils.data.DataLoader(
-        ImageFiles(files, side), batch_size=batch_size, shuffle=False, num_workers=workers,
-        pin_memory=dev.startswith("cuda"), worker_init_fn=_worker_init if workers else None,
-    )
-    use_amp = amp and dev.startswith("cuda")
-    scores: dict[int, float] = {}
-    failed: dict[int, str] = {}
     with tqdm(total=len(files), desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
-        for images, index, errors in loader:
-            good = [k for k, err in enumerate(errors) if not err]
-            for k, err in enumerate(errors):
+        for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers):
+            for i, score, err in rows:
                 if err:
-                    failed[int(index[k])] = err
-                    report(ImageError(files[int(index[k])], err))
-            if good:
-                x = images[good].to(dev, non_blocking=True)
-                with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                    out = net(x).float().cpu()
-                for k, s in zip(good, out.tolist(), strict=True):
-                    scores[int(index[k])] = s
-            bar.update(len(errors))
-    result.scores = [(files[i], scores[i]) for i in range(len(files)) if i in scores]
-    result.problems += [ImageError(files[i], failed[i]) for i in sorted(failed)]
+                    problem = ImageError(files[i], err)
+                    report(problem)
+                    result.problems.append(problem)
+                else:
+                    result.scores.append((files[i], score))
+            bar.update(len(rows))
     return result

@@ -36,8 +36,11 @@ def per_sample_latents(seeds: list[int], dim: int, truncation: float) -> torch.T
     return torch.stack([truncated_normal((dim,), truncation, s) for s in seeds])
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
+MAX_SEEDS = 1_000_000  # a seed list is materialised; a typo like 0-999999999999 must not exhaust memory
+
+
+def parse_seeds(text: str, max_count: int = MAX_SEEDS) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; at most `max_count` seeds in all."""
     out: list[int] = []
     for part in str(text).replace(" ", "").split(","):
         if not part:
@@ -49,9 +52,14 @@ def parse_seeds(text: str) -> list[int]:
                 a_i, b_i = int(a), int(b)
                 if b_i < a_i:
                     raise ValueError
+                if len(out) + b_i - a_i + 1 > max_count:
+                    raise GanalyzeError(f"Seed list '{text}' names {len(out) + b_i - a_i + 1:,} seeds, more than the "
+                                        f"{max_count:,} allowed; give a smaller range.")
                 out.extend(range(a_i, b_i + 1))
             else:
                 out.append(int(part))
+            if len(out) > max_count:
+                raise GanalyzeError(f"Seed list '{text}' names more than {max_count:,} seeds; give fewer.")
         except ValueError:
             raise GanalyzeError(f"Bad seed list '{text}': use numbers and ranges like '0-9' or '0-3,7,12'.") from None
     if not out:

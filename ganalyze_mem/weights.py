@@ -202,15 +202,38 @@ def check_weights_file(path: str | os.PathLike) -> None:
         return
 
 
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # pickled magic number of torch.save's old format
+
+
+def weights_format(path: str | os.PathLike) -> str:
+    """What a weights file holds, from its first bytes (never its suffix): 'safetensors', 'torch-zip' (torch.save
+    since 1.6), 'torch-legacy' (older torch.save, e.g. ``*.pth.tar``), or 'unknown'."""
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"PK\x03\x04"):
+        return "torch-zip"
+    if head.startswith(TORCH_LEGACY_MAGIC):
+        return "torch-legacy"
+    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= p.stat().st_size - 8:
+        return "safetensors"
+    return "unknown"
+
+
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from safetensors or a torch pickle (``weights_only=True``), with clear errors."""
+    """Read a state dict from safetensors or a torch checkpoint (zip or legacy, ``weights_only=True``).
+
+    The format is told by the file's content, so ``*.pth.tar`` (the official MachineMem and EmoNet names) and
+    safetensors files with any suffix are read by the right reader.
+    """
     p = Path(path)
     check_weights_file(p)
-    with open(p, "rb") as f:
-        head = f.read(8)
-    is_zip = head.startswith(b"PK")
+    kind = weights_format(p)
+    if kind == "unknown":
+        raise WeightsError(f"{p}: neither a safetensors file nor a torch checkpoint (its first bytes match no known "
+                           "weights format); it is truncated, corrupt or something else. Download or copy it again.")
     try:
-        if p.suffix == ".safetensors" or (not is_zip and p.suffix not in (".pt", ".pth", ".bin", ".ckpt")):
+        if kind == "safetensors":
             from safetensors.torch import load_file
 
             return load_file(str(p))
@@ -222,7 +245,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             raise WeightsError(f"{p}: the file holds Python objects beyond tensors, which are not loaded for safety "
                                f"(weights_only=True). Re-save it as a plain state dict. ({msg})") from e
-        raise WeightsError(f"{p}: could not be read as weights; it is truncated or corrupt ({msg}). "
+        raise WeightsError(f"{p}: could not be read as {kind} weights; it is truncated or corrupt ({msg}). "
                            "Download or copy it again.") from e
     if not isinstance(obj, dict):
         raise WeightsError(f"{p}: expected a state dict (a mapping of names to tensors), found {type(obj).__name__}.")

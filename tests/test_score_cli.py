@@ -89,7 +89,7 @@ def test_score_cli_bad_inputs(odd_folder, tmp_path):
         lines = [line for line in result.stderr.splitlines() if name in line]
         assert len(lines) == 1, f"{name}: expected one line, got {lines}"
         assert lines[0].startswith("error: ") and len(lines[0]) > len(name) + 10  # names a reason
-    assert "7 path(s) failed; 8 image(s) scored" in result.stderr
+    assert f"Wrote 8 scores to {out}; 7 path(s) failed." in result.stderr
     assert sorted(p.name for p in out.parent.iterdir()) == ["empty_folder", "images", "scores.csv"]  # no temp files
     # The EXIF-rotated 40 x 20 image is turned upright (20 x 40) before the load-time resize.
     assert load_resized(root / "exif_rotated.jpg", 16).shape == (3, 16, 16)

@@ -20,9 +20,9 @@ from ..errors import GanalyzeError
 from ..measurer.config import PRESETS, MeasureConfig
 from ..predictor.config import FitConfig
 from ..scoring import ScoreConfig
+from ..validation import config as vc
 from ..visualise.strips import StripsConfig
 from ..visualise.train import TrainConfig
-from ..validation import config as vc
 from .models import as_assessor, as_generator, pick_device, session_name
 from .options import check_names, config_from, option_parameters, signature_from
 from .results import MeasureRun, PredictorRun, Scores, StripsRun, StudyRun, TrainRun, read_csv_rows, summary_of

@@ -37,10 +37,9 @@ from ..weights import (
     unwrap_state_dict,
 )
 from .base import Assessor
-from .folders import CARD_FILE, MODEL_FILE
+from .folders import CARD_FILE, MODEL_FILE, NORMALIZATIONS, CardError, check_image_size, load_card
 
 PRESETS = ("resnet50", "resnet18", "resnet152", "alexnet", "vgg16", "densenet121", "wide_resnet50_2", "maxvit_t")
-NORMALIZATIONS = ("imagenet", "none")
 HINT = ("fit one with `ganalyze-mem fit-predictor` then `ganalyze-mem promote-predictor RUN NAME`, "
         "or convert an official checkpoint with `ganalyze-mem import-predictor`")
 
@@ -68,9 +67,13 @@ class MachineMemAssessor(Assessor):
             raise GanalyzeError(f"Unknown backbone '{backbone}'; choose one of {', '.join(HEADS)}.")
         if normalization not in NORMALIZATIONS:
             raise GanalyzeError(f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'.")
+        try:
+            image_size = check_image_size(image_size)
+        except ValueError as e:
+            raise GanalyzeError(f"{e}.") from None
         self.backbone = backbone
         self.name = name or backbone
-        self.input_size = int(image_size)
+        self.input_size = image_size
         self.score_range = (float(score_range[0]), float(score_range[1]))
         if higher_is:
             self.higher_is = higher_is
@@ -102,23 +105,11 @@ class MachineMemAssessor(Assessor):
 # ----------------------------------------------------------------------------------------------------------- cards
 
 def read_card(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a predictor folder's card.json."""
-    path = Path(folder) / CARD_FILE
+    """Read and check a predictor folder's card.json (every field, see `folders.check_card`)."""
     try:
-        card = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: missing; a predictor folder needs {MODEL_FILE} and {CARD_FILE}. {HINT}.") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{path}: not valid JSON ({e}). Re-create it with promote-predictor.") from None
-    if not isinstance(card, dict):
-        raise WeightsError(f"{path}: expected a JSON object.")
-    if card.get("kind", "machinemem") != "machinemem":
-        raise WeightsError(f"{path}: kind is '{card.get('kind')}', not 'machinemem'.")
-    if card.get("backbone") not in HEADS:
-        raise WeightsError(f"{path}: backbone '{card.get('backbone')}' is not one of {', '.join(HEADS)}.")
-    if card.get("normalization", "imagenet") not in NORMALIZATIONS:
-        raise WeightsError(f"{path}: normalization must be one of {NORMALIZATIONS}.")
-    return card
+        return load_card(Path(folder))
+    except CardError as e:
+        raise WeightsError(f"{e}. {HINT}.") from None
 
 
 def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor], *, backbone: str,
@@ -132,6 +123,10 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
     folder = Path(folder)
     if normalization not in NORMALIZATIONS:
         raise GanalyzeError(f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'.")
+    try:
+        image_size = check_image_size(image_size)
+    except ValueError as e:
+        raise GanalyzeError(f"{e}.") from None
     check_state_dict(state, backbone, f"state dict for {folder}", image_size)
     folder.mkdir(parents=True, exist_ok=True)
     save_safetensors(dict(state), folder / MODEL_FILE)
@@ -152,13 +147,13 @@ def from_folder(folder: str | os.PathLike, name: str | None = None) -> MachineMe
     card = read_card(folder)
     model_path = folder / MODEL_FILE
     check_weights_file(model_path)
-    want = card.get("sha256")
-    if want and sha256_file(model_path) != want:
+    want = card["sha256"]  # required by the card check: weights changed after the card was written are refused
+    if sha256_file(model_path) != want:
         raise WeightsError(f"{model_path}: sha256 does not match the one in {folder / CARD_FILE}; the weights were "
                            "changed or damaged after the card was written. Promote or import the predictor again.")
-    return MachineMemAssessor(card["backbone"], model_path, int(card.get("image_size", 224)),
-                              card.get("normalization", "imagenet"), name=name or card.get("name") or folder.name,
-                              score_range=tuple(card.get("score_range", (0.0, 1.0))), higher_is=card.get("higher_is"))
+    return MachineMemAssessor(card["backbone"], model_path, card["image_size"], card["normalization"],
+                              name=name or card.get("name") or folder.name, score_range=card["score_range"],
+                              higher_is=card.get("higher_is"))
 
 
 def machinemem(name: str, backbone: str, weights: str | os.PathLike | None = None, image_size: int = 224,

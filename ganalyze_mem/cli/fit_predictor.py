@@ -8,6 +8,7 @@ from click.core import ParameterSource
 from ..backbones import HEADS
 from ..errors import GanalyzeError
 from ..predictor.config import DEFAULT, NORMALIZATIONS, FitConfig
+from .common import POSITIVE_FLOAT, WORKERS, device_option
 
 
 def _pair(text: str, option: str) -> tuple[float, float]:
@@ -46,7 +47,7 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
                    "else ImageNet mean/std.")
 @click.option("--epochs", "-e", type=int, default=DEFAULT.epochs, help="Training epochs (cosine decay over all).")
 @click.option("--batch-size", "-b", type=int, default=DEFAULT.batch_size, help="Images per SGD step.")
-@click.option("--lr", type=float, default=DEFAULT.lr, help="Initial learning rate (SGD, cosine decay to 0).")
+@click.option("--lr", type=POSITIVE_FLOAT, default=DEFAULT.lr, help="Initial learning rate (SGD, cosine decay to 0).")
 @click.option("--momentum", type=float, default=DEFAULT.momentum, help="SGD momentum.")
 @click.option("--weight-decay", type=float, default=DEFAULT.weight_decay, help="SGD weight decay.")
 @click.option("--head-lr", type=float, default=DEFAULT.head_lr,
@@ -80,9 +81,9 @@ RENAMES = {"workers": "num_workers", "quiet": "progress"}
 @click.option("--flip-prob", type=float, default=DEFAULT.flip_prob, help="YOCO horizontal flip, per half.")
 @click.option("--augment/--no-augment", default=DEFAULT.augment, help="Use the augmentations above.")
 @click.option("--higher-is", default=DEFAULT.higher_is, help="What a higher score means (for the card).")
-@click.option("--device", default=DEFAULT.device, help="'auto' (CUDA when available), 'cpu', or 'cuda[:N]'.")
+@device_option(DEFAULT.device)
 @click.option("--amp/--no-amp", default=DEFAULT.amp, help="bfloat16 autocast for training on a GPU.")
-@click.option("--workers", "-j", type=int, default=DEFAULT.num_workers,
+@click.option("--workers", "-j", type=WORKERS, default=DEFAULT.num_workers,
               help="Image-decoding worker processes (0 = in the main process; 8 or more keep a GPU busy).")
 @click.option("--out", "-o", default=DEFAULT.out, help="Folder for run directories.")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=str), default=None,

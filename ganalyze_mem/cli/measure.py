@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..measurer.config import CALIBRATION_MODES, EXECUTORS, PRESETS, MeasureConfig
+from ..measurer.config import CALIBRATION_MODES, EXECUTORS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PRESETS, MeasureConfig
+from .common import DEVICE, DEVICE_HELP, int_range
 
 P = PRESETS["paper"]
 
@@ -28,7 +29,8 @@ def _opt(*names, help: str, paper=None, **kw):
 @_opt("--pretext-epochs", type=int, help="Stage (a) epochs; default: appendix B for the machine's category "
       "(60 conventional/modern CNNs, 70 classic CNNs/ViTs, 30 with --init).")
 @_opt("--seen-epochs", type=int, help="Stage (b) epochs (stage c runs after each).", paper=P.seen_epochs)
-@_opt("--image-size", type=int, help="Square input size in pixels.", paper=P.image_size)
+@_opt("--image-size", type=int_range(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+      help="Square input size in pixels.", paper=P.image_size)
 @_opt("--batch-size", type=int, help="Batch size (1 mirrors the memory game).", paper=P.batch_size)
 @_opt("--lr", type=float, help="Stage (a) learning rate; default: appendix B (0.01 conventional/modern CNNs, "
       "0.0005 classic CNNs/ViTs).")
@@ -44,8 +46,8 @@ def _opt(*names, help: str, paper=None, **kw):
       help="Checkpoint to initialise every layer but the last (pre-training study).")
 @_opt("--vectorize", type=int, help="Train this many episodes at once with torch.func (for GPUs; the same "
       "computation as sequential but not bit-identical; not for alexnet, vgg16, maxvit_t)  [default: 1].")
-@_opt("--device", help="'cpu', 'cuda[:N]' or 'auto'  [default: auto].")
-@_opt("--workers", "-j", type=int, help="Episodes run at once (processes, or Ray CPUs)  [default: 1].")
+@_opt("--device", type=DEVICE, help=DEVICE_HELP + "  [default: auto]")
+@_opt("--workers", "-j", type=int_range(1, 256), help="Episodes run at once (processes, or Ray CPUs)  [default: 1].")
 @_opt("--executor", type=click.Choice(EXECUTORS), help="Run episodes here ('local') or as Ray tasks  "
       "[default: local].")
 @_opt("--ray-address", help="Address of an existing Ray cluster (e.g. 'auto' or 'ray://host:10001'); without "

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from ..errors import GanalyzeError
+from .common import POSITIVE_INT, device_option
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,9 @@ def _list_classes(ctx: click.Context, _param, value: bool) -> None:
                    "$GANALYZE_MEM_WEIGHTS, the repo and the cache (`ganalyze-mem weights status`).")
 @click.option("--weights", "old_weights", type=click.Path(), default=None, hidden=True,
               help="Deprecated name of --generator-weights.")
-@click.option("--batch-size", "-b", type=int, default=DEFAULTS.batch_size, show_default=True,
+@click.option("--batch-size", "-b", type=POSITIVE_INT, default=DEFAULTS.batch_size, show_default=True,
               help="Images per forward pass (the images do not depend on it).")
-@click.option("--device", default=DEFAULTS.device, show_default=True,
-              help="'auto' (CUDA when available), 'cpu', or 'cuda[:N]'.")
+@device_option(DEFAULTS.device)
 @click.option("--list-classes", is_flag=True, expose_value=False, is_eager=True, callback=_list_classes,
               help="List the ImageNet class names and synonyms, then exit.")
 def sample_cmd(generator: str, classes: str | None, seeds: str, truncation: float, out: str, weights: str | None,

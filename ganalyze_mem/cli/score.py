@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from ..scoring import DEFAULTS
-from .common import device_option
+from ..score_run import EXECUTORS, SHARD_SIZE
+from ..scoring import DEFAULTS, MAX_SIZE, MIN_SIZE
+from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as_lines
 
 
 @click.command("score")
@@ -15,45 +16,59 @@ from .common import device_option
 @click.option("--assessor", "-a", default=DEFAULTS.assessor, show_default=True,
               help="Assessor preset (see `ganalyze-mem list assessors`).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="CSV to write (path,score), atomically. Default: print the CSV to stdout.")
-@click.option("--batch-size", "-b", type=int, default=DEFAULTS.batch_size, show_default=True,
+              help="CSV to write (path,score). Rows go to OUT.part as they are scored (flushed every batch); OUT "
+                   "appears, complete, when every file is done. Default: print the CSV to stdout.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run of the same command: keep the rows in OUT.part, score the rest.")
+@click.option("--batch-size", "-b", type=POSITIVE_INT, default=DEFAULTS.batch_size, show_default=True,
               help="Images per forward pass.")
-@click.option("--workers", "-j", type=int, default=DEFAULTS.workers, show_default=True,
-              help="Worker processes decoding images (0 = decode in the main process).")
+@click.option("--workers", "-j", type=WORKERS, default=DEFAULTS.workers, show_default=True,
+              help="Worker processes decoding images (0 = decode in the main process); with --executor ray, the "
+                   "CPUs of the local Ray it starts.")
 @device_option()
 @click.option("--weights", type=click.Path(path_type=str), default=None,
               help="Weights file or folder for the assessor (overrides the usual search).")
-@click.option("--size", type=int, default=None,
+@click.option("--size", type=int_range(MIN_SIZE, MAX_SIZE), default=None,
               help="Resize every image to SIZE x SIZE when loading. Default: the assessor's input size "
                    "(256 for assessors that take any size).")
 @click.option("--amp/--no-amp", default=DEFAULTS.amp, show_default=True, help="float16 autocast on a GPU.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="Score here, or in shards of files as Ray tasks (same rows, same numbers).")
+@click.option("--shard-size", type=POSITIVE_INT, default=SHARD_SIZE, show_default=True,
+              help="With --executor ray: files per task (rounded up to whole batches).")
+@click.option("--ray-address", default=None,
+              help="With --executor ray: an existing cluster ('auto', 'ray://host:10001'), whose workers see the "
+                   "same paths; without it a local Ray with --workers CPUs is started.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def score_cmd(paths, assessor, out, batch_size, workers, device, weights, size, amp, quiet) -> None:
+def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights, size, amp, executor, shard_size,
+              ray_address, quiet) -> None:
     """Score image files and folders (searched recursively) with an assessor; write a CSV of path,score.
 
-    Bad files (corrupt, truncated, not images, too small or too large, unreadable) are each reported on one line
-    naming the file and the reason; the good files are still scored, and the exit code is 1 when anything failed.
+    One row per good file, in a fixed order (arguments in order, each folder sorted). Bad files (corrupt,
+    truncated, not images, too small or too large, unreadable, FIFOs, devices, dangling links) are each reported on
+    one line naming the file and the reason; the good files are still scored, and the exit code is 1 when anything
+    failed. A run killed at any moment continues with the same command plus --resume. File names that are not valid
+    UTF-8 are written with \\xHH escapes (one warning says how many).
 
     \b
     Examples:
       ganalyze-mem score photos/ --assessor humanmem --out scores.csv
       ganalyze-mem score a.jpg b.png --assessor brightness
       ganalyze-mem score photos/ -a resnet50 --weights assessors/my_predictor -b 64 -j 4
+      ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --resume
+      ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --executor ray --ray-address auto
     """
-    from ..scoring import score_files
+    from ..score_run import score_to_csv, stats_line
 
     def report(problem) -> None:
         from tqdm.auto import tqdm
 
         tqdm.write(f"error: {problem}", file=sys.stderr)
 
-    result = score_files(paths, assessor, batch_size=batch_size, workers=workers, device=device, weights=weights,
-                         size=size, amp=amp, progress=not quiet, on_problem=report)
-    if out:
-        result.write_csv(out)
-        click.echo(f"Wrote {len(result.scores)} scores to {out}", err=True)
-    else:
-        click.echo(result.to_csv(), nl=False)
-    if result.problems:
-        click.echo(f"{len(result.problems)} path(s) failed; {len(result.scores)} image(s) scored.", err=True)
+    with warnings_as_lines():
+        stats = score_to_csv(paths, out, assessor, batch_size=batch_size, workers=workers, device=device,
+                             weights=weights, size=size, amp=amp, resume=resume, executor=executor,
+                             shard_size=shard_size, ray_address=ray_address, progress=not quiet, on_problem=report)
+    click.echo(stats_line(stats), err=True)
+    if stats.failed:
         sys.exit(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..visualise.train import TrainConfig
-from .common import device_option
+from .common import POSITIVE_FLOAT, device_option
 
 D = TrainConfig()
 
@@ -23,7 +23,7 @@ D = TrainConfig()
               help="Samples per step (GANalyze: 4); raise it on a GPU.")
 @click.option("--alpha-min", default=D.alpha_min, show_default=True, type=float, help="Smallest alpha drawn.")
 @click.option("--alpha-max", default=D.alpha_max, show_default=True, type=float, help="Largest alpha drawn.")
-@click.option("--lr", default=D.lr, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--lr", default=D.lr, show_default=True, type=POSITIVE_FLOAT, help="Adam learning rate.")
 @click.option("--lr-schedule", default=D.lr_schedule, show_default=True, type=click.Choice(["constant", "cosine"]),
               help="constant (GANalyze) or cosine: decays to 0 at the last step, so the direction settles instead of "
               "ending on a noisy step.")

@@ -11,6 +11,7 @@ import click
 
 from ..errors import GanalyzeError
 from ..validation.config import (
+    MIN_RESAMPLES,
     AttributesConfig,
     ClassesConfig,
     FoodConfig,
@@ -19,7 +20,7 @@ from ..validation.config import (
     RenderConfig,
     ShapesConfig,
 )
-from .common import pick_device
+from .common import device_option, int_range, pick_device
 
 SH, RC, NV, FC, AC, CC, MC = (ShapesConfig(), RenderConfig(), NerfViewsConfig(), FoodConfig(), AttributesConfig(),
                               ClassesConfig(), MachinesConfig())
@@ -46,7 +47,7 @@ def score_options(f):
         click.option("--measure-preset", default="cpu", show_default=True,
                      help="With --measure: measurer preset ('paper', 'cpu', 'test'; see `ganalyze-mem measure`)."),
         click.option("--machine", default=None, help="With --measure: machine to measure with (overrides preset)."),
-        click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda[:N]'."),
+        device_option(),
         click.option("--batch-size", "-b", type=int, default=16, show_default=True, help="Images per forward pass."),
         click.option("--image-size", type=int, default=None,
                      help="Resize images to this square size before scoring, as `ganalyze-mem score --size` does "
@@ -136,7 +137,8 @@ def validate_group() -> None:
               help="Drawings per set, before 4 rotations.")
 @click.option("--size", type=int, default=SH.size, show_default=True, help="Image side in pixels.")
 @click.option("--seed", type=int, default=SH.seed, show_default=True, help="Seed of the drawings and the tests.")
-@click.option("--resamples", type=int, default=SH.resamples, show_default=True, help="Permutation/bootstrap resamples.")
+@click.option("--resamples", type=int_range(MIN_RESAMPLES), default=SH.resamples,
+              show_default=True, help="Permutation/bootstrap resamples.")
 def shapes_cmd(scorer, out, per_set, size, seed, resamples):
     """Regular vs irregular shapes (appendix H): mean +/- 95% CI per set and a permutation test.
 
@@ -178,7 +180,8 @@ def nerf_views_cmd(scorer, out, scene, render_obj, views, size, splits, top):
 @click.argument("folder_b", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("--names", default=",".join(FC.names), show_default=True, help="Names of the two sets.")
 @click.option("--seed", type=int, default=FC.seed, show_default=True, help="Seed of the bootstrap and permutations.")
-@click.option("--resamples", type=int, default=FC.resamples, show_default=True, help="Bootstrap/permutation resamples.")
+@click.option("--resamples", type=int_range(MIN_RESAMPLES), default=FC.resamples,
+              show_default=True, help="Bootstrap/permutation resamples.")
 def food_cmd(scorer, out, folder_a, folder_b, names, seed, resamples):
     """Two image sets (appendix H, "tasty"): distributions, difference with a bootstrap CI, tests.
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from ..errors import GanalyzeError
 
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024  # per-machine minimums: machines.machine_image_size_check
+
 
 @dataclass(frozen=True)
 class CategoryDefaults:
@@ -68,7 +70,7 @@ class MeasureConfig:
 
     def resolve(self) -> MeasureConfig:
         """Fill the appendix-B defaults for the machine's category and check every value."""
-        from ..machines import MACHINES
+        from ..machines import MACHINES, machine_image_size_check
 
         entry = MACHINES.entry(self.machine)  # unknown names: did-you-mean error
         category = "pretrained" if self.init else machine_category(self.machine, entry)
@@ -76,6 +78,7 @@ class MeasureConfig:
         cfg = dataclasses.replace(self, pretext_epochs=self.pretext_epochs if self.pretext_epochs is not None
                                   else cat.pretext_epochs, lr=self.lr if self.lr is not None else cat.lr)
         cfg.check()
+        machine_image_size_check(cfg.machine, cfg.image_size)  # before any run directory is made
         return cfg
 
     def check(self) -> None:
@@ -83,6 +86,8 @@ class MeasureConfig:
                     "image_size": self.image_size, "batch_size": self.batch_size, "bin_size": self.bin_size,
                     "workers": self.workers, "vectorize": self.vectorize}
         bad = [f"--{k.replace('_', '-')} must be at least 1, got {v}" for k, v in positive.items() if v < 1]
+        if not MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE:
+            bad.append(f"--image-size must be from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels, got {self.image_size}")
         if self.pretext_epochs is not None and self.pretext_epochs < 0:  # 0 is allowed: stage (b) starts from --init
             bad.append(f"--pretext-epochs must be at least 0, got {self.pretext_epochs}")
         if self.lr is not None and not self.lr > 0:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..paths import path_to_text
 from ..rundir import atomic_path, atomic_write_text
 
 PAPER_RESNET50_LAMEM = {"mean": 0.680, "sd": 0.070, "min": 0.39, "max": 0.91}
@@ -24,7 +25,7 @@ def write_scores_csv(path: Path, files: list[str], scores: np.ndarray, episodes:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["path", "score", "episodes"])
     for f, s in zip(files, scores, strict=True):
-        w.writerow([f, f"{s:.6f}", episodes])
+        w.writerow([path_to_text(f), f"{s:.6f}", episodes])  # names that are not UTF-8: reversible \xHH
     return atomic_write_text(path, buf.getvalue())
 
 

@@ -9,6 +9,7 @@ checkpoint with ``init``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -83,11 +84,13 @@ class FitConfig:
         lo, hi = self.score_range
         if not lo < hi:
             problems.append(f"--score-range must be LO,HI with LO < HI, got {lo},{hi}")
+        if not 0 <= self.num_workers <= 256:
+            problems.append(f"--workers must be from 0 to 256, got {self.num_workers}")
         if self.epochs < 1:
             problems.append(f"--epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 2:
             problems.append(f"--batch-size must be at least 2 (BatchNorm needs two samples), got {self.batch_size}")
-        if self.lr <= 0 or self.head_lr <= 0:
+        if not (self.lr > 0 and self.head_lr > 0 and math.isfinite(self.lr) and math.isfinite(self.head_lr)):
             problems.append(f"--lr and --head-lr must be positive, got {self.lr} and {self.head_lr}")
         if not 0 <= self.val_fraction < 1:
             problems.append(f"--val-fraction must be in [0, 1), got {self.val_fraction}")

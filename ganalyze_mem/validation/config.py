@@ -7,6 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import GanalyzeError
+
+MIN_RESAMPLES = 99  # fewer permutations or bootstrap draws give no usable p-value or interval
+
+
+def _check_resamples(n: int) -> None:
+    if not isinstance(n, int) or n < MIN_RESAMPLES:
+        raise GanalyzeError(f"--resamples must be at least {MIN_RESAMPLES}, got {n!r} (9999 is the default).")
+
 
 @dataclass
 class ShapesConfig:
@@ -16,6 +25,9 @@ class ShapesConfig:
     size: int = 256  # image side in pixels
     seed: int = 0
     resamples: int = 9999  # permutation test and bootstrap
+
+    def __post_init__(self) -> None:
+        _check_resamples(self.resamples)
 
 
 @dataclass
@@ -48,6 +60,9 @@ class FoodConfig:
     seed: int = 0
     resamples: int = 9999
     examples: int = 5  # top and bottom images shown per set
+
+    def __post_init__(self) -> None:
+        _check_resamples(self.resamples)
 
 
 @dataclass

@@ -262,11 +262,13 @@ def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = 
 def write_scores(path: str | os.PathLike, files: Sequence[str | os.PathLike], scores: np.ndarray,
                  extra: dict[str, Sequence] | None = None) -> None:
     """Write path,score[,extra...] rows, the format `CsvScorer` reads back."""
+    from ..paths import is_escaped, path_to_text, warn_escaped
     from ..rundir import atomic_path
 
     extra = extra or {}
+    warn_escaped(sum(map(is_escaped, files)), str(path))
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["path", "score", *extra])
         for i, (p, s) in enumerate(zip(files, scores, strict=True)):
-            w.writerow([str(p), f"{float(s):.8g}", *(col[i] for col in extra.values())])
+            w.writerow([path_to_text(p), f"{float(s):.8g}", *(col[i] for col in extra.values())])

@@ -77,7 +77,7 @@ class TrainConfig:
             raise GanalyzeError(f"--alpha-min ({self.alpha_min}) must be below --alpha-max ({self.alpha_max}).")
         if not 0 < self.truncation <= 1:
             raise GanalyzeError(f"--truncation must be in (0, 1], got {self.truncation}.")
-        if not self.lr > 0:  # also refuses nan
+        if not (self.lr > 0 and math.isfinite(self.lr)):
             raise GanalyzeError(f"--lr must be positive, got {self.lr}.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise GanalyzeError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}.")
@@ -128,11 +128,9 @@ class TrainResult:
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise GanalyzeError(f"--device {device} was asked for but no CUDA GPU is visible; use --device cpu.")
-    return torch.device(device)
+    from .cli.common import pick_device  # the one device resolution of every command
+
+    return torch.device(pick_device(device))
 
 
 def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
