@@ -84,3 +84,17 @@ def test_validate_attributes_with_a_non_utf8_name(tmp_path):
     scores = next((tmp_path / "out").glob("*/scores.csv"))
     paths = [text_to_path(row["path"]) for row in csv.DictReader(open(scores, encoding="utf-8", newline=""))]
     assert len(paths) == 12 and bad in paths
+
+
+@posix_only
+def test_scores_of_non_utf8_names_are_read_back_by_validate_scores(tmp_path):
+    root, bad = _folder(tmp_path)
+    out = tmp_path / "s.csv"
+    r = CliRunner().invoke(main, ["score", str(root), "-a", "brightness", "-j", "0", "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    from ganalyze_mem.validation.scoring import CsvScorer
+
+    scorer = CsvScorer(out)
+    got = scorer.score_files([bad])  # matched by its exact (undecodable) path, not by a lossy name
+    want = {text_to_path(row["path"]): float(row["score"]) for row in csv.DictReader(open(out, encoding="utf-8"))}
+    assert got[0] == pytest.approx(want[bad]) and not scorer.notes

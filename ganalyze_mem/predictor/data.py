@@ -17,6 +17,7 @@ import torch
 
 from ..errors import GanalyzeError, ImageError
 from ..images import load_resized
+from ..paths import text_to_path
 from ..seeding import generator
 from ..tables import check_score, decode_text, problem_error, read_csv
 from ..weights import sha256_file
@@ -60,7 +61,7 @@ def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = 
     keys, paths, scores, lines, problems = [], [], [], [], []
     seen: dict[str, int] = {}
     for row in table:
-        line, key = row.line, row.get(path_column)
+        line, key = row.line, text_to_path(row.get(path_column))  # \xHH escapes of `score`
         if not key.strip():
             problems.append(f"line {line}: empty path")
             continue

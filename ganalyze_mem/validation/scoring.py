@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ..errors import GanalyzeError, ImageError
 from ..images import assessor_side, load_resized
+from ..paths import text_to_path
 from ..tables import check_score, parse_float, problem_error, read_csv
 
 PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")
@@ -125,7 +126,7 @@ def read_scores_csv(path: str | os.PathLike, score_range: tuple[float, float] | 
     first: dict[str, int] = {}
     problems = []
     for row in table:
-        key = row.get(pcol)
+        key = text_to_path(row.get(pcol))  # names that are not UTF-8 come back from `score`'s \xHH escapes
         if not key.strip():
             problems.append(f"line {row.line}: empty path")
             continue
