@@ -128,10 +128,11 @@ def test_unregistered_module_scores_trains_and_validates(images, tmp_path):
                    progress=False)
     assert run.done and run.steps == 2 and (run.path / "transformer.safetensors").is_file()
     assert "GANalyze training: MeanRed" in (run.path / "report.html").read_text()  # every API run ends reported
-    assert len(run.to_pandas()) == 2 and "loss" in run.to_pandas().columns
+    df = run.to_pandas()
+    assert (df["kind"] == "train").sum() == 2 and "loss" in df.columns and (df["kind"] == "heldout").any()
     strips = gm.strips(run, seeds="0", classes="0", steps=1, out=tmp_path / "strips", progress=False)
     assert len(strips.rows) == 3 and strips.assessor.startswith("MeanRed")
-    study = gm.validate("shapes", assessor=MeanRed(), per_set=2, size=32, resamples=49, out=tmp_path / "rep",
+    study = gm.validate("shapes", assessor=MeanRed(), per_set=2, size=32, resamples=99, out=tmp_path / "rep",
                         progress=False)
     assert study.html.is_file() and "scores" in study.tables() and len(study.to_pandas("scores")) > 0
 

@@ -29,7 +29,7 @@ def runs(tmp_path_factory):
     t = gm.train("brightness", generator="tiny", samples=8, batch_size=4, log_every=1, out=root / "train",
                  progress=False)
     s = gm.strips(t, seeds="0-2", classes="0,1", steps=1, out=root / "strips", progress=False)
-    v = gm.validate("shapes", assessor="brightness", per_set=2, size=48, resamples=49, out=root / "reports",
+    v = gm.validate("shapes", assessor="brightness", per_set=2, size=48, resamples=99, out=root / "reports",
                     progress=False)
     return {"measure": m.path, "predictor": p.path, "train": t.path, "strips": s.path, "study": v.path}
 

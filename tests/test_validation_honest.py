@@ -15,8 +15,8 @@ from PIL import Image
 
 from ganalyze_mem.cli import main
 from ganalyze_mem.errors import GanalyzeError
+from ganalyze_mem.stats import holm
 from ganalyze_mem.validation.scoring import CsvScorer, Scorer, read_scores_csv, write_scores
-from ganalyze_mem.validation.stats import holm
 
 
 def _images(folder: Path, n: int, seed: int = 0, prefix: str = "") -> list[Path]:

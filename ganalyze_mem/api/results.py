@@ -117,7 +117,8 @@ class TrainRun(RunResult):
         return head
 
     def to_pandas(self):
-        """metrics.jsonl as a table (one row per logged step)."""
+        """metrics.jsonl as a table: one row per logged line; its `kind` column tells training steps ('train')
+        from the held-out checks ('heldout')."""
         return pandas().DataFrame(self.metrics())
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import GanalyzeError
+from ..stats import holm, spearman_brown
 from .config import AnalyzeConfig
 from .trials import Trials, read_csv
 
@@ -37,12 +38,6 @@ def loglinear_dprime(hits, n, false_alarms, n_new) -> np.ndarray:
     h = (np.asarray(hits, float) + 0.5) / (np.asarray(n, float) + 1.0)
     f = (np.asarray(false_alarms, float) + 0.5) / (np.asarray(n_new, float) + 1.0)
     return stats.norm.ppf(h) - stats.norm.ppf(f)
-
-
-def spearman_brown(r, factor: float = 2.0):
-    """Reliability of a test `factor` times as long: k r / (1 + (k - 1) r)."""
-    r = np.asarray(r, float)
-    return factor * r / (1.0 + (factor - 1.0) * r)
 
 
 def participant_table(t: Trials, cfg: AnalyzeConfig) -> list[dict[str, Any]]:
@@ -243,19 +238,6 @@ def alpha_analysis(images: list[dict[str, Any]], info: dict[str, dict[str, Any]]
     return {"strips": len(items), "slope": slope, "slope_ci_low": s_lo, "slope_ci_high": s_hi, "spearman": rho,
             "per_alpha": per_alpha, "verdict": verdict,
             "note": f"{cfg.confidence:.0%} cluster bootstrap over strips ({cfg.bootstrap} resamples)"}
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error across assessors)."""
-    p = np.asarray(pvalues, float)
-    out = np.full(len(p), np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok])]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p[i]))
-        out[i] = running
-    return out.tolist()
 
 
 def match_scores(score_rows: list[dict[str, str]], images: Sequence[str], sources: dict[str, str],

@@ -104,8 +104,8 @@ def measure_page(folder: Path) -> Page:
         rlo, rhi = F.fisher_ci(r, n)
         page.table([{"statistic": "Spearman rho between halves (even vs odd episodes)", "value": r,
                      "ci_low": rlo, "ci_high": rhi},
-                    {"statistic": "Spearman-Brown (full length)", "value": sb, "ci_low": F.spearman_brown(rlo),
-                     "ci_high": F.spearman_brown(rhi)}],
+                    {"statistic": "Spearman-Brown (full length)", "value": sb, "ci_low": _sb(rlo),
+                     "ci_high": _sb(rhi)}],
                    caption=f"Episodes split {sh.get('episodes_even', '?')} / {sh.get('episodes_odd', '?')}; 95% CI "
                            f"by Fisher's z over n = {n} images (approximate), carried through Spearman-Brown.")
     stages = s.get("stages", {})
@@ -361,3 +361,10 @@ def study_page(folder: Path) -> Page:
 
 def _finite(x: float) -> bool:
     return x is not None and math.isfinite(x)
+
+
+def _sb(r) -> float:
+    """Spearman-Brown of an interval end; NaN where the end is missing or at -1."""
+    from ..stats import spearman_brown
+
+    return spearman_brown(r) if r is not None and np.isfinite(r) and r > -1 else float("nan")

@@ -79,10 +79,6 @@ def fisher_ci(r: float, n: int, confidence: float = 0.95) -> tuple[float, float]
     return math.tanh(z - half), math.tanh(z + half)
 
 
-def spearman_brown(r: float) -> float:
-    return 2 * r / (1 + r) if np.isfinite(r) and r > -1 else float("nan")
-
-
 def bootstrap_spearman(x: Sequence[float], y: Sequence[float], resamples: int = 2000,
                        seed: int = 0) -> tuple[float, float, float]:
     """Spearman's rho with a percentile bootstrap 95% interval (pairs resampled)."""

@@ -16,10 +16,10 @@ import numpy as np
 from scipy import stats
 
 from ..errors import GanalyzeError
+from ..stats import holm, holm_note
 from .common import new_report, open_report_dir
 from .config import MachinesConfig
 from .scoring import read_scores_csv
-from .stats import holm, holm_note
 
 
 def align_scores(tables: dict[str, dict[str, float]], key: str = "auto") -> tuple[list[str], np.ndarray]:

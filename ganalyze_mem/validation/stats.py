@@ -174,23 +174,3 @@ def rho_label(row: dict) -> str:
     if not np.isfinite(rho):
         return "rho = n/a"
     return f"rho = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else f"rho = {rho:+.2f} [interval n/a]"
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm-adjusted p-values (step-down, family-wise error rate), in input order; NaN stays NaN."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    if not len(ok):
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = len(order)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
-def holm_note(count: int, alpha: float = 0.05) -> str:
-    """The sentence a report states next to `count` tests side by side."""
-    return (f"{count} tests side by side: p_holm is Holm-adjusted over the {count} (family-wise error rate "
-            f"{alpha:g}); read p_holm < {alpha:g}, not the raw p, as a finding.")

@@ -128,7 +128,7 @@ class TrainResult:
 
 
 def resolve_device(device: str) -> torch.device:
-    from .cli.common import pick_device  # the one device resolution of every command
+    from ..cli.common import pick_device  # the one device resolution of every command
 
     return torch.device(pick_device(device))
 
