@@ -72,7 +72,10 @@ SIZES: dict[str, DemoSize] = {
         measure=dict(machine="tiny_cnn", episodes=30, set_size=80, image_size=32, batch_size=32, pretext_epochs=4,
                      seen_epochs=4, bin_size=10, workers=2),
         fit=dict(backbone="resnet18", image_size=48, epochs=12, batch_size=32, lr=0.01, val_fraction=0.2),
-        train=dict(samples=3200, batch_size=16, alpha_min=-0.2, alpha_max=0.2, lr=0.05),
+        # nonlinear: one shared direction's least-squares optimum stays near slope 0.68 here (the seeds' gains vary,
+        # CV ~0.7; see heldout.json); a z-dependent step reaches >= 0.7. Cosine decay: it ends settled, not noisy.
+        train=dict(transformer="nonlinear", samples=1600, batch_size=16, alpha_min=-0.2, alpha_max=0.2, lr=0.01,
+                   lr_schedule="cosine", eval_every=25),
         strips=dict(classes="0,4,8,12", seeds="0-3", alpha=0.1, steps=2),
         factor_seeds=64, shapes_per_set=10, nerf=dict(views=24),
         # HumanMem (ResNet-152) on every photo would double the run time on a CPU; the strips score it instead.
@@ -442,9 +445,10 @@ def stage_factors(d: Demo) -> dict[str, Any]:
     reps = train.get("replicates") or [{"seed": d.cfg.seed, "run": train["run"]}]
     per = [_factors_one(d, r["run"], r["seed"], d.root / "factors" / f"seed{r['seed']}") for r in reps]
     seeds = [r["seed"] for r in reps]
-    claims = replicated_claims([p["arrays"] for p in per], seeds, CLAIMS)
+    steers = [r.get("heldout_slope_ci", [1.0])[0] > 0 for r in reps]
+    claims = replicated_claims([p["arrays"] for p in per], seeds, CLAIMS, steers)
     pixel = replicated_claims([{f: p["arrays"][f"score:{f}"] for f in PIXEL_CLAIMS} for p in per], seeds,
-                              {f: CLAIMS[f] for f in PIXEL_CLAIMS})
+                              {f: CLAIMS[f] for f in PIXEL_CLAIMS}, steers)
     answer_json = write_answer_json(d, reps, claims, pixel, METHOD)
     first = per[0]
     return {"folder": first["folder"], "alphas": first["alphas"], "seeds": first["seeds"], "stats": first["stats"],
@@ -618,7 +622,8 @@ def _claims_table(claims: dict[str, Any], seeds: list[int]) -> str:
         k = c["combined"]
         rows.append(f"<tr><td>{html.escape(c['claim'])} (<code>{name}</code>)</td>{cells}"
                     f"<td>{k['mean_effect_sd']:+.2f} {_ci(k['ci_low'], k['ci_high'])}</td><td>{k['p']:.2g}</td>"
-                    f"<td>{k['p_holm']:.2g}</td><td><b>{c['verdict']}</b></td></tr>")
+                    f"<td>{k['p_holm']:.2g}</td><td title='{html.escape(c.get('reason', ''))}'><b>{c['verdict']}</b>"
+                    "</td></tr>")
     return (f"<table><tr><th>claim</th>{head}<th>mean over seeds [95% CI]</th><th>combined p</th><th>Holm p</th>"
             f"<th>verdict</th></tr>{''.join(rows)}</table>")
 
