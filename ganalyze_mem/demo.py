@@ -8,10 +8,12 @@ Stages, each checkpointed in ``demo_state.json`` (a rerun skips finished stages 
    other as the pool, so every photo gets a score.
 2. predictor: a regressor fitted on those scores (section 4), then promoted into ``<out>/weights/<name>/``.
 3. train: a GANalyze transformer (Goetschalckx et al., 2019) trained against that predictor on the ``collage``
-   generator, whose latent factors (number of objects, size, brightness, contrast) are known.
-4. strips: alpha strips scored by the predictor and by ``humanmem``, ``brightness`` and ``contrast``.
-5. factors: how the learned direction moves the collage's named factors, and whether that agrees with the paper's
-   claim that more objects, more contrast and darker images are more memorable to machines.
+   generator, whose latent factors (number of objects, size, brightness, contrast) are known; trained
+   ``replicates`` times with independent seeds, in parallel one-thread processes, each with its held-out check.
+4. strips: alpha strips of the first replicate scored by the predictor and ``humanmem``, ``brightness``, ``contrast``.
+5. factors: how each replicate's transformer moves the collage's named factors, and whether that agrees with the
+   paper's claim that more objects, more contrast and darker images are more memorable to machines: a verdict only
+   where the seeds agree and the Holm-corrected combined test holds (`visualise.replicate`); ``answer.json``.
 6. validation: ``attributes`` (on the measured photos), ``shapes`` and ``nerf-views`` (scored by the predictor).
 7. ``index.html`` linking everything.
 """

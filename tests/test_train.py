@@ -255,13 +255,14 @@ class _CtrlC(torch.nn.Module):
 
 
 def test_ctrl_c_then_resume_writes_the_same_metrics(tmp_path, tiny):
-    whole = train(small(tmp_path / "a", log_every=4), generator=tiny, **QUIET)
-    part = train(small(tmp_path / "b", log_every=4), generator=tiny, assessor=_CtrlC(at=3), **QUIET)
+    whole = train(small(tmp_path / "a", log_every=4, eval_every=2), generator=tiny, **QUIET)
+    part = train(small(tmp_path / "b", log_every=4, eval_every=2), generator=tiny, assessor=_CtrlC(at=3), **QUIET)
     assert part.step == 3  # the step under way finished, then the run stopped with a checkpoint
     resumed = train(resume=part.run.path, generator=tiny, **QUIET)
     assert resumed.step == 6
     assert _train_rows(part.run.path) == _train_rows(whole.run.path)
     assert [r["step"] for r in _train_rows(whole.run.path) if r["kind"] == "train"] == [4, 6]
+    assert [r["step"] for r in _train_rows(whole.run.path) if r["kind"] == "heldout"] == [2, 4, 6]
 
 
 def test_plateau_rule_and_diagnosis():
