@@ -475,7 +475,9 @@ def write_answer_json(d: Demo, reps: list[dict[str, Any]], claims: list[dict[str
         "summary": {"agrees": verdicts.count("agrees"), "opposes": verdicts.count("opposes"),
                     "inconclusive": verdicts.count("inconclusive"), "claims": len(claims)},
     }
-    return atomic_write_text(d.root / "answer.json", json.dumps(answer, indent=2, default=float) + "\n")
+    from .visualise.heldout import json_safe
+
+    return atomic_write_text(d.root / "answer.json", json.dumps(json_safe(answer), indent=2, allow_nan=False) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------- validation

@@ -235,6 +235,19 @@ def diagnose(fraction: float, reach: dict[str, Any], scale: dict[str, Any], cv: 
             "(a step that depends on z)."}
 
 
+def json_safe(obj: Any) -> Any:
+    """`obj` with NaN and infinities as None, so that the JSON it becomes is standard (readable by any parser)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
 def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, stopped: str,
                   step: int) -> dict[str, Any]:
     """``heldout.json`` (final held-out slope, its history, the attainable range and the diagnosis) and
@@ -263,7 +276,7 @@ def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, 
                      "ci_high": r["heldout_slope_ci_high"]} for r in history],
         "attainable": reach, "loss_by_scale": scale, "diagnosis": diagnosis,
     }
-    atomic_write_text(folder / "heldout.json", json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    atomic_write_text(folder / "heldout.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     plot_summary(summary, folder / "heldout.png")
     return summary
 
