@@ -347,7 +347,9 @@ def stage_train(d: Demo) -> dict[str, Any]:
                               out=str(d.root / "train" / f"seed{seed}"), assessor_weights=str(weights),
                               checkpoint_every=50, log_every=10, **d.size.train).options()
         jobs.append({"root": str(d.root), "options": options, "progress": False})
-    workers = min(len(jobs), os.cpu_count() or 1)
+    # every replicate in its own one-thread process, even with fewer cores: 3 on 2 cores end together after
+    # 1.5x one training's time, where 2 workers would take 2x (the third starts when one ends)
+    workers = len(jobs) if (os.cpu_count() or 1) > 1 else 1
     d.echo(f"[train] {len(jobs)} replicates (seeds {', '.join(str(j['options']['seed']) for j in jobs)}) in "
            f"{workers} process{'es' if workers > 1 else ''}")
     if workers <= 1:
