@@ -655,7 +655,17 @@ def answer(d: Demo) -> str:
             f"{_num(p.get('val_spearman'), 2)}) was used as GANalyze's assessor on the collage generator, trained "
             f"{len(reps)} times with independent seeds. Held-out slope of the achieved score change on the target "
             f"alpha (target 1, goal 0.7): {slopes}.")
+    short = [r for r in reps if r["heldout_verdict"] != "reaches target"]
+    if short:
+        lead += " Below the goal: " + " ".join(f"seed {r['seed']}: {html.escape(r['heldout_reason'])}"
+                                              for r in short)
     table = _claims_table(f["claims"], seeds)
+    wide = [c["claim"] for c in f["claims"].values()
+            if c["verdict"] != "inconclusive" and not (c["combined"]["ci_low"] > 0 or c["combined"]["ci_high"] < 0)]
+    if wide:
+        table += (f"<p class='note'>For {', '.join(wide)}, the interval of the mean over seeds (Student t, "
+                  f"{len(seeds) - 1} df) includes 0: every seed moves the factor the same way, but by how much varies "
+                  "a lot between trainings.</p>")
     verdict_text = (f"Replicated over {len(reps)} training seeds, the direction agrees with "
                     f"{verdicts.count('agrees')}, opposes {verdicts.count('opposes')} and is inconclusive on "
                     f"{verdicts.count('inconclusive')} of the paper's {len(verdicts)} claims (more objects, more "
