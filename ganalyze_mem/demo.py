@@ -68,7 +68,7 @@ class DemoSize:
 
 
 SIZES: dict[str, DemoSize] = {
-    # about 10 minutes on 2 CPU cores (about 500 s of CPU time, measured)
+    # under 10 minutes on 2 CPU cores: 545 s of CPU time measured (train: 3 replicates, 185 s of it)
     "small": DemoSize(
         images_per_half=None,
         measure=dict(machine="tiny_cnn", episodes=30, set_size=80, image_size=32, batch_size=32, pretext_epochs=4,
