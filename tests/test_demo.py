@@ -133,3 +133,6 @@ def test_replicated_verdicts_need_agreeing_seeds_and_holm():
     assert out["up"]["verdict"] == "agrees" and out["down"]["verdict"] == "opposes"
     assert out["mixed"]["verdict"] == "inconclusive" and not out["mixed"]["seeds_agree"]
     assert all(len(c["per_seed"]) == 3 and c["combined"]["p_holm"] >= c["combined"]["p"] for c in out.values())
+    # a replicate whose transformer does not steer the assessor makes every verdict inconclusive
+    out = replicated_claims(reps, [0, 1, 2], claims, steers=[True, False, True])
+    assert {c["verdict"] for c in out} == {"inconclusive"} and "seed(s) 1" in out[0]["reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -254,10 +255,41 @@ class _CtrlC(torch.nn.Module):
 
 
 def test_ctrl_c_then_resume_writes_the_same_metrics(tmp_path, tiny):
-    whole = train(small(tmp_path / "a", log_every=4), generator=tiny, **QUIET)
-    part = train(small(tmp_path / "b", log_every=4), generator=tiny, assessor=_CtrlC(at=3), **QUIET)
+    whole = train(small(tmp_path / "a", log_every=4, eval_every=2), generator=tiny, **QUIET)
+    part = train(small(tmp_path / "b", log_every=4, eval_every=2), generator=tiny, assessor=_CtrlC(at=3), **QUIET)
     assert part.step == 3  # the step under way finished, then the run stopped with a checkpoint
     resumed = train(resume=part.run.path, generator=tiny, **QUIET)
     assert resumed.step == 6
     assert _train_rows(part.run.path) == _train_rows(whole.run.path)
     assert [r["step"] for r in _train_rows(whole.run.path) if r["kind"] == "train"] == [4, 6]
+    assert [r["step"] for r in _train_rows(whole.run.path) if r["kind"] == "heldout"] == [2, 4, 6]
+
+
+def test_plateau_rule_and_diagnosis():
+    from ganalyze_mem.visualise.heldout import diagnose, plateaued, slope_stats
+
+    assert not plateaued([0.1, 0.2, 0.3], patience=2, tol=0.02)
+    assert plateaued([0.1, 0.5, 0.51, 0.49], patience=2, tol=0.02)
+    assert not plateaued([0.5], patience=1, tol=0.0)
+    s = slope_stats(np.array([-1.0, 0.0, 1.0]), np.array([[-0.5, 0.0, 0.5], [-1.5, 0.0, 1.5]]))
+    assert s["slope"] == pytest.approx(1.0) and s["slope_ci_low"] < 1.0 < s["slope_ci_high"]
+    reach = {"direction_reach_up": 0.5, "direction_reach_down": -0.5, "free_reach_up": 0.6, "free_reach_down": -0.6,
+             "target_up": 0.2, "target_down": -0.2}
+    long_step = {"best_multiple": 1.5}
+    at_optimum = {"best_multiple": 1.0}
+    assert diagnose(0.8, reach, at_optimum, 0.3)["verdict"] == "reaches target"
+    assert diagnose(0.5, reach, long_step, 0.3)["verdict"] == "under-trained"
+    assert diagnose(0.5, reach, at_optimum, 0.9)["verdict"] == "objective-limited"
+    small_range = {**reach, "direction_reach_up": 0.05, "direction_reach_down": -0.05, "free_reach_up": 0.08,
+                   "free_reach_down": -0.08}
+    assert diagnose(0.3, small_range, long_step, 0.3)["verdict"] == "saturated"
+
+
+def test_stop_on_plateau_finishes_the_run(tmp_path, tiny):
+    cfg = small(tmp_path, eval_every=1, stop_on_plateau=True, plateau_patience=1, plateau_tol=10.0)
+    result = train(cfg, generator=tiny, **QUIET)
+    assert result.step == 2  # the second evaluation cannot beat the first by 10
+    card = json.loads((result.run.path / "transformer.json").read_text())
+    assert card["stopped"] == "plateau" and card["steps"] == 2
+    again = train(resume=result.run.path, generator=tiny, **QUIET)
+    assert again.step == 2  # a plateaued run is finished: resuming trains no further

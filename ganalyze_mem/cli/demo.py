@@ -24,10 +24,13 @@ def demo_cmd(out: str, size: str, fresh: bool, seed: int, quiet: bool) -> None:
     Stages (each checkpointed; a rerun skips finished ones and resumes a started one):
       1. measure      MachineMem scores of ~330 photos (tiny_cnn machine, each half against the other)
       2. predictor    fit a resnet18 regressor on them, promote it to OUT/weights/demo-machinemem
-      3. train        GANalyze direction against that predictor on the `collage` generator
+      3. train        GANalyze transformer against that predictor on the `collage` generator, 3 times
+                      with independent seeds (parallel one-thread processes); each run's held-out slope
+                      and its diagnosis in heldout.json
       4. strips       alpha strips scored by the predictor, humanmem, brightness and contrast
-      5. factors      which collage factors (objects, size, brightness, contrast) the direction moves,
-                      and whether that agrees with the paper (more objects, more contrast, darker)
+      5. factors      which collage factors (objects, size, brightness, contrast) each seed's transformer
+                      moves; per-seed effects with 95% intervals, a Holm-corrected combined test, and
+                      agrees / opposes / inconclusive per paper claim (OUT/answer.json)
       6. validation   attributes, shapes and nerf-views reports
 
     \b

@@ -103,7 +103,7 @@ def promote(run_dir: str | Path, name: str, force: bool = False, out: str | Path
     tmp = dest.with_name(f".{name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for fname in (WEIGHTS, CARD, RunDir.CONFIG, RunDir.METRICS):
+    for fname in (WEIGHTS, CARD, RunDir.CONFIG, RunDir.METRICS, "heldout.json", "heldout.png"):
         if (src / fname).is_file():
             shutil.copy2(src / fname, tmp / fname)
     card = json.loads((tmp / CARD).read_text(encoding="utf-8"))

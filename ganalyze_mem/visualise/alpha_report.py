@@ -120,7 +120,8 @@ def to_csv(report: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_assessor: str | None = None) -> str:
+def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_assessor: str | None = None,
+                training: dict[str, Any] | None = None) -> str:
     def f(v: float, d: int = 3) -> str:
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}"
 
@@ -143,6 +144,13 @@ def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_a
             lines.append(f"| {r['alpha']:+.3f} | {r['n']} | {f(r['mean'], 4)} | [{f(r['ci_low'], 4)}, "
                          f"{f(r['ci_high'], 4)}] | {f(r['change'], 4)} | [{f(r['change_ci_low'], 4)}, "
                          f"{f(r['change_ci_high'], 4)}] |")
+    if training and training.get("heldout"):
+        h, diag = training["heldout"], training.get("diagnosis", {})
+        lines += ["", "## Training's held-out check", "",
+                  f"Held-out slope {f(h.get('heldout_slope'), 2)} of the target (95% CI "
+                  f"[{f(h.get('heldout_slope_ci_low'), 2)}, {f(h.get('heldout_slope_ci_high'), 2)}], "
+                  f"{h.get('heldout_seeds')} seeds, step {h.get('step')}): **{diag.get('verdict', 'n/a')}**. "
+                  f"{diag.get('reason', '')}"]
     if report["class_kept"]:
         lines += ["", "## Class kept (top-1 of the classifier is the seed's class)", "", "| alpha | n | kept |",
                   "|---|---|---|"]
@@ -196,10 +204,11 @@ def plot(report: dict[str, Any], path: str | Path, train_assessor: str | None = 
 
 
 def write_report(report: dict[str, Any], folder: str | Path, title: str = "Per-alpha report",
-                 train_assessor: str | None = None) -> dict[str, Path]:
-    """Write report.csv, report.md and report.png into `folder`."""
+                 train_assessor: str | None = None, training: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write report.csv, report.md and report.png into `folder`; `training` (the transformer's card) adds the
+    training run's held-out check and its diagnosis (under-trained, saturated, ...) to report.md."""
     folder = Path(folder)
     out = {"csv": atomic_write_text(folder / "report.csv", to_csv(report)),
-           "md": atomic_write_text(folder / "report.md", to_markdown(report, title, train_assessor)),
+           "md": atomic_write_text(folder / "report.md", to_markdown(report, title, train_assessor, training)),
            "png": plot(report, folder / "report.png", train_assessor)}
     return out

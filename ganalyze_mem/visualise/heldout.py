@@ -197,7 +197,7 @@ def attainable_range(c, held: HeldOut, alpha_min: float, alpha_max: float, trans
 
 
 def diagnose(fraction: float, reach: dict[str, Any], scale: dict[str, Any], cv: float,
-             goal: float = 0.7) -> dict[str, str]:
+             goal: float = 0.7, transformer: str = "one_direction") -> dict[str, str]:
     """Which of: reaches the target, under-trained, saturated (the assessor's range) or objective-limited.
 
     `fraction` is the held-out slope as a fraction of the target slope 1. Under-trained: the held-out loss is lower
@@ -230,9 +230,23 @@ def diagnose(fraction: float, reach: dict[str, Any], scale: dict[str, Any], cv: 
     if m >= 1.25:
         return {"verdict": "under-trained", "reason": numbers + ": a longer step lowers the held-out loss, so the "
                 "direction has not reached its objective's optimum; train longer or with a larger --lr."}
+    advice = ("more samples may let its z-dependent step even them out" if transformer == "nonlinear" else
+              "try --transformer nonlinear (a step that depends on z)")
     return {"verdict": "objective-limited", "reason": numbers + ": the direction is at its loss optimum and the "
-            "target is reachable, but the seeds respond unequally to one shared step; try --transformer nonlinear "
-            "(a step that depends on z)."}
+            f"target is reachable, but the seeds respond unequally to one step; {advice}."}
+
+
+def json_safe(obj: Any) -> Any:
+    """`obj` with NaN and infinities as None, so that the JSON it becomes is standard (readable by any parser)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, stopped: str,
@@ -250,7 +264,8 @@ def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, 
     reach = attainable_range(c, held, cfg.alpha_min, cfg.alpha_max, free_seeds=cfg.range_seeds,
                              free_steps=cfg.range_steps)
     scale = loss_by_scale(c, held)
-    diagnosis = diagnose(final["heldout_slope"], reach, scale, final["heldout_per_seed_cv"])
+    diagnosis = diagnose(final["heldout_slope"], reach, scale, final["heldout_per_seed_cv"],
+                         transformer=cfg.transformer)
     summary = {
         "what": "GANalyze held-out check: achieved score change vs target alpha on fixed held-out seeds; target "
                 "slope 1 (goal >= 0.7); slope = mean per-seed least-squares slope, 95% Student-t interval over seeds",
@@ -263,7 +278,7 @@ def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, 
                      "ci_high": r["heldout_slope_ci_high"]} for r in history],
         "attainable": reach, "loss_by_scale": scale, "diagnosis": diagnosis,
     }
-    atomic_write_text(folder / "heldout.json", json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    atomic_write_text(folder / "heldout.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     plot_summary(summary, folder / "heldout.png")
     return summary
 

@@ -11,7 +11,8 @@ Stouffer's signed-z combination of the replicates' two-sided p-values (replicate
 training seeds and held-out latents), Holm-corrected over the claims tested side by side. The mean effect over
 replicates carries its own Student-t interval (over seeds: it shows how much the answer varies between trainings).
 The verdict is "agrees" / "opposes" (with the expected sign) only when the seeds agree and the Holm-adjusted
-combined p is below 0.05; otherwise "inconclusive".
+combined p is below 0.05, and every replicate's transformer does steer the assessor (held-out slope interval above
+0: otherwise it is no "more memorable" direction); otherwise "inconclusive".
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ def stouffer(effects: Sequence[float], pvalues: Sequence[float]) -> tuple[float,
 
 
 def replicated_claims(per_replicate: Sequence[dict[str, np.ndarray]], seeds: Sequence[int],
-                      claims: dict[str, tuple[int, str]]) -> list[dict[str, Any]]:
-    """Per-seed effects, the combined Holm-corrected test and the verdict of each claim (factor -> (sign, words))."""
+                      claims: dict[str, tuple[int, str]], steers: Sequence[bool] | None = None) -> list[dict[str, Any]]:
+    """Per-seed effects, the combined Holm-corrected test and the verdict of each claim (factor -> (sign, words)).
+
+    `steers` says per replicate whether its transformer does move the assessor's score on held-out seeds (held-out
+    slope's interval above 0); where one does not, it is no "more memorable" direction and every verdict is
+    "inconclusive" (the effects are still reported).
+    """
+    not_steering = [int(s) for s, ok in zip(seeds, steers or [True] * len(seeds), strict=True) if not ok]
     out = []
     for factor, (sign, words) in claims.items():
         per_seed = [{"seed": int(s), **paired_effect(arrays[factor])} for s, arrays in zip(seeds, per_replicate,
@@ -81,15 +88,23 @@ def replicated_claims(per_replicate: Sequence[dict[str, np.ndarray]], seeds: Seq
     adjusted = holm([c["combined"]["p"] for c in out])
     for c, ph in zip(out, adjusted, strict=True):
         c["combined"]["p_holm"] = ph
-        if c["seeds_agree"] and ph < ALPHA:
+        if not_steering:
+            c["verdict"] = "inconclusive"
+            c["reason"] = (f"the transformer of seed(s) {', '.join(map(str, not_steering))} does not raise the "
+                           "assessor's score on held-out seeds (held-out slope interval not above 0)")
+        elif c["seeds_agree"] and ph < ALPHA:
             c["verdict"] = "agrees" if (c["direction"] == "up") == (c["expected_sign"] > 0) else "opposes"
+            c["reason"] = f"every seed's interval on the same side of 0 and Holm p {ph:.2g} < {ALPHA}"
         else:
             c["verdict"] = "inconclusive"
+            c["reason"] = ("the seeds disagree (an interval includes 0 or crosses to the other side)"
+                           if not c["seeds_agree"] else f"Holm p {ph:.2g} >= {ALPHA}")
     return out
 
 
 METHOD = ("Per replicate (training seed): paired change of the factor from the lowest to the highest alpha on each "
           "held-out latent, in SDs of the factor at alpha 0; Student-t 95% interval and t-test over latents. "
           "Combined: Stouffer's signed z over replicates, Holm-corrected over the claims. Verdict 'agrees'/'opposes' "
-          "only when every replicate's interval excludes 0 on the same side and the Holm-adjusted combined p < 0.05; "
-          "otherwise 'inconclusive'. The mean effect over replicates has a Student-t interval over seeds.")
+          "only when every replicate's interval excludes 0 on the same side and the Holm-adjusted combined p < 0.05 "
+          "and every replicate's transformer raises the assessor's score on held-out seeds; otherwise "
+          "'inconclusive'. The mean effect over replicates has a Student-t interval over seeds.")

@@ -269,7 +269,8 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
         grid.save(tmp, format="PNG")
     atomic_write_text(run.path / "scores.csv", rows_to_csv(rows, names, class_names))
     report = summarize(rows, names)
-    write_report(report, run.path, f"Per-alpha report: {label} ({cfg.mode})", train_assessor=train_name)
+    write_report(report, run.path, f"Per-alpha report: {label} ({cfg.mode})", train_assessor=train_name,
+                 training=card)
     s = report["summary"][train_name]
     echo(f"{train_name}: slope {s['slope']:.3f} (R² {s['r2']:.3f}), Spearman {s['spearman']:.3f}, "
          f"rising strips {s['monotonic_rise']:.0%}. Classifier: {classifier_note}.")
