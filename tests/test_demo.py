@@ -118,7 +118,8 @@ def test_index_renders_in_a_browser(demo_run):
 def test_replicated_verdicts_need_agreeing_seeds_and_holm():
     import numpy as np
 
-    from ganalyze_mem.visualise.replicate import holm, replicated_claims
+    from ganalyze_mem.stats import holm
+    from ganalyze_mem.visualise.replicate import replicated_claims
 
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     rng = np.random.default_rng(0)

@@ -24,20 +24,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..stats import holm
 from ..validation.stats import mean_ci
 
 ALPHA = 0.05
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm step-down adjusted p-values (family-wise error rate), in input order."""
-    p = np.asarray(pvalues, dtype=float)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    adjusted = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
-    out = np.empty(m)
-    out[order] = adjusted
-    return [float(x) for x in out]
 
 
 def paired_effect(values: np.ndarray) -> dict[str, float]:
@@ -85,7 +75,7 @@ def replicated_claims(per_replicate: Sequence[dict[str, np.ndarray]], seeds: Seq
                     "combined": {"mean_effect_sd": across.mean, "ci_low": across.low, "ci_high": across.high,
                                  "stouffer_z": z, "p": p},
                     "seeds_agree": bool(up or down), "direction": "up" if up else "down" if down else "mixed"})
-    adjusted = holm([c["combined"]["p"] for c in out])
+    adjusted = holm([c["combined"]["p"] for c in out]).tolist()
     for c, ph in zip(out, adjusted, strict=True):
         c["combined"]["p_holm"] = ph
         if not_steering:
