@@ -3,9 +3,13 @@ appendix B): the 11 machines of the paper in four categories, plus ``tiny_cnn`` 
 
 A `Machine` is a network plus a replaceable last layer. The measurer trains it on rotation prediction (stage a),
 then gives it a fresh 2-way head for seen/unseen (stage b). Conventional machines (``linear``, ``svm``) have no
-backbone: their last layer *is* the machine, so a fresh head would forget everything stage (a) saw. They use the
-2-class rotation task of the paper (0/90 vs 180/270) and keep that trained 2-way layer as the start of stage (b);
-this is our reading of the paper, which does not say what it did there.
+backbone: their last layer *is* the machine. They use the 2-class rotation task of the paper (0/90 vs 180/270) and
+start stage (b) from that trained 2-way layer made neutral (`neutralize_head`): both rows set to their mean, so every
+image starts at p(seen) = 0.5. Reusing the layer as it is would map "seen" onto the 180/270 rotation group, which
+every upright target (and most strongly the targets stage (a) trained on) starts out far from: a bias against
+exactly the images being measured. For a one-layer softmax or hinge model, a neutral start keeps the layer's scale
+(its shared component, which weight decay then shrinks) but nothing of what separated the rotations: our reading of
+the paper, which does not say what it did there.
 
 Every machine takes images in [0, 1] (the project's image convention) and normalises inside ``forward``.
 """
@@ -64,6 +68,15 @@ class Machine(nn.Module):
         """A fresh ``nn.Linear`` with `num_outputs` outputs (initialised from torch's global generator: callers seed
         it inside ``torch.random.fork_rng``)."""
         return self._set_head(self.net, num_outputs)
+
+    @torch.no_grad()
+    def neutralize_head(self) -> nn.Linear:
+        """Set every row of the head to the rows' mean: equal logits for every input (p = 1 / outputs)."""
+        head = self.head
+        head.weight.copy_(head.weight.mean(0, keepdim=True).expand_as(head.weight))
+        if head.bias is not None:
+            head.bias.fill_(float(head.bias.mean()))
+        return head
 
     def head_keys(self) -> list[str]:
         head_ids = {id(p) for p in self.head.parameters()}
