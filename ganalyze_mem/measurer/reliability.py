@@ -79,7 +79,7 @@ def episodes_for(target: float, reliability: float | None, episodes: float) -> i
         return None
     if reliability >= 1:
         return 1
-    return max(1, math.ceil(episodes * target * (1 - reliability) / (reliability * (1 - target))))
+    return max(1, math.ceil(episodes * target * (1 - reliability) / (reliability * (1 - target)) - 1e-9))
 
 
 def reliability(matrices: list[np.ndarray], bootstrap: int = 1000, seed: int = 0, splits: int = SPLITS,
