@@ -82,17 +82,13 @@ class Machine(nn.Module):
         head_ids = {id(p) for p in self.head.parameters()}
         return [k for k, p in self.net.named_parameters() if id(p) in head_ids]
 
-    def load_backbone(self, path: str | os.PathLike) -> None:
+    def load_backbone(self, path: str | os.PathLike) -> dict:
         """Initialise every layer but the last from a checkpoint of the same network (the paper's pre-training
-        study, section 6.2). Key names are the network's own (torchvision's for torchvision machines)."""
-        from .weights import load_into, load_state_dict, unwrap_state_dict
+        study, section 6.2): torchvision/timm names, MoCo v2/v3 and Lightning layouts (`checkpoints`). Returns the
+        report of what was kept and dropped."""
+        from .checkpoints import load_backbone
 
-        state = unwrap_state_dict(load_state_dict(path))
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-        own = self.net.state_dict()
-        for k in self.head_keys():  # the head is always fresh: its shape follows the task, not the checkpoint
-            state[k] = own[k]
-        load_into(self.net, state, path)
+        return load_backbone(self.net, self.head_keys(), path, expected=f"machine {self.name}")
 
 
 # factories ----------------------------------------------------------------------------------------------------------
@@ -195,8 +191,7 @@ def create_machine(name: str, image_size: int, init: str | os.PathLike | None = 
     """Build the registered machine `name` for `image_size` px input, optionally initialised from `init`."""
     machine_image_size_check(name, image_size)
     machine = MACHINES.create(name, image_size=image_size)
-    if init is not None:
-        machine.load_backbone(init)
+    machine.init_report = machine.load_backbone(init) if init is not None else None
     return machine
 
 

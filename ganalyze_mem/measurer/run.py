@@ -118,6 +118,14 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
         warnings.warn(f"Set A holds {n} target images but sets B and C hold n = {config.set_size}: A dominates "
                       "stage (a). The paper uses |A| = n (section 3); drop --part-size 0 to measure in parts of n.",
                       stacklevel=2)
+    init = None
+    if config.init:  # read once here, to report what the checkpoint gave (every episode reads it again)
+        from ..checkpoints import describe
+        from ..machines import create_machine
+
+        init = create_machine(config.machine, config.image_size, config.init).init_report
+        if progress:
+            print(describe(init), file=sys.stderr)
     done = load_episodes(run.path, plan.sizes)
     data = EpisodeData(inputs.targets.images, inputs.pool.images, plan.tensors())
     target = config.episodes
@@ -137,7 +145,7 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
             print(f"Split-half below {config.until_reliability} in some part: {target} -> {grown} episodes.",
                   file=sys.stderr)
         target = grown
-    return Measurement(**finish(run, inputs, plan, config, done, target))
+    return Measurement(**finish(run, inputs, plan, config, done, target, {"init": init}))
 
 
 def run_units(run: RunDir, data: EpisodeData, config: MeasureConfig, todo: list[tuple[int, int]],

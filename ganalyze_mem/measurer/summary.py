@@ -37,7 +37,8 @@ def _both(matrices: dict[str, list[np.ndarray]], config: MeasureConfig) -> dict[
 
 
 def finish(run: RunDir, inputs: MeasureInputs, plan: Plan, config: MeasureConfig,
-           done: dict[tuple[int, int], dict[str, Any]], target: int) -> dict[str, Any]:
+           done: dict[tuple[int, int], dict[str, Any]], target: int, extra: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
     """Write scores.csv, predictions.npz, summary.json/.md, parts/part-PPP.json and histogram.png; return the
     fields of a `Measurement`."""
     n = len(inputs.targets.files)
@@ -104,6 +105,7 @@ def finish(run: RunDir, inputs: MeasureInputs, plan: Plan, config: MeasureConfig
         "stages": stages,
         "warnings": problems,
         "inputs": inputs.problems(),
+        **(extra or {}),
     }
     for part in parts:
         atomic_write_text(run.path / "parts" / f"part-{part['part']:03d}.json",
