@@ -49,7 +49,7 @@ def _opt(*names, help: str, paper=None, **kw):
                    "for LaMem); no --pool needed.")
 @_opt("--min-pretext-accuracy", type=float, help="The rotation bar of stage (a).", paper=P.min_pretext_accuracy)
 @_opt("--enforce-bar/--no-enforce-bar", help="Train stage (a) past --pretext-epochs (in rounds of half as many, "
-      "each with a fresh cosine schedule) until the bar is met, up to --max-pretext-epochs  [default: on].")
+      "each a cosine schedule from a tenth of --lr) until the bar is met, up to --max-pretext-epochs  [default: on].")
 @_opt("--max-pretext-epochs", type=int, help="Cap on stage-(a) epochs when enforcing the bar  [default: 3 x "
       "--pretext-epochs].")
 @_opt("--below-bar", type=click.Choice(BELOW_BAR), help="An episode that never reaches the bar: 'drop' it and run "

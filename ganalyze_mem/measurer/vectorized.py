@@ -33,7 +33,7 @@ from .calibration import seen_calibration_error
 from .config import MeasureConfig
 from .episode import EpisodeData, heldout_size, reproducible
 from .sampling import episode_seed, sample_sets
-from .stages import EVAL_BATCH, as_float, autocast, rotate
+from .stages import EVAL_BATCH, EXTEND_LR, as_float, autocast, rotate
 
 STOCHASTIC = ("Dropout", "StochasticDepth", "DropPath")
 
@@ -167,9 +167,9 @@ def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int
             views = [rotate(as_float(pretext[i][c], device, precision), classes) for i, c in enumerate(chunks)]
             return torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
 
-        def pretext_train(epochs: int, active: list[bool] | None = None) -> None:
-            stack.train(pretext.shape[1], pretext_batch, epochs, config.batch_size, config.lr, config.momentum,
-                        config.weight_decay, shuffles, record("pretext"), precision, active)
+        def pretext_train(epochs: int, active: list[bool] | None = None, rate: float = 1.0) -> None:
+            stack.train(pretext.shape[1], pretext_batch, epochs, config.batch_size, config.lr * rate,
+                        config.momentum, config.weight_decay, shuffles, record("pretext"), precision, active)
 
         if config.pretext_epochs > 0:
             pretext_train(config.pretext_epochs)
@@ -180,7 +180,7 @@ def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int
             if not any(active):
                 break
             extra = min(max(1, -(-config.pretext_epochs // 2)), cap - done)
-            pretext_train(extra, active)
+            pretext_train(extra, active, EXTEND_LR)
             done += extra
             after = _rotation_accuracy(stack, pretext, classes, device, precision)
             accuracy = [b if on else a for a, b, on in zip(accuracy, after, active, strict=True)]
