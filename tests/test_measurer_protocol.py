@@ -240,7 +240,6 @@ def test_kill_9_of_the_main_process_leaves_no_workers(tmp_path):
 
 
 def test_until_reliability_adds_episodes_up_to_the_cap():
-    from ganalyze_mem.measurer.parts import Plan
     from ganalyze_mem.measurer.run import next_target
 
     rng = np.random.default_rng(0)
@@ -253,10 +252,13 @@ def test_until_reliability_adds_episodes_up_to_the_cap():
             out[(0, i)] = {"index": i, "pretext_accuracy": 0.9, "p_seen": p, "seen": (p > 0.5).astype(np.uint8)}
         return out
 
-    plan = Plan([np.arange(30)], [np.arange(60)], False)
     cfg = preset("test", episodes=6, until_reliability=0.8, max_episodes=20, score="continuous").resolve()
-    assert next_target(records(0.01, 6), plan, 6, cfg) is None  # already reliable
-    grown = next_target(records(2.0, 6), plan, 6, cfg)  # noisy: the projection asks for more, capped at 20
+    assert next_target(records(0.01, 6), 0, 6, cfg) is None  # already reliable
+    grown = next_target(records(2.0, 6), 0, 6, cfg)  # noisy: the projection asks for more, capped at 20
     assert grown is not None and 6 + 2 <= grown <= 20
-    assert next_target(records(2.0, 20), plan, 20, cfg) is None  # the cap is reached
-    assert next_target(records(2.0, 6), plan, 6, preset("test", episodes=6).resolve()) is None  # option off
+    assert next_target(records(2.0, 20), 0, 20, cfg) is None  # the cap is reached
+    assert next_target(records(2.0, 6), 0, 6, preset("test", episodes=6).resolve()) is None  # option off
+    # parts grow on their own: a reliable part keeps its episodes while a noisy one gets more
+    done = {**records(0.01, 6), **{(1, i): r for (_, i), r in records(2.0, 6).items()}}
+    assert next_target(done, 0, 6, cfg) is None and next_target(done, 1, 6, cfg) is not None
+    assert units_needed(done, 2, [6, 9], cfg) == [(1, 6), (1, 7), (1, 8)]

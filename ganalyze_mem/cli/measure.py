@@ -145,7 +145,9 @@ def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options) ->
         return "n/a" if sb is None else f"{sb:.2f} [{'n/a' if lo is None else f'{lo:.2f}'}, " \
             f"{'n/a' if hi is None else f'{hi:.2f}'}]"
 
-    click.echo(f"{len(result.files)} images in {len(s['parts'])} part(s) x {s['episodes_per_part']} episodes: "
+    m = s["episodes_per_part"]
+    click.echo(f"{len(result.files)} images in {len(s['parts'])} part(s) x "
+               f"{m[0] if min(m) == max(m) else f'{min(m)}-{max(m)}'} episodes: "
                f"mean {d['mean']:.3f} (SD {d['sd']:.3f}, min {d['min']:.3f}, max {d['max']:.3f}); stage (a) "
                f"accuracy {s['stages']['pretext_accuracy']['mean']:.1%}")
     click.echo(f"Split-half (Spearman-Brown, 95% CI): paper score {r(rel['paper'])}, continuous "

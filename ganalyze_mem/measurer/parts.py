@@ -75,13 +75,14 @@ def attempt_cap(target: int, config: MeasureConfig) -> int:
     return target if config.below_bar == "keep" else 2 * target + 4
 
 
-def units_needed(done: dict[tuple[int, int], dict[str, Any]], n_parts: int, target: int, config: MeasureConfig
-                 ) -> list[tuple[int, int]]:
-    """Units to run so that each part's first indices hold `target` counted episodes: walking the indices in order,
-    missing ones are scheduled (assumed to count) until enough are done or scheduled. Gaps are filled first, so the
-    counted episodes are always a prefix of the indices."""
+def units_needed(done: dict[tuple[int, int], dict[str, Any]], n_parts: int, targets: int | list[int],
+                 config: MeasureConfig) -> list[tuple[int, int]]:
+    """Units to run so that each part's first indices hold its target number of counted episodes (`targets`: one
+    for all parts or one per part): walking the indices in order, missing ones are scheduled (assumed to count)
+    until enough are done or scheduled. Gaps are filled first, so the counted episodes are always a prefix."""
     todo = []
     for part in range(n_parts):
+        target = targets if isinstance(targets, int) else targets[part]
         have, pending = 0, []
         for i in range(attempt_cap(target, config)):
             if have + len(pending) >= target:

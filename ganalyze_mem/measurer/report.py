@@ -98,6 +98,10 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def _episodes(per_part: list[int]) -> str:
+    return str(per_part[0]) if min(per_part) == max(per_part) else f"{min(per_part)}-{max(per_part)}"
+
+
 def _ci(r: dict[str, Any]) -> str:
     lo, hi = r.get("ci95", [None, None])
     return f"{_fmt(r.get('spearman_brown'), 2)} [{_fmt(lo, 2)}, {_fmt(hi, 2)}]"
@@ -113,7 +117,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         f"{summary['targets']} target images in {pr['parts']} part(s) of |A| = {pr['part_sizes']} (last part "
         f"{pr['last_part']}{'; whole-dataset mode: each part against the rest' if pr['whole_dataset'] else ''}), "
-        f"{summary['episodes_per_part']} counted episodes per part ({summary['episodes_run']} run), "
+        f"{_episodes(summary['episodes_per_part'])} counted episodes per part ({summary['episodes_run']} run), "
         f"n = {cfg['set_size']} images per set, {cfg['image_size']} px, batch {cfg['batch_size']}, "
         f"{cfg['precision']}, stage (a) {cfg['pretext_epochs']} epochs at lr {cfg['lr']}{bar}, "
         f"stage (b) {cfg['seen_epochs']} epochs, calibration on "
@@ -145,7 +149,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     ]
     rows = [(str(p["part"]), p["targets"], p["episodes"], p["pretext_accuracy"], p["reliability"])
             for p in summary["parts"]]
-    rows.append(("all", summary["targets"], summary["episodes_per_part"], st["pretext_accuracy"], rel))
+    rows.append(("all", summary["targets"], _episodes(summary["episodes_per_part"]), st["pretext_accuracy"], rel))
     for name, n, m, acc, r in rows:
         lines.append(f"| {name} | {n} | {m} | {_fmt(acc.get('mean'))} ({_fmt(acc.get('min'))}) | "
                      f"{_ci(r['paper'])} | {_fmt(r['paper'].get('episodes_for_0.8'))} | {_ci(r['continuous'])} | "

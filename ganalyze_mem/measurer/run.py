@@ -128,24 +128,25 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
             print(describe(init), file=sys.stderr)
     done = load_episodes(run.path, plan.sizes)
     data = EpisodeData(inputs.targets.images, inputs.pool.images, plan.tensors())
-    target = config.episodes
+    targets = [config.episodes] * len(plan.sizes)  # counted episodes wanted, per part
     announced = False
     while True:
-        todo = units_needed(done, len(plan.sizes), target, config)
+        todo = units_needed(done, len(plan.sizes), targets, config)
         if todo:
             if progress and not announced and done:
                 print(f"Resuming {run.path}: {len(done)} unit(s) done.", file=sys.stderr)
             announced = True
             run_units(run, data, config, todo, done, progress)
             continue
-        grown = next_target(done, plan, target, config)
-        if grown is None:
+        grown = {p: t for p in range(len(targets)) if (t := next_target(done, p, targets[p], config)) is not None}
+        if not grown:
             break
         if progress:
-            print(f"Split-half below {config.until_reliability} in some part: {target} -> {grown} episodes.",
-                  file=sys.stderr)
-        target = grown
-    return Measurement(**finish(run, inputs, plan, config, done, target, {"init": init}))
+            print(f"Split-half below {config.until_reliability}: more episodes for part(s) "
+                  + ", ".join(f"{p} ({targets[p]} -> {t})" for p, t in grown.items()), file=sys.stderr)
+        for p, t in grown.items():
+            targets[p] = t
+    return Measurement(**finish(run, inputs, plan, config, done, targets, {"init": init}))
 
 
 def run_units(run: RunDir, data: EpisodeData, config: MeasureConfig, todo: list[tuple[int, int]],
@@ -163,23 +164,22 @@ def run_units(run: RunDir, data: EpisodeData, config: MeasureConfig, todo: list[
                  progress)
 
 
-def next_target(done: dict[tuple[int, int], dict[str, Any]], plan: Plan, target: int, config: MeasureConfig
+def next_target(done: dict[tuple[int, int], dict[str, Any]], part: int, target: int, config: MeasureConfig
                 ) -> int | None:
-    """With `until_reliability`: the next number of episodes per part, from the Spearman-Brown projection of the
-    weakest part (at least a quarter more), or None when every part reaches it or the cap is reached."""
+    """With `until_reliability`: the next number of counted episodes for `part`, from the Spearman-Brown projection
+    of its split-half (at least a quarter more, at most the cap), or None when it reaches the goal, the cap is
+    reached or the part ran out of attempts. It depends on the part's own episodes only, so a resumed run grows
+    every part exactly as an uninterrupted one."""
     goal = config.until_reliability
     if goal is None or target >= config.episode_cap():
         return None
     key = "p_seen" if config.score == "continuous" else "seen"
-    needed = []
-    for part in range(len(plan.sizes)):
-        chosen, _ = chosen_records(done, part, target, config)
-        if len(chosen) < target:  # the part ran out of attempts: more episodes would not help
-            continue
-        rel = reliability([np.stack([np.asarray(r[key], dtype=np.float64) for r in chosen])], bootstrap=0,
-                          seed=config.seed)["spearman_brown"]
-        if rel is None or rel < goal:
-            needed.append(episodes_for(goal, rel, target) or config.episode_cap())
-    if not needed:
+    chosen, _ = chosen_records(done, part, target, config)
+    if len(chosen) < target:  # the part ran out of attempts: more episodes would not help
         return None
-    return min(config.episode_cap(), max(target + max(2, target // 4), max(needed)))
+    rel = reliability([np.stack([np.asarray(r[key], dtype=np.float64) for r in chosen])], bootstrap=0,
+                      seed=config.seed)["spearman_brown"]
+    if rel is not None and rel >= goal:
+        return None
+    needed = episodes_for(goal, rel, target) or config.episode_cap()
+    return min(config.episode_cap(), max(target + max(2, target // 4), needed))

@@ -37,7 +37,7 @@ def _both(matrices: dict[str, list[np.ndarray]], config: MeasureConfig) -> dict[
 
 
 def finish(run: RunDir, inputs: MeasureInputs, plan: Plan, config: MeasureConfig,
-           done: dict[tuple[int, int], dict[str, Any]], target: int, extra: dict[str, Any] | None = None
+           done: dict[tuple[int, int], dict[str, Any]], targets: list[int], extra: dict[str, Any] | None = None
            ) -> dict[str, Any]:
     """Write scores.csv, predictions.npz, summary.json/.md, parts/part-PPP.json and histogram.png; return the
     fields of a `Measurement`."""
@@ -49,7 +49,7 @@ def finish(run: RunDir, inputs: MeasureInputs, plan: Plan, config: MeasureConfig
     matrices: dict[str, list[np.ndarray]] = {kind: [] for kind in KINDS}
     parts, all_chosen, all_dropped, predictions = [], [], [], []
     for p, idx in enumerate(plan.targets):
-        chosen, dropped = chosen_records(done, p, target, config)
+        chosen, dropped = chosen_records(done, p, targets[p], config)
         if not chosen:
             raise GanalyzeError(
                 f"Part {p} has no episode that reached {config.min_pretext_accuracy:.0%} rotation accuracy in stage "
@@ -80,14 +80,14 @@ def finish(run: RunDir, inputs: MeasureInputs, plan: Plan, config: MeasureConfig
     overall = _both(matrices, config)
     stages = episode_stats(all_chosen, config.min_pretext_accuracy)
     below = [r for r in all_chosen + all_dropped if r["pretext_accuracy"] < config.min_pretext_accuracy]
-    problems = _problems(config, parts, overall, below, len(all_chosen) + len(all_dropped), target)
+    problems = _problems(config, parts, overall, below, len(all_chosen) + len(all_dropped), targets)
     summary = {
         "machine": config.machine,
         "targets": n,
         "pool": len(inputs.pool.files),
         "episodes_done": len(all_chosen),
         "episodes_run": len(done),
-        "episodes_per_part": target,
+        "episodes_per_part": [int(t) for t in targets],
         "options": config.options(),
         "protocol": {**plan.describe(), "bar": config.min_pretext_accuracy, "enforce_bar": config.enforce_bar,
                      "below_bar": config.below_bar, "episodes_below_bar": len(below),
@@ -112,8 +112,8 @@ def finish(run: RunDir, inputs: MeasureInputs, plan: Plan, config: MeasureConfig
                           json.dumps(part, indent=2) + "\n")
     write_summary(run.path, summary)
     write_histogram(run.path / "histogram.png", score,
-                    f"{config.machine}: {n} images, {len(parts)} part(s) x {target} episodes, n = {config.set_size}",
-                    target)
+                    f"{config.machine}: {n} images, {len(parts)} part(s) x {min(targets)}-{max(targets)} episodes, "
+                    f"n = {config.set_size}", max(targets))
     for line in problems:  # one warning per kind of problem, with counts
         warnings.warn(line, stacklevel=3)
     return {"run_dir": Path(run.path), "files": files, "scores": score, "summary": summary,
@@ -134,7 +134,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def _problems(config: MeasureConfig, parts: list[dict[str, Any]], overall: dict[str, Any],
-              below: list[dict[str, Any]], tried: int, target: int) -> list[str]:
+              below: list[dict[str, Any]], tried: int, targets: list[int]) -> list[str]:
     """One line per kind of problem, with counts."""
     lines = []
     if below:
@@ -143,9 +143,9 @@ def _problems(config: MeasureConfig, parts: list[dict[str, Any]], overall: dict[
         lines.append(f"{len(below)} of {tried} episodes stayed under {config.min_pretext_accuracy:.0%} rotation "
                      f"accuracy in stage (a) after up to {config.pretext_cap()} epochs (their mean {acc:.1%}); "
                      f"{fate}. The paper requires at least 80 %: raise --max-pretext-epochs or change --lr.")
-    short = [p["part"] for p in parts if p["episodes"] < target]
+    short = [p["part"] for p in parts if p["episodes"] < targets[p["part"]]]
     if short:
-        lines.append(f"{len(short)} part(s) collected fewer than {target} counted episodes (parts {short[:10]}): "
+        lines.append(f"{len(short)} part(s) collected fewer counted episodes than wanted (parts {short[:10]}): "
                      "too many episodes stayed under the rotation bar.")
     rel = overall[config.score]["spearman_brown"]
     low = [p["part"] for p in parts if (p["reliability"][config.score]["spearman_brown"] or 0) < LOW_RELIABILITY]
