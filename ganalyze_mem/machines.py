@@ -3,9 +3,13 @@ appendix B): the 11 machines of the paper in four categories, plus ``tiny_cnn`` 
 
 A `Machine` is a network plus a replaceable last layer. The measurer trains it on rotation prediction (stage a),
 then gives it a fresh 2-way head for seen/unseen (stage b). Conventional machines (``linear``, ``svm``) have no
-backbone: their last layer *is* the machine, so a fresh head would forget everything stage (a) saw. They use the
-2-class rotation task of the paper (0/90 vs 180/270) and keep that trained 2-way layer as the start of stage (b);
-this is our reading of the paper, which does not say what it did there.
+backbone: their last layer *is* the machine. They use the 2-class rotation task of the paper (0/90 vs 180/270) and
+start stage (b) from that trained 2-way layer made neutral (`neutralize_head`): both rows set to their mean, so every
+image starts at p(seen) = 0.5. Reusing the layer as it is would map "seen" onto the 180/270 rotation group, which
+every upright target (and most strongly the targets stage (a) trained on) starts out far from: a bias against
+exactly the images being measured. For a one-layer softmax or hinge model, a neutral start keeps the layer's scale
+(its shared component, which weight decay then shrinks) but nothing of what separated the rotations: our reading of
+the paper, which does not say what it did there.
 
 Every machine takes images in [0, 1] (the project's image convention) and normalises inside ``forward``.
 """
@@ -65,21 +69,26 @@ class Machine(nn.Module):
         it inside ``torch.random.fork_rng``)."""
         return self._set_head(self.net, num_outputs)
 
+    @torch.no_grad()
+    def neutralize_head(self) -> nn.Linear:
+        """Set every row of the head to the rows' mean: equal logits for every input (p = 1 / outputs)."""
+        head = self.head
+        head.weight.copy_(head.weight.mean(0, keepdim=True).expand_as(head.weight))
+        if head.bias is not None:
+            head.bias.fill_(float(head.bias.mean()))
+        return head
+
     def head_keys(self) -> list[str]:
         head_ids = {id(p) for p in self.head.parameters()}
         return [k for k, p in self.net.named_parameters() if id(p) in head_ids]
 
-    def load_backbone(self, path: str | os.PathLike) -> None:
+    def load_backbone(self, path: str | os.PathLike) -> dict:
         """Initialise every layer but the last from a checkpoint of the same network (the paper's pre-training
-        study, section 6.2). Key names are the network's own (torchvision's for torchvision machines)."""
-        from .weights import load_into, load_state_dict, unwrap_state_dict
+        study, section 6.2): torchvision/timm names, MoCo v2/v3 and Lightning layouts (`checkpoints`). Returns the
+        report of what was kept and dropped."""
+        from .checkpoints import load_backbone
 
-        state = unwrap_state_dict(load_state_dict(path))
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-        own = self.net.state_dict()
-        for k in self.head_keys():  # the head is always fresh: its shape follows the task, not the checkpoint
-            state[k] = own[k]
-        load_into(self.net, state, path)
+        return load_backbone(self.net, self.head_keys(), path, expected=f"machine {self.name}")
 
 
 # factories ----------------------------------------------------------------------------------------------------------
@@ -182,8 +191,7 @@ def create_machine(name: str, image_size: int, init: str | os.PathLike | None = 
     """Build the registered machine `name` for `image_size` px input, optionally initialised from `init`."""
     machine_image_size_check(name, image_size)
     machine = MACHINES.create(name, image_size=image_size)
-    if init is not None:
-        machine.load_backbone(init)
+    machine.init_report = machine.load_backbone(init) if init is not None else None
     return machine
 
 

@@ -98,3 +98,63 @@ def test_xcit_without_timm_says_how_to_install(monkeypatch):
 def test_image_size_limits_are_clear():
     with pytest.raises(GanalyzeError, match="maxvit_t"):
         create_machine("maxvit_t", 100)
+
+
+def _layouts(net_state: dict) -> dict:
+    """A tiny_cnn encoder saved in the layouts --init reads (MoCo v2/v3, torchvision/timm, Lightning)."""
+    mlp = {"fc.0.weight": torch.randn(64, 64), "fc.0.bias": torch.randn(64), "fc.2.weight": torch.randn(128, 64),
+           "fc.2.bias": torch.randn(128)}  # the projection MLP that replaces the encoder's fc
+    body = {k: v for k, v in net_state.items() if not k.startswith("fc.")}
+    encoder = {**body, **mlp}
+    return {
+        "moco_v2": {"state_dict": {**{f"module.encoder_q.{k}": v for k, v in encoder.items()},
+                                   **{f"module.encoder_k.{k}": v + 1 for k, v in encoder.items()},
+                                   "module.queue": torch.randn(128, 16), "module.queue_ptr": torch.zeros(1)},
+                    "epoch": 800, "arch": "resnet50"},
+        "moco_v3": {"state_dict": {**{f"module.base_encoder.{k}": v for k, v in encoder.items()},
+                                   **{f"module.momentum_encoder.{k}": v - 1 for k, v in encoder.items()},
+                                   "module.predictor.0.weight": torch.randn(64, 128)}, "epoch": 300},
+        "torchvision": {**body, "fc.weight": torch.randn(1000, 64), "fc.bias": torch.randn(1000)},
+        "lightning": {"state_dict": {**{f"model.{k}": v for k, v in body.items()},
+                                     "model.fc.weight": torch.randn(10, 64), "model.fc.bias": torch.randn(10)},
+                      "epoch": 3, "global_step": 120, "pytorch-lightning_version": "2.2.0", "optimizer_states": [],
+                      "lr_schedulers": []},
+    }
+
+
+@pytest.mark.parametrize("layout", ["moco_v2", "moco_v3", "torchvision", "lightning"])
+def test_init_reads_moco_torchvision_and_lightning_checkpoints(tmp_path, layout):
+    from ganalyze_mem.checkpoints import describe
+
+    torch.manual_seed(1)
+    donor = create_machine("tiny_cnn", 32)
+    path = tmp_path / f"{layout}.pth"
+    torch.save(_layouts(donor.net.state_dict())[layout], path)
+    torch.manual_seed(2)
+    m = create_machine("tiny_cnn", 32, init=path)
+    for k, v in donor.net.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(m.net.state_dict()[k], v), (layout, k)
+    assert m.head.out_features == 4  # the head is fresh: 4 rotations, not the file's classifier or projector
+    report = m.init_report
+    body = len([k for k in donor.net.state_dict() if not k.startswith("fc.")])
+    assert report["kept"] == body and report["layout"] == ("plain" if layout == "torchvision" else layout)
+    assert "fc (head)" in report["dropped"] and "kept" in describe(report)
+    if layout == "moco_v2":
+        assert {"encoder_k", "queue", "queue_ptr"} <= set(report["dropped"])
+    if layout == "moco_v3":
+        assert {"momentum_encoder", "predictor"} <= set(report["dropped"])
+
+
+def test_predictor_init_uses_the_same_reader(tmp_path):
+    from ganalyze_mem.backbones import build_backbone
+    from ganalyze_mem.predictor.init import load_backbone_weights
+
+    torch.manual_seed(0)
+    donor = build_backbone("resnet18", 1000, 32)
+    state = {f"module.encoder_q.{k}": v for k, v in donor.state_dict().items()}
+    target = build_backbone("resnet18", 1, 32)
+    kept = load_backbone_weights(target, "resnet18", {"state_dict": state}, "moco.pth")
+    assert kept == len([k for k in donor.state_dict() if not k.startswith("fc.")])
+    assert torch.equal(target.state_dict()["layer1.0.conv1.weight"], donor.state_dict()["layer1.0.conv1.weight"])
+    assert target.fc.out_features == 1

@@ -62,16 +62,16 @@ def _one_thread():
 def _outputs(run_dir):
     """Everything that must be identical between equivalent runs (episode timings aside)."""
     episodes = {}
-    for p in sorted((run_dir / "episodes").glob("*.json")):
+    for p in sorted((run_dir / "episodes").glob("part-*/*.json")):
         record = json.loads(p.read_text())
         record.pop("seconds")
-        episodes[p.name] = record
+        episodes[f"{p.parent.name}/{p.name}"] = record
     pred = read_predictions(run_dir / "predictions.npz")
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("workers", "executor", "ray_address"):
+    for key in ("workers", "executor", "ray_address", "num_gpus"):
         summary["options"].pop(key)
     return {"scores": (run_dir / "scores.csv").read_text(), "episodes": episodes, "summary": summary,
-            "seen": pred["seen"].tolist(), "p_seen": pred["p_seen"].tolist()}
+            "seen": [p["seen"].tolist() for p in pred], "p_seen": [p["p_seen"].tolist() for p in pred]}
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +92,20 @@ def reference(images, tmp_path_factory):
 def test_outputs_and_bad_pool_images_are_reported(reference, images):
     run_dir, out = reference["dir"], reference["outputs"]
     lines = out["scores"].splitlines()
-    assert lines[0] == "path,score,episodes" and len(lines) == 7
-    scores = np.array([float(line.split(",")[1]) for line in lines[1:]])
-    assert ((scores >= 0) & (scores <= 1)).all()
-    assert np.allclose(scores * 4, np.round(scores * 4))  # fractions of 4 episodes
-    assert len(out["episodes"]) == 4 and np.array(out["seen"]).shape == (4, 6)
+    assert lines[0] == "path,score,se,paper,paper_se,continuous,continuous_se,episodes,part" and len(lines) == 7
+    rows = [line.split(",") for line in lines[1:]]
+    scores = np.array([float(r[1]) for r in rows])
+    assert ((scores >= 0) & (scores <= 1)).all() and all(r[8] == "0" for r in rows)
+    assert all(r[7] == "4" for r in rows) and np.allclose(scores * 4, np.round(scores * 4))  # fractions of 4
+    assert np.array_equal(scores, [float(r[3]) for r in rows])  # `score` is the paper's by default
     s = out["summary"]
+    counted = s["parts"][0]["episodes"]
+    assert counted == 4 and np.array(out["seen"][0]).shape == (4, 6)
+    assert len(out["episodes"]) == 4 + len(s["parts"][0]["episodes_dropped"])
     assert s["scores"]["mean"] == pytest.approx(scores.mean())
-    assert {"rho_halves", "spearman_brown"} <= set(s["split_half"])
+    assert {"rho_halves", "spearman_brown", "ci95", "episodes_for_0.8"} <= set(s["split_half"])
+    assert {"paper", "continuous"} == set(s["reliability"]) == set(s["parts"][0]["reliability"])
+    assert s["protocol"]["parts"] == 1 and s["protocol"]["last_part"] == "balanced"
     assert len(s["stages"]["per_episode"]) == 4 and 1 <= s["stages"]["chosen_epoch"]["mean"] <= 2
     problems = s["inputs"]
     assert any("broken.png" in p for p in problems["unreadable_pool"])
@@ -123,7 +129,7 @@ def test_resume_ends_identical(reference, tmp_path):
     run_dir = tmp_path / reference["dir"].name
     shutil.copytree(reference["dir"], run_dir)
     for name in ("episode-00001.json", "episode-00003.json"):  # as if killed before these two finished
-        (run_dir / "episodes" / name).unlink()
+        (run_dir / "episodes" / "part-000" / name).unlink()
     for name in ("scores.csv", "summary.json", "predictions.npz"):
         (run_dir / name).unlink()
     refused = CliRunner().invoke(main, ["measure", "--resume", str(run_dir), "--seed", "5"])
@@ -201,6 +207,6 @@ def test_vectorized_run_matches_sequential_and_resumes(reference, images, tmp_pa
         np.testing.assert_allclose(first["p_seen"], ref["p_seen"], atol=1e-3)  # float16 storage
         for name, record in first["episodes"].items():
             np.testing.assert_allclose(decode(record)["p_seen"], decode(ref["episodes"][name])["p_seen"], atol=1e-5)
-        (result.run_dir / "episodes" / "episode-00002.json").unlink()
+        (result.run_dir / "episodes" / "part-000" / "episode-00002.json").unlink()
         measure([], [], None, resume=result.run_dir, progress=False)
     assert _outputs(result.run_dir) == first

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ..measurer.config import CALIBRATION_MODES, EXECUTORS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PRESETS, MeasureConfig
+from ..measurer.config import (
+    BELOW_BAR,
+    CALIBRATION_MODES,
+    EXECUTORS,
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    PRECISIONS,
+    PRESETS,
+    SCORES,
+    MeasureConfig,
+)
 from .common import DEVICE, DEVICE_HELP, int_range
 
 P = PRESETS["paper"]
@@ -19,10 +29,12 @@ def _opt(*names, help: str, paper=None, **kw):
 @click.command("measure")
 @click.argument("target", nargs=-1, type=click.Path())
 @click.option("--pool", "-p", multiple=True, type=click.Path(),
-              help="Folder(s) or files that sets B and C are drawn from (needs at least 2 x --set-size images).")
+              help="Folder(s) or files that sets B and C are drawn from (needs at least 2 x --set-size images). "
+                   "The same as TARGET: whole-dataset mode.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True,
-              help="Starting values: 'paper' (section 3, appendix B), 'cpu' (tiny_cnn, 32 px, batch 32, n = 100, 20 "
-                   "episodes: minutes on a laptop), 'test' (seconds).")
+              help="Starting values: 'paper' (section 3, appendix B), 'cpu' (tiny_cnn, 32 px, batch 32, |A| = n = 80, "
+                   "40 episodes per part, 15 stage-(a) epochs: the faithful protocol on a laptop; add --precision "
+                   "bf16 --score continuous for about 4x sooner to the same reliability), 'test' (seconds).")
 @_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`).", paper=P.machine)
 @_opt("--episodes", type=int, help="Episodes m; each image's score is a fraction of them.", paper=P.episodes)
 @_opt("--set-size", "-n", type=int, help="Images n in each of sets B and C.", paper=P.set_size)
@@ -42,6 +54,29 @@ def _opt(*names, help: str, paper=None, **kw):
 @_opt("--heldout-size", type=int, help="Held-out images per half with --calibration heldout [default: as many as "
       "targets, at most --set-size].")
 @_opt("--bin-size", type=int, help="Adaptive binning: at least this many predictions per bin.", paper=P.bin_size)
+@_opt("--part-size", type=int, help="Targets per part |A|; more targets are measured in balanced parts, each "
+      "against its own draws of B and C; 0: all targets in one part  [default: --set-size, the paper's |A| = n].")
+@click.option("--whole-dataset", is_flag=True, default=None,
+              help="Measure every image of TARGET in parts, each against the rest of the folder (as the paper did "
+                   "for LaMem); no --pool needed.")
+@_opt("--min-pretext-accuracy", type=float, help="The rotation bar of stage (a).", paper=P.min_pretext_accuracy)
+@_opt("--enforce-bar/--no-enforce-bar", help="Train stage (a) past --pretext-epochs (in rounds of half as many, "
+      "each a cosine schedule from a tenth of --lr) until the bar is met, up to --max-pretext-epochs  [default: on].")
+@_opt("--max-pretext-epochs", type=int, help="Cap on stage-(a) epochs when enforcing the bar  [default: 3 x "
+      "--pretext-epochs].")
+@_opt("--below-bar", type=click.Choice(BELOW_BAR), help="An episode that never reaches the bar: 'drop' it and run "
+      "a replacement, or 'keep' it  [default: drop].")
+@_opt("--precision", type=click.Choice(PRECISIONS), help="'bf16': channels_last + bfloat16 autocast, about 2x on "
+      "CPUs with AVX512-BF16/AMX and on GPUs, statistically the same scores; part of the run's identity  "
+      "[default: fp32].")
+@_opt("--score", type=click.Choice(SCORES), help="What the `score` column holds: 'paper' (fraction of episodes "
+      "predicted seen) or 'continuous' (mean p(seen), as reliable with about half the episodes); both are always "
+      "written  [default: paper].")
+@_opt("--until-reliability", type=float, help="Add episodes to every part until its split-half consistency "
+      "(Spearman-Brown, of --score) reaches this, e.g. 0.8.")
+@_opt("--max-episodes", type=int, help="Most counted episodes per part with --until-reliability  [default: 4 x "
+      "--episodes].")
+@_opt("--bootstrap", type=int, help="Bootstrap resamples for the reliability intervals  [default: 1000].")
 @_opt("--init", type=click.Path(exists=True, dir_okay=False),
       help="Checkpoint to initialise every layer but the last (pre-training study).")
 @_opt("--vectorize", type=int, help="Train this many episodes at once with torch.func (for GPUs; the same "
@@ -52,12 +87,15 @@ def _opt(*names, help: str, paper=None, **kw):
       "[default: local].")
 @_opt("--ray-address", help="Address of an existing Ray cluster (e.g. 'auto' or 'ray://host:10001'); without "
       "it a local Ray with --workers CPUs is started.")
+@_opt("--num-gpus", type=float, help="GPUs per Ray task (0.25: four episodes share a GPU)  [default: 0].")
+@click.option("--dry-run", is_flag=True, help="Print the plan (parts, episodes, units) and a time estimate from a "
+              "short timed probe episode; run nothing else.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default="outputs/measure", show_default=True,
               help="Folder for run directories.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False),
               help="Continue an interrupted run directory; its own options and images are used.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def measure_cmd(target, pool, preset, out, resume, quiet, **options) -> None:
+def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options) -> None:
     """Measure MachineMem scores of the TARGET images (files or folders): the fraction of episodes in which a
     machine, trained on rotation prediction over them and n pool images and then on seen vs unseen pool images,
     predicts each target as seen.
@@ -65,6 +103,8 @@ def measure_cmd(target, pool, preset, out, resume, quiet, **options) -> None:
     \b
     Examples:
       ganalyze-mem measure targets/ --pool pool/ --preset cpu -j 2
+      ganalyze-mem measure photos/ --pool photos/ --preset cpu --precision bf16 --until-reliability 0.8
+      ganalyze-mem measure photos/ --whole-dataset --preset cpu --dry-run
       ganalyze-mem measure targets/ --pool lamem/ --machine resnet50          (the paper's setting; GPU)
       ganalyze-mem measure targets/ --pool pool/ --machine vgg16 --calibration heldout
       ganalyze-mem measure targets/ --pool pool/ --executor ray --ray-address auto
@@ -89,20 +129,42 @@ def measure_cmd(target, pool, preset, out, resume, quiet, **options) -> None:
         if not target:
             raise GanalyzeError("Give the TARGET images (files or folders) to measure, e.g. "
                                 "`ganalyze-mem measure targets/ --pool pool/ --preset cpu`.")
-        if not pool:
+        from pathlib import Path
+
+        if pool and sorted(Path(p).resolve() for p in pool) == sorted(Path(t).resolve() for t in target):
+            options["whole_dataset"] = True  # `measure DATASET --pool DATASET`
+        if options.get("whole_dataset"):
+            pool = ()
+        elif not pool:
             raise GanalyzeError("Give --pool: a folder of images (at least 2 x --set-size) that sets B and C are "
-                                "drawn from, disjoint from the targets.")
+                                "drawn from, disjoint from the targets; or --whole-dataset to measure every image "
+                                "of TARGET against the rest.")
         options["device"] = pick_device(options["device"] or "auto")
         config = make_preset(preset, **options)
     if not isinstance(config, MeasureConfig):  # pragma: no cover - guards the resume path
         config = dataclasses.replace(MeasureConfig(), **config)
+    if dry_run:
+        from ..measurer.plan import dry_run as plan
+
+        click.echo(plan(list(target), list(pool), config, resume=resume, progress=not quiet))
+        return
     result = measure(list(target), list(pool), config, out=out, resume=resume, progress=not quiet)
     s = result.summary
-    d, sh = s["scores"], s["split_half"]
-    sb = sh["spearman_brown"]
-    click.echo(f"{len(result.files)} images, {s['episodes_done']} episodes: mean {d['mean']:.3f} (SD {d['sd']:.3f}, "
-               f"min {d['min']:.3f}, max {d['max']:.3f}); split-half (Spearman-Brown) "
-               f"{'n/a' if sb is None else f'{sb:.3f}'}; stage (a) accuracy "
-               f"{s['stages']['pretext_accuracy']['mean']:.1%}")
+    d, rel = s["scores"], s["reliability"]
+
+    def r(x: dict) -> str:
+        sb, (lo, hi) = x["spearman_brown"], x["ci95"]
+        return "n/a" if sb is None else f"{sb:.2f} [{'n/a' if lo is None else f'{lo:.2f}'}, " \
+            f"{'n/a' if hi is None else f'{hi:.2f}'}]"
+
+    m = s["episodes_per_part"]
+    click.echo(f"{len(result.files)} images in {len(s['parts'])} part(s) x "
+               f"{m[0] if min(m) == max(m) else f'{min(m)}-{max(m)}'} episodes: "
+               f"mean {d['mean']:.3f} (SD {d['sd']:.3f}, min {d['min']:.3f}, max {d['max']:.3f}); stage (a) "
+               f"accuracy {s['stages']['pretext_accuracy']['mean']:.1%}")
+    click.echo(f"Split-half (Spearman-Brown, 95% CI): paper score {r(rel['paper'])}, continuous "
+               f"{r(rel['continuous'])}; per part ({s['score_kind']}): "
+               + ", ".join(r(p["reliability"][s["score_kind"]]) for p in s["parts"][:8])
+               + (" ..." if len(s["parts"]) > 8 else ""))
     click.echo(f"Scores: {result.run_dir / 'scores.csv'}")
     click.echo(f"Summary: {result.run_dir / 'summary.md'}")

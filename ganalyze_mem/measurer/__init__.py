@@ -2,8 +2,9 @@
 D, G): ground-truth machine memorability scores from repeated observe / recognise / detect episodes.
 
     from ganalyze_mem.measurer import measure, preset
-    result = measure(["targets/"], ["pool/"], preset("cpu"))
-    result.scores, result.run_dir
+    result = measure(["targets/"], ["pool/"], preset("cpu"))          # parts of |A| = n, the 80 % bar enforced
+    result.scores, result.continuous, result.summary["reliability"], result.run_dir
+    measure(["photos/"], [], preset("cpu", whole_dataset=True, precision="bf16", until_reliability=0.8))
 """
 
 from .config import APPENDIX_B, PRESETS, CategoryDefaults, MeasureConfig, preset

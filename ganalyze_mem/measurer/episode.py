@@ -18,15 +18,23 @@ import torch
 from .calibration import seen_calibration_error
 from .config import MeasureConfig
 from .sampling import episode_seed, sample_sets
-from .stages import predict_seen, pretext_stage, seen_stage
+from .stages import predict_seen, prepare, pretext_stage, seen_stage
 
 
 @dataclass(frozen=True)
 class EpisodeData:
-    """The images every episode needs: uint8 N x 3 x S x S tensors of the targets (set A) and the pool."""
+    """The images every episode needs: uint8 N x 3 x S x S tensors of the targets and the pool (the same tensor in
+    whole-dataset mode), and for each part the indices of its targets (set A) and of the pool images its sets B and
+    C are drawn from. Without `parts`, one part holds every target against the whole pool."""
 
     targets: torch.Tensor
     pool: torch.Tensor
+    parts: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
+
+    def part(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.parts:
+            return torch.arange(len(self.targets)), torch.arange(len(self.pool))
+        return self.parts[index]
 
     def share_memory_(self) -> EpisodeData:
         self.targets.share_memory_()
@@ -57,18 +65,34 @@ def heldout_size(config: MeasureConfig, n_targets: int) -> int:
     return config.heldout_size if config.heldout_size is not None else min(n_targets, config.set_size)
 
 
-def run_episode(data: EpisodeData, options: dict[str, Any], index: int, progress: bool = False) -> dict[str, Any]:
-    """Run episode `index` and return its record (plain JSON-able values; predictions for set A included)."""
+Unit = tuple[int, int]  # (part, episode index)
+
+
+def unit_of(unit: int | Unit) -> Unit:
+    return (0, int(unit)) if isinstance(unit, int) else (int(unit[0]), int(unit[1]))
+
+
+def run_episode(data: EpisodeData, options: dict[str, Any], unit: int | Unit, progress: bool = False
+                ) -> dict[str, Any]:
+    """Run episode `unit` = (part, index) (an int means part 0) and return its record (plain JSON-able values;
+    predictions for the part's set A included)."""
     from ..machines import create_machine
 
     config = MeasureConfig(**options)
-    seed = episode_seed(config.seed, index)
+    part, index = unit_of(unit)
+    seed = episode_seed(config.seed, index, part)
     device = torch.device(config.device)
-    h = heldout_size(config, len(data.targets))
-    sets = sample_sets(len(data.pool), config.set_size, seed, h)
-    targets, pool = data.targets, data.pool
-    seen_b, unseen_c = pool[sets.seen], pool[sets.unseen]
-    held = torch.cat([pool[sets.heldout_seen], pool[sets.heldout_unseen]])
+    target_idx, pool_idx = data.part(part)
+    targets = data.targets[target_idx]
+    h = heldout_size(config, len(targets))
+    sets = sample_sets(len(pool_idx), config.set_size, seed, h)
+
+    def pool(idx: torch.Tensor) -> torch.Tensor:  # only the drawn images are copied (a pool may be large)
+        return data.pool[pool_idx[idx]]
+
+    seen_b, unseen_c = pool(sets.seen), pool(sets.unseen)
+    held = torch.cat([pool(sets.heldout_seen), pool(sets.heldout_unseen)])
+    precision = config.precision
     held_labels = np.r_[np.ones(h), np.zeros(h)]
     kw = dict(batch_size=config.batch_size, momentum=config.momentum, weight_decay=config.weight_decay,
               device=device)
@@ -84,9 +108,10 @@ def run_episode(data: EpisodeData, options: dict[str, Any], index: int, progress
 
     def seen_epoch(epoch: int, loss: float) -> None:
         losses["seen"].append(loss)
-        p_a = predict_seen(machine, targets, device)  # stage (c)
+        p_a = predict_seen(machine, targets, device, precision)  # stage (c)
         if h:
-            err = seen_calibration_error(predict_seen(machine, held, device), held_labels, config.bin_size)
+            err = seen_calibration_error(predict_seen(machine, held, device, precision), held_labels,
+                                         config.bin_size)
         else:
             err = seen_calibration_error(p_a, np.ones(len(p_a)), config.bin_size)
         calib.append(err)
@@ -97,22 +122,28 @@ def run_episode(data: EpisodeData, options: dict[str, Any], index: int, progress
     with reproducible(device), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         shuffle = torch.Generator().manual_seed(seed ^ 0x5EED)
-        machine = create_machine(config.machine, config.image_size, config.init).to(device)
-        accuracy = pretext_stage(machine, torch.cat([targets, seen_b, pool[sets.heldout_seen]]),
+        machine = prepare(create_machine(config.machine, config.image_size, config.init).to(device), precision)
+        accuracy = pretext_stage(machine, torch.cat([targets, seen_b, pool(sets.heldout_seen)]),
                                  config.pretext_epochs, lr=config.lr, generator=shuffle, after_epoch=pretext_epoch,
-                                 **kw)
-        if not machine.keep_head:
+                                 precision=precision, min_accuracy=config.min_pretext_accuracy
+                                 if config.enforce_bar else None, max_epochs=config.pretext_cap(), **kw)
+        if machine.keep_head:
+            machine.neutralize_head()
+        else:
             machine.replace_head(2).to(device)
+        prepare(machine, precision)
         seen_stage(machine, seen_b, unseen_c, config.seen_epochs, lr=config.seen_lr, generator=shuffle,
-                   after_epoch=seen_epoch, **kw)
+                   after_epoch=seen_epoch, precision=precision, **kw)
     bar.close()
     errors = np.asarray(calib)
     chosen = int(np.nanargmin(errors)) if np.isfinite(errors).any() else len(calib) - 1  # earliest of equal minima
     p = p_by_epoch[chosen].numpy().astype(np.float32)
     return {
+        "part": int(part),
         "index": int(index),
         "seed": seed,
         "pretext_accuracy": float(accuracy),
+        "pretext_epochs": len(losses["pretext"]),
         "pretext_losses": losses["pretext"],
         "seen_losses": losses["seen"],
         "calibration_errors": [float(e) for e in calib],

@@ -1,16 +1,26 @@
-"""Where episodes run. Episodes are independent and each is a pure function of (images, options, index)
-(see `episode.run_episode`), so every executor gives bit-identical results; they differ only in speed.
+"""Where episodes run. The work units are (part, episode) pairs; each is a pure function of (images, options, part,
+index) (see `episode.run_episode`), so every executor gives bit-identical results; they differ only in speed.
 
 - ``local`` with 1 worker: in this process (per-stage progress bars).
 - ``local`` with N workers: N worker processes with one torch thread each (on a 2-core CPU this measured
   1.3-1.45x over one two-thread process). The images go to the workers once, at start.
 - ``ray``: Ray tasks (one CPU each) on a local Ray (started here, with ``workers`` CPUs) or on an existing cluster
   (``ray_address``), for measurements that outgrow one machine. The images are put in Ray's object store once.
+  Each task asks for one CPU and ``num_gpus`` GPUs (a fraction lets several episodes share one GPU).
   On a cluster, every node needs ganalyze-mem installed (the same version: episodes must be the same function).
+
+Local workers die with the main process: on Linux each asks the kernel for SIGKILL when its parent dies
+(``PR_SET_PDEATHSIG``), so a ``kill -9`` of the main process leaves no orphan computing on; elsewhere a watcher
+thread in each worker polls its parent.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,31 +28,55 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GanalyzeError
-from .episode import EpisodeData, run_episode
+from .episode import EpisodeData, Unit, run_episode, unit_of
 
 OnResult = Callable[[dict[str, Any]], None]
 
 _WORKER_DATA: EpisodeData | None = None
+PR_SET_PDEATHSIG = 1
 
 
-def _init_worker(data: EpisodeData) -> None:
+def die_with_parent(parent: int) -> None:
+    """End this process when `parent` dies: the kernel's parent-death signal on Linux, else a polling thread."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before the call: nobody would send the signal
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _init_worker(data: EpisodeData, parent: int) -> None:
     global _WORKER_DATA
+    die_with_parent(parent)
     torch.set_num_threads(1)
     _WORKER_DATA = data
 
 
-def _worker_episode(options: dict[str, Any], index: int) -> dict[str, Any]:
+def _worker_episode(options: dict[str, Any], unit: Unit) -> dict[str, Any]:
     assert _WORKER_DATA is not None, "worker not initialised"
-    return run_episode(_WORKER_DATA, options, index)
+    return run_episode(_WORKER_DATA, options, unit)
 
 
 def _uses_cuda(options: dict[str, Any]) -> bool:
     return str(options.get("device", "cpu")).startswith("cuda") or torch.cuda.is_initialized()
 
 
-def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], workers: int, on_result: OnResult,
-              progress: bool = True) -> None:
-    indices = list(indices)
+def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit], workers: int,
+              on_result: OnResult, progress: bool = True) -> None:
+    indices = [unit_of(u) for u in indices]
     bar = tqdm(total=len(indices), desc="episodes", unit="episode", disable=not progress)
     try:
         if workers <= 1 or len(indices) <= 1:
@@ -61,7 +95,7 @@ def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[int]
             data.share_memory_()
         ctx = tmp.get_context(method)
         with ProcessPoolExecutor(max_workers=min(workers, len(indices)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(data,)) as pool:
+                                 initargs=(data, os.getpid())) as pool:
             pending = {pool.submit(_worker_episode, options, i) for i in indices}
             try:
                 while pending:
@@ -77,19 +111,19 @@ def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[int]
         bar.close()
 
 
-def _ray_episode(data: EpisodeData, options: dict[str, Any], index: int) -> dict[str, Any]:
+def _ray_episode(data: EpisodeData, options: dict[str, Any], unit: Unit) -> dict[str, Any]:
     torch.set_num_threads(1)
-    return run_episode(data, options, index)
+    return run_episode(data, options, unit)
 
 
-def run_ray(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], workers: int, on_result: OnResult,
+def run_ray(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit], workers: int, on_result: OnResult,
             address: str | None = None, progress: bool = True) -> None:
     try:
         import ray
     except ImportError:
         raise GanalyzeError("--executor ray needs Ray: `pip install 'ganalyze-mem[ray]'`, or use --executor local.") \
             from None
-    indices = list(indices)
+    indices = [unit_of(u) for u in indices]
     started_here = False
     if not ray.is_initialized():
         if address:
@@ -99,7 +133,7 @@ def run_ray(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], 
         started_here = True
     bar = tqdm(total=len(indices), desc="episodes (ray)", unit="episode", disable=not progress)
     try:
-        task = ray.remote(num_cpus=1)(_ray_episode)
+        task = ray.remote(num_cpus=1, num_gpus=float(options.get("num_gpus") or 0))(_ray_episode)
         ref = ray.put(data)
         pending = [task.remote(ref, options, i) for i in indices]
         while pending:
@@ -112,30 +146,31 @@ def run_ray(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], 
             ray.shutdown()
 
 
-def run_vectorized_groups(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], on_result: OnResult,
+def run_vectorized_groups(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit], on_result: OnResult,
                           progress: bool = True) -> None:
-    """Episodes in fixed groups of ``options["vectorize"]`` by index, each group trained at once in this process;
-    a group with any missing episode is recomputed whole (so resuming gives the same numbers)."""
+    """Episodes of each part in fixed groups of ``options["vectorize"]`` by index, each group trained at once in
+    this process; a group with any missing episode is recomputed whole (so resuming gives the same numbers)."""
     from .vectorized import run_vectorized
 
-    k, total = int(options["vectorize"]), int(options["episodes"])
-    wanted = set(indices)
-    groups = sorted({i // k for i in wanted})
+    k = int(options["vectorize"])
+    wanted = {unit_of(u) for u in indices}
+    groups = sorted({(part, i // k) for part, i in wanted})
     bar = tqdm(total=len(wanted), desc=f"episodes (vectorised x{k})", unit="episode", disable=not progress)
     try:
-        for g in groups:
-            for record in run_vectorized(data, options, list(range(g * k, min((g + 1) * k, total)))):
-                if record["index"] in wanted:
+        for part, g in groups:
+            for record in run_vectorized(data, options, list(range(g * k, (g + 1) * k)), part):
+                if (part, record["index"]) in wanted:
                     on_result(record)
                     bar.update(1)
     finally:
         bar.close()
 
 
-def run_episodes(data: EpisodeData, options: dict[str, Any], indices: Iterable[int], on_result: OnResult,
+def run_episodes(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit | int], on_result: OnResult,
                  executor: str = "local", workers: int = 1, ray_address: str | None = None,
                  progress: bool = True) -> None:
-    """Run the episodes `indices` and hand each finished record to `on_result` (in completion order)."""
+    """Run the units `indices` ((part, episode) pairs; an int is episode i of part 0) and hand each finished record
+    to `on_result` (in completion order)."""
     if int(options.get("vectorize", 1)) > 1:
         if executor != "local":
             raise GanalyzeError("--vectorize runs in this process (one GPU); use it with --executor local.")

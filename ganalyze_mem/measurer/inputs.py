@@ -116,3 +116,19 @@ def load_inputs(targets: list[str | Path], pool: list[str | Path], size: int, pr
     idx = torch.tensor(keep, dtype=torch.long)
     pool_set = ImageSet([b.files[i] for i in keep], b.images[idx], [b.hashes[i] for i in keep], b.skipped)
     return MeasureInputs(a, pool_set, dup_targets, dup_pool)
+
+
+def load_dataset(paths: list[str | Path], size: int, progress: bool = True) -> MeasureInputs:
+    """Whole-dataset mode: one folder is both the targets and the pool (each part draws B and C from the others)."""
+    a = read_set(paths, size, "dataset", progress)
+    first: dict[str, Path] = {}
+    dups = []
+    for f, h in zip(a.files, a.hashes, strict=True):
+        if h in first:
+            dups.append(f"{f} = {first[h]}")
+        first.setdefault(h, f)
+    if dups:
+        raise GanalyzeError("Some images of the dataset are identical to each other (same pixels at the working "
+                            "size): one could be drawn as seen or unseen while the other is measured. Remove one of "
+                            "each pair:\n  " + "\n  ".join(dups[:20]))
+    return MeasureInputs(a, a, [], [])

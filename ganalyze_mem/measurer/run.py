@@ -1,9 +1,13 @@
-"""`measure`: the MachineMem measurer end to end (Han et al., section 3): load the targets (set A) and the pool, run
-the episodes on an executor, store each finished episode, and write the scores and the summary.
+"""`measure`: the MachineMem measurer end to end (Han et al., section 3): load the targets and the pool, cut the
+targets into parts of |A| = n, run the (part, episode) units on an executor, store each finished unit, and write the
+scores, their reliability and the summary.
 
-A run lives in ``outputs/measure/<NNNNN>-<machine>-<N>img/``. Resuming a run (``resume=RUN_DIR``) re-reads its
-options and inputs, checks that the images are unchanged, runs only the missing episodes and ends with exactly the
-files an uninterrupted run writes (each episode is a pure function of its seed).
+Episodes under the rotation bar are dropped and replaced by the next episode indices (``below_bar="drop"``) or
+counted (``"keep"``); with ``until_reliability`` the run adds episodes to every part until each part's split-half
+consistency of the chosen score reaches it (or ``max_episodes``). Which units run follows from the stored ones
+alone (`parts.units_needed`), so a killed run resumes to exactly the files an uninterrupted run writes.
+
+A run lives in ``outputs/measure/<NNNNN>-<machine>-<N>img/``.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from ..rundir import RunDir
 from .config import EXECUTION_OPTIONS, MeasureConfig
 from .episode import EpisodeData, heldout_size
 from .executors import run_episodes
-from .inputs import MeasureInputs, load_inputs
-from .report import write_histogram, write_predictions, write_scores_csv, write_summary
+from .inputs import MeasureInputs, load_dataset, load_inputs
+from .parts import Plan, chosen_records, make_plan, units_needed
+from .reliability import episodes_for, reliability
 from .sampling import check_pool
-from .scoring import distribution, episode_stats, machinemem_scores, split_half
-from .store import load_episodes, prediction_matrix, save_episode
+from .store import load_episodes, save_episode
+from .summary import finish
 
 
 @dataclass
@@ -36,8 +41,10 @@ class Measurement:
 
     run_dir: Path
     files: list[str]
-    scores: np.ndarray
+    scores: np.ndarray  # the `score` column (the paper's score unless config.score == "continuous")
     summary: dict[str, Any]
+    continuous: np.ndarray | None = None  # mean p(seen) per target
+    parts: np.ndarray | None = None  # the part of each target
 
 
 def inputs_digest(inputs: MeasureInputs) -> str:
@@ -63,10 +70,24 @@ def resume_config(run_dir: str | Path, **explicit: Any) -> tuple[MeasureConfig, 
             saved["measure"]["pool"])
 
 
+def prepare(targets: list[str | Path], pool: list[str | Path], config: MeasureConfig, progress: bool = True
+            ) -> tuple[MeasureInputs, Plan]:
+    """Read the images and cut the targets into parts; check that every part's pool is large enough."""
+    if config.whole_dataset:
+        inputs = load_dataset(list(targets), config.image_size, progress)
+    else:
+        inputs = load_inputs(list(targets), list(pool), config.image_size, progress)
+    plan = make_plan(len(inputs.targets.files), len(inputs.pool.files), config)
+    for t, p in zip(plan.targets, plan.pools, strict=True):
+        check_pool(len(p), config.set_size, heldout_size(config, len(t)))
+    return inputs, plan
+
+
 def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureConfig | None = None,
             out: str | Path = "outputs/measure", resume: str | Path | None = None,
             progress: bool = True) -> Measurement:
-    """Measure MachineMem scores of the images `targets` against random draws from `pool`.
+    """Measure MachineMem scores of the images `targets` against random draws from `pool` (in whole-dataset mode,
+    ``config.whole_dataset``, `targets` is the dataset and `pool` is ignored).
 
     With `resume`, `targets`, `pool` and `config` may be left empty/None: the run's own are used.
     """
@@ -78,9 +99,7 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
         else:
             config = saved_cfg
     config = (config or MeasureConfig()).resolve()
-    inputs = load_inputs(list(targets), list(pool), config.image_size, progress)
-    h = heldout_size(config, len(inputs.targets.files))
-    check_pool(len(inputs.pool.files), config.set_size, h)
+    inputs, plan = prepare(targets, pool, config, progress)
     digest = inputs_digest(inputs)
     if resume is not None:
         run = RunDir.open(resume)
@@ -92,66 +111,75 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
             "options": config.options(),
             "measure": {"targets": [str(t) for t in targets], "pool": [str(p) for p in pool],
                         "n_targets": len(inputs.targets.files), "n_pool": len(inputs.pool.files),
-                        "inputs_sha256": digest},
+                        "inputs_sha256": digest, "plan": plan.describe()},
         })
-    n = len(inputs.targets.files)
+    n = max(plan.sizes)
     if n > config.set_size and resume is None:
         warnings.warn(f"Set A holds {n} target images but sets B and C hold n = {config.set_size}: A dominates "
-                      "stage (a). The paper uses |A| = n (section 3); for its protocol, measure the targets in "
-                      f"batches of {config.set_size}.", stacklevel=2)
-    done = load_episodes(run.path, n)
-    todo = [i for i in range(config.episodes) if i not in done]
-    if progress and done:
-        print(f"Resuming {run.path}: {len(done)} episode(s) done, {len(todo)} to run.", file=sys.stderr)
+                      "stage (a). The paper uses |A| = n (section 3); drop --part-size 0 to measure in parts of n.",
+                      stacklevel=2)
+    init = None
+    if config.init:  # read once here, to report what the checkpoint gave (every episode reads it again)
+        from ..checkpoints import describe
+        from ..machines import create_machine
 
+        init = create_machine(config.machine, config.image_size, config.init).init_report
+        if progress:
+            print(describe(init), file=sys.stderr)
+    done = load_episodes(run.path, plan.sizes)
+    data = EpisodeData(inputs.targets.images, inputs.pool.images, plan.tensors())
+    targets = [config.episodes] * len(plan.sizes)  # counted episodes wanted, per part
+    announced = False
+    while True:
+        todo = units_needed(done, len(plan.sizes), targets, config)
+        if todo:
+            if progress and not announced and done:
+                print(f"Resuming {run.path}: {len(done)} unit(s) done.", file=sys.stderr)
+            announced = True
+            run_units(run, data, config, todo, done, progress)
+            continue
+        grown = {p: t for p in range(len(targets)) if (t := next_target(done, p, targets[p], config)) is not None}
+        if not grown:
+            break
+        if progress:
+            print(f"Split-half below {config.until_reliability}: more episodes for part(s) "
+                  + ", ".join(f"{p} ({targets[p]} -> {t})" for p, t in grown.items()), file=sys.stderr)
+        for p, t in grown.items():
+            targets[p] = t
+    return Measurement(**finish(run, inputs, plan, config, done, targets, {"init": init}))
+
+
+def run_units(run: RunDir, data: EpisodeData, config: MeasureConfig, todo: list[tuple[int, int]],
+              done: dict[tuple[int, int], dict[str, Any]], progress: bool) -> None:
     def on_result(record: dict[str, Any]) -> None:
         save_episode(run.path, record)
-        done[record["index"]] = record
+        done[(record["part"], record["index"])] = record
         chosen = record["chosen_epoch"]
-        run.log(episode=record["index"], pretext_accuracy=record["pretext_accuracy"], chosen_epoch=chosen,
+        run.log(part=record["part"], episode=record["index"], pretext_accuracy=record["pretext_accuracy"],
+                pretext_epochs=record.get("pretext_epochs"), chosen_epoch=chosen,
                 calibration_error=record["calibration_errors"][chosen - 1],
                 seen_fraction=float(np.mean(record["seen"])), seconds=record["seconds"])
-        if record["pretext_accuracy"] < config.min_pretext_accuracy and progress:
-            from tqdm.auto import tqdm
 
-            tqdm.write(f"warning: episode {record['index']} reached only {record['pretext_accuracy']:.1%} rotation "
-                       f"accuracy in stage (a) (the paper requires {config.min_pretext_accuracy:.0%}).",
-                       file=sys.stderr)
-
-    if todo:
-        data = EpisodeData(inputs.targets.images, inputs.pool.images)
-        run_episodes(data, config.options(), todo, on_result, config.executor, config.workers, config.ray_address,
-                     progress)
-    return finish(run, inputs, config, [done[i] for i in range(config.episodes)])
+    run_episodes(data, config.options(), todo, on_result, config.executor, config.workers, config.ray_address,
+                 progress)
 
 
-def finish(run: RunDir, inputs: MeasureInputs, config: MeasureConfig, records: list[dict[str, Any]]) -> Measurement:
-    """Scores, predictions, summary and histogram from the finished episodes."""
-    seen, p_seen = prediction_matrix(records)
-    indices = [r["index"] for r in records]
-    scores = machinemem_scores(seen)
-    files = [str(f) for f in inputs.targets.files]
-    write_scores_csv(run.path / "scores.csv", files, scores, len(records))
-    write_predictions(run.path / "predictions.npz", seen, p_seen, indices)
-    stages = episode_stats(records, config.min_pretext_accuracy)
-    summary = {
-        "machine": config.machine,
-        "targets": len(files),
-        "pool": len(inputs.pool.files),
-        "episodes_done": len(records),
-        "options": config.options(),
-        "scores": distribution(scores),
-        "split_half": split_half(seen, indices),
-        "stages": stages,
-        "inputs": inputs.problems(),
-    }
-    write_summary(run.path, summary)
-    write_histogram(run.path / "histogram.png", scores,
-                    f"{config.machine}: {len(files)} images, {len(records)} episodes, n = {config.set_size}",
-                    len(records))
-    low = stages["episodes_below_min_pretext_accuracy"]
-    if low:
-        warnings.warn(f"{len(low)} of {len(records)} episodes stayed under {config.min_pretext_accuracy:.0%} "
-                      f"rotation accuracy in stage (a) (mean {stages['pretext_accuracy']['mean']:.1%}); the paper "
-                      "requires at least 80 %. Train longer (--pretext-epochs) or change --lr.", stacklevel=2)
-    return Measurement(run.path, files, scores, summary)
+def next_target(done: dict[tuple[int, int], dict[str, Any]], part: int, target: int, config: MeasureConfig
+                ) -> int | None:
+    """With `until_reliability`: the next number of counted episodes for `part`, from the Spearman-Brown projection
+    of its split-half (at least a quarter more, at most the cap), or None when it reaches the goal, the cap is
+    reached or the part ran out of attempts. It depends on the part's own episodes only, so a resumed run grows
+    every part exactly as an uninterrupted one."""
+    goal = config.until_reliability
+    if goal is None or target >= config.episode_cap():
+        return None
+    key = "p_seen" if config.score == "continuous" else "seen"
+    chosen, _ = chosen_records(done, part, target, config)
+    if len(chosen) < target:  # the part ran out of attempts: more episodes would not help
+        return None
+    rel = reliability([np.stack([np.asarray(r[key], dtype=np.float64) for r in chosen])], bootstrap=0,
+                      seed=config.seed)["spearman_brown"]
+    if rel is not None and rel >= goal:
+        return None
+    needed = episodes_for(goal, rel, target) or config.episode_cap()
+    return min(config.episode_cap(), max(target + max(2, target // 4), needed))

@@ -16,9 +16,11 @@ import torch
 from ..errors import GanalyzeError
 
 
-def episode_seed(run_seed: int, index: int) -> int:
-    """A 63-bit seed for episode `index` of a run seeded with `run_seed` (numpy's SeedSequence mixing)."""
-    state = np.random.SeedSequence([int(run_seed) & 0xFFFFFFFF, int(run_seed) >> 32, int(index)]).generate_state(2)
+def episode_seed(run_seed: int, index: int, part: int = 0) -> int:
+    """A 63-bit seed for episode `index` of part `part` of a run seeded with `run_seed` (numpy's SeedSequence
+    mixing; part 0 keeps the seeds of single-part runs)."""
+    entropy = [int(run_seed) & 0xFFFFFFFF, int(run_seed) >> 32, int(index)] + ([int(part)] if part else [])
+    state = np.random.SeedSequence(entropy).generate_state(2)
     return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
 
 

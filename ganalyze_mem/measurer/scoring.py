@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from ..stats import spearman_brown
+
 
 def machinemem_scores(seen: np.ndarray) -> np.ndarray:
     """Scores from an (episodes x targets) matrix of 0/1 seen predictions."""
@@ -20,11 +22,6 @@ def machinemem_scores(seen: np.ndarray) -> np.ndarray:
     if seen.ndim != 2 or seen.shape[0] == 0:
         raise ValueError(f"expected an episodes x targets matrix with at least one episode, got {seen.shape}")
     return seen.mean(axis=0)
-
-
-def spearman_brown(r: float, factor: float = 2.0) -> float:
-    """Reliability of a test `factor` times as long as one with reliability `r`."""
-    return factor * r / (1.0 + (factor - 1.0) * r)
 
 
 def split_half(seen: np.ndarray, indices: list[int] | np.ndarray | None = None) -> dict[str, Any]:

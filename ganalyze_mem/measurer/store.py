@@ -1,6 +1,6 @@
-"""Per-episode storage that makes a measurement resumable: each finished episode is one small JSON file under
-``episodes/`` in the run directory, written atomically, so a run killed at any moment loses at most the episodes in
-flight and ``--resume`` ends with the same result as an uninterrupted run.
+"""Per-unit storage that makes a measurement resumable: each finished (part, episode) unit is one small JSON
+file ``episodes/part-PPP/episode-EEEEE.json`` in the run directory, written atomically, so a run killed at any
+moment loses at most the episodes in flight and ``--resume`` ends with the same result as an uninterrupted run.
 
 Predictions are compact: the seen/unseen bits of set A packed into hex, and p(seen) as base64 float32 (exact).
 """
@@ -41,33 +41,36 @@ def decode(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def episode_path(run_path: str | Path, index: int) -> Path:
-    return Path(run_path) / EPISODE_DIR / f"episode-{index:05d}.json"
+def episode_path(run_path: str | Path, index: int, part: int = 0) -> Path:
+    return Path(run_path) / EPISODE_DIR / f"part-{part:03d}" / f"episode-{index:05d}.json"
 
 
 def save_episode(run_path: str | Path, record: dict[str, Any]) -> Path:
-    path = episode_path(run_path, record["index"])
+    path = episode_path(run_path, record["index"], record.get("part", 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(encode(record), separators=(",", ":")) + "\n")
     return path
 
 
-def load_episodes(run_path: str | Path, n_targets: int) -> dict[int, dict[str, Any]]:
-    """Every stored episode, by index. Files that do not parse (there should be none: writes are atomic) are named
-    in an error rather than silently re-run."""
+def load_episodes(run_path: str | Path, part_sizes: list[int]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Every stored unit, by (part, index). Files that do not parse (there should be none: writes are atomic) are
+    named in an error rather than silently re-run."""
     folder = Path(run_path) / EPISODE_DIR
-    found: dict[int, dict[str, Any]] = {}
+    found: dict[tuple[int, int], dict[str, Any]] = {}
     if not folder.is_dir():
         return found
-    for path in sorted(folder.glob("episode-*.json")):
+    for path in sorted(folder.glob("part-*/episode-*.json")):
         try:
             record = decode(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, KeyError, json.JSONDecodeError) as e:
             raise GanalyzeError(f"{path} is damaged ({e}); delete it and resume again to re-run that episode.") \
                 from None
-        if len(record["seen"]) != n_targets:
-            raise GanalyzeError(f"{path} holds predictions for {len(record['seen'])} targets, but the run has "
-                                f"{n_targets}: the target folder changed since the run started. Start a new run.")
-        found[int(record["index"])] = record
+        part = int(record.get("part", 0))
+        if part >= len(part_sizes) or len(record["seen"]) != part_sizes[part]:
+            raise GanalyzeError(f"{path} holds predictions for {len(record['seen'])} targets of part {part}, which "
+                                "does not match the run's parts: the target folder changed since the run started. "
+                                "Start a new run.")
+        found[(part, int(record["index"]))] = record
     return found
 
 

@@ -10,7 +10,9 @@ another order. For tiny_cnn and linear machines the results agree to 1e-7; a ran
 at batch 1 amplifies float32 rounding (first-step gradients differ by 0.3 %, training then drifts), while in float64
 its gradients agree exactly. So a vectorised run is statistically, not numerically, the same measurement as a
 sequential one, and `vectorize` is part of a run's identity. Episodes are grouped by index (0..K-1, K..2K-1, ...),
-so a resumed run recomputes whole groups and stays deterministic.
+so a resumed run recomputes whole groups and stays deterministic. The rotation bar is enforced as in the sequential
+path: episodes under it train further rounds while the others sit frozen (no update, no draw from their shuffling
+generators, their BatchNorm statistics restored), so each episode trains exactly as it would alone.
 
 Machines with dropout or stochastic depth (alexnet, vgg16, maxvit_t) are refused: their random masks would need
 per-episode generators inside vmap.
@@ -31,7 +33,7 @@ from .calibration import seen_calibration_error
 from .config import MeasureConfig
 from .episode import EpisodeData, heldout_size, reproducible
 from .sampling import episode_seed, sample_sets
-from .stages import EVAL_BATCH, as_float, rotate
+from .stages import EVAL_BATCH, EXTEND_LR, as_float, autocast, rotate
 
 STOCHASTIC = ("Dropout", "StochasticDepth", "DropPath")
 
@@ -73,11 +75,19 @@ class Stack:
         return vmap(self._forward, in_dims=(0, 0, None if shared else 0))(self.params, self.buffers, x)
 
     def train(self, n: int, make_batch, epochs: int, batch_size: int, lr: float, momentum: float, wd: float,
-              generators: list[torch.Generator], after_epoch) -> None:
+              generators: list[torch.Generator], after_epoch, precision: str = "fp32",
+              active: list[bool] | None = None) -> None:
+        """`active[i]` False: machine i is left exactly as it is (for the rotation bar's extra rounds)."""
         loss_fn = nn.MultiMarginLoss() if self.loss_name == "hinge" else nn.CrossEntropyLoss()
+        active = active or [True] * len(generators)
+        device = next(iter(self.params.values())).device
+        mask = torch.tensor(active, device=device)
+        frozen_buffers = {k: v.clone() for k, v in self.buffers.items()} if not all(active) else None
 
         def loss(p, b, x, y):
-            return loss_fn(self._forward(p, b, x), y)
+            with autocast(device, precision):
+                out = self._forward(p, b, x)
+            return loss_fn(out.float(), y)
 
         step_grad = vmap(grad_and_value(loss), in_dims=(0, 0, 0, 0))
         lrs = _cosine_lrs(lr, epochs * -(-n // batch_size))
@@ -85,7 +95,8 @@ class Stack:
         step = 0
         for epoch in range(epochs):
             self.base.train()
-            orders = [torch.randperm(n, generator=g).split(batch_size) for g in generators]
+            orders = [(torch.randperm(n, generator=g) if on else torch.arange(n)).split(batch_size)
+                      for g, on in zip(generators, active, strict=True)]
             totals = torch.zeros(len(generators), dtype=torch.float64)
             for chunks in zip(*orders, strict=True):
                 x, y = make_batch(chunks)
@@ -93,23 +104,39 @@ class Stack:
                 for k, p in self.params.items():  # torch.optim.SGD, written out for stacked parameters
                     d = grads[k] + wd * p
                     momenta[k] = d.clone() if k not in momenta else momenta[k].mul_(momentum).add_(d)
-                    p.sub_(lrs[step] * momenta[k])
+                    if frozen_buffers is None:
+                        p.sub_(lrs[step] * momenta[k])
+                    else:
+                        p.sub_(lrs[step] * momenta[k] * mask.view(-1, *[1] * (p.ndim - 1)).to(p.dtype))
                 step += 1
                 totals += values.detach().cpu().double() * len(chunks[0])
-            after_epoch(epoch, (totals / n).tolist())
+            if frozen_buffers is not None:
+                for k, b in self.buffers.items():
+                    keep = mask.view(-1, *[1] * (b.ndim - 1))
+                    b.copy_(torch.where(keep, b, frozen_buffers[k]))
+            after_epoch(epoch, (totals / n).tolist(), active)
 
 
-def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int]) -> list[dict[str, Any]]:
-    """Episodes `indices` trained together; returns the same records as `run_episode` (in index order)."""
+def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int], part: int = 0
+                   ) -> list[dict[str, Any]]:
+    """Episodes `indices` of `part` trained together; returns the same records as `run_episode` (in index order)."""
     from ..machines import create_machine
 
     config = MeasureConfig(**options)
     device = torch.device(config.device)
+    precision = config.precision
     k = len(indices)
-    seeds = [episode_seed(config.seed, i) for i in indices]
-    h = heldout_size(config, len(data.targets))
-    sets = [sample_sets(len(data.pool), config.set_size, s, h) for s in seeds]
-    targets, pool = data.targets, data.pool
+    seeds = [episode_seed(config.seed, i, part) for i in indices]
+    target_idx, pool_idx = data.part(part)
+    targets = data.targets[target_idx]
+    h = heldout_size(config, len(targets))
+    sets = [sample_sets(len(pool_idx), config.set_size, s, h) for s in seeds]
+
+    class _Pool:  # pool[idx] reads only the drawn images of this part's pool
+        def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+            return data.pool[pool_idx[idx]]
+
+    pool = _Pool()
     with reproducible(device):
         machines, heads = [], []
         for s in seeds:
@@ -130,18 +157,38 @@ def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int
         losses = [{"pretext": [], "seen": []} for _ in range(k)]
 
         def record(stage):
-            def after(epoch, values):
+            def after(epoch, values, active=None):
                 for i, v in enumerate(values):
-                    losses[i][stage].append(v)
+                    if active is None or active[i]:
+                        losses[i][stage].append(v)
             return after
 
         def pretext_batch(chunks):
-            views = [rotate(as_float(pretext[i][c], device), classes) for i, c in enumerate(chunks)]
+            views = [rotate(as_float(pretext[i][c], device, precision), classes) for i, c in enumerate(chunks)]
             return torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
 
-        stack.train(pretext.shape[1], pretext_batch, config.pretext_epochs, config.batch_size, config.lr,
-                    config.momentum, config.weight_decay, shuffles, record("pretext"))
-        accuracy = _rotation_accuracy(stack, pretext, classes, device)
+        def pretext_train(epochs: int, active: list[bool] | None = None, rate: float = 1.0) -> None:
+            stack.train(pretext.shape[1], pretext_batch, epochs, config.batch_size, config.lr * rate,
+                        config.momentum, config.weight_decay, shuffles, record("pretext"), precision, active)
+
+        if config.pretext_epochs > 0:
+            pretext_train(config.pretext_epochs)
+        accuracy = _rotation_accuracy(stack, pretext, classes, device, precision)
+        done, cap = config.pretext_epochs, config.pretext_cap()
+        while config.enforce_bar and config.pretext_epochs > 0 and done < cap:  # the same rounds as pretext_stage
+            active = [a < config.min_pretext_accuracy for a in accuracy]
+            if not any(active):
+                break
+            extra = min(max(1, -(-config.pretext_epochs // 2)), cap - done)
+            pretext_train(extra, active, EXTEND_LR)
+            done += extra
+            after = _rotation_accuracy(stack, pretext, classes, device, precision)
+            accuracy = [b if on else a for a, b, on in zip(accuracy, after, active, strict=True)]
+        if not heads:  # keep_head machines (linear, svm): a neutral start, as Machine.neutralize_head
+            for key in [k for k in stack.params if k.startswith("net.")
+                        and k.removeprefix("net.") in machines[0].head_keys()]:
+                v = stack.params[key]
+                stack.params[key] = v.mean(1, keepdim=True).expand_as(v).clone()
         if heads:
             with torch.device("meta"):  # a shape-only head: draws nothing from any generator
                 stack.base.replace_head(2)
@@ -156,13 +203,13 @@ def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int
         p_by_epoch: list[torch.Tensor] = []
 
         def seen_batch(chunks):
-            x = torch.stack([as_float(seen_images[i][c], device) for i, c in enumerate(chunks)])
+            x = torch.stack([as_float(seen_images[i][c], device, precision) for i, c in enumerate(chunks)])
             return x, torch.stack([labels[c.to(device)] for c in chunks])
 
-        def after_seen(epoch, values):
+        def after_seen(epoch, values, active=None):
             record("seen")(epoch, values)
-            p_a = _p_seen(stack, targets, device, shared=True)
-            p_h = _p_seen(stack, held, device, shared=False) if h else None
+            p_a = _p_seen(stack, targets, device, shared=True, precision=precision)
+            p_h = _p_seen(stack, held, device, shared=False, precision=precision) if h else None
             for i in range(k):
                 err = (seen_calibration_error(p_h[i], held_labels, config.bin_size) if h
                        else seen_calibration_error(p_a[i], np.ones(p_a.shape[1]), config.bin_size))
@@ -170,13 +217,14 @@ def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int
             p_by_epoch.append(p_a)
 
         stack.train(2 * n, seen_batch, config.seen_epochs, config.batch_size, config.seen_lr, config.momentum,
-                    config.weight_decay, shuffles, after_seen)
+                    config.weight_decay, shuffles, after_seen, precision)
     out = []
     for i, index in enumerate(indices):
         errors = np.asarray(calib[i])
         chosen = int(np.nanargmin(errors)) if np.isfinite(errors).any() else len(errors) - 1
         p = p_by_epoch[chosen][i].numpy().astype(np.float32)
-        out.append({"index": int(index), "seed": seeds[i], "pretext_accuracy": float(accuracy[i]),
+        out.append({"part": int(part), "index": int(index), "seed": seeds[i], "pretext_accuracy": float(accuracy[i]),
+                    "pretext_epochs": len(losses[i]["pretext"]),
                     "pretext_losses": losses[i]["pretext"], "seen_losses": losses[i]["seen"],
                     "calibration_errors": [float(e) for e in calib[i]], "chosen_epoch": chosen + 1,
                     "seen": (p > 0.5).astype(np.uint8).tolist(), "p_seen": p.tolist(), "seconds": 0.0})
@@ -184,22 +232,26 @@ def run_vectorized(data: EpisodeData, options: dict[str, Any], indices: list[int
 
 
 @torch.no_grad()
-def _rotation_accuracy(stack: Stack, images: torch.Tensor, classes: int, device) -> list[float]:
+def _rotation_accuracy(stack: Stack, images: torch.Tensor, classes: int, device, precision: str = "fp32"
+                       ) -> list[float]:
     hits = torch.zeros(images.shape[0], dtype=torch.float64)
     for start in range(0, images.shape[1], EVAL_BATCH):
-        views = [rotate(as_float(x[start:start + EVAL_BATCH], device), classes) for x in images]
+        views = [rotate(as_float(x[start:start + EVAL_BATCH], device, precision), classes) for x in images]
         x, y = torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
-        hits += (stack.predict(x, shared=False).argmax(-1) == y).sum(1).cpu().double()
+        with autocast(device, precision):
+            out = stack.predict(x, shared=False)
+        hits += (out.float().argmax(-1) == y).sum(1).cpu().double()
     return (hits / (4 * images.shape[1])).tolist()
 
 
 @torch.no_grad()
-def _p_seen(stack: Stack, images: torch.Tensor, device, shared: bool) -> torch.Tensor:
+def _p_seen(stack: Stack, images: torch.Tensor, device, shared: bool, precision: str = "fp32") -> torch.Tensor:
     """p(seen) per machine: K x N (float32, CPU)."""
     n = images.shape[0] if shared else images.shape[1]
     out = []
     for start in range(0, n, EVAL_BATCH):
         x = images[start:start + EVAL_BATCH] if shared else images[:, start:start + EVAL_BATCH]
-        logits = stack.predict(as_float(x, device), shared=shared)
+        with autocast(device, precision):
+            logits = stack.predict(as_float(x, device, precision), shared=shared)
         out.append(torch.softmax(logits.float(), dim=-1)[..., 1].cpu())
     return torch.cat(out, dim=1)

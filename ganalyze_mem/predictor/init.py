@@ -1,9 +1,10 @@
 """Initial weights for a predictor backbone: random, a local checkpoint, or ResMem's inner ResNet-152.
 
 The paper (appendix C) starts from MoCo v2 (800 epochs); ImageNet-supervised weights are the usual alternative. Any
-such checkpoint the user has can be passed as a path: common wrappers (``state_dict``, ``model``), DataParallel's
-``module.`` and MoCo's ``encoder_q.`` prefixes are removed, the classification head (``fc.*`` for ResNets, whatever
-its shape, e.g. MoCo v2's MLP) is left out, and every other key must match the backbone exactly.
+such checkpoint the user has can be passed as a path and is read by the project's one checkpoint reader
+(`ganalyze_mem.checkpoints`): wrappers (``state_dict``, ``model``, Lightning), DataParallel's ``module.`` and MoCo
+v2/v3's ``encoder_q.``/``base_encoder.`` are removed, the classification head (``fc.*`` for ResNets, whatever its
+shape, e.g. MoCo's projection MLP) is left out, and every other key must match the backbone exactly.
 
 ``imagenet-resmem`` takes the ResNet-152 inside ResMem (Needell & Bainbridge), shipped in the ``resmem`` package's
 ``model.pt``: real ImageNet features without a download. ResMem feeds it un-normalised [0, 1] images, so a predictor
@@ -22,9 +23,7 @@ from torch import nn
 
 from ..backbones import HEADS, build_backbone, get_head
 from ..errors import GanalyzeError, WeightsError
-from ..weights import load_into, load_state_dict, sha256_file, unwrap_state_dict
-
-PREFIXES = ("module.", "encoder_q.", "encoder.", "backbone.", "model.")
+from ..weights import load_state_dict, sha256_file
 
 
 def resmem_checkpoint() -> Path:
@@ -38,19 +37,6 @@ def resmem_checkpoint() -> Path:
     return path
 
 
-def _strip_prefixes(state: dict) -> dict:
-    changed = True
-    while changed and state:
-        changed = False
-        for prefix in PREFIXES:
-            with_prefix = [k for k in state if k.startswith(prefix)]
-            # MoCo checkpoints hold encoder_q.* and encoder_k.*: keep the query encoder
-            if with_prefix and (len(with_prefix) == len(state) or prefix == "encoder_q."):
-                state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-                changed = True
-    return state
-
-
 def backbone_keys(model: nn.Module, backbone: str) -> list[str]:
     """State-dict keys of `model` outside its head."""
     head = HEADS[backbone] + "."
@@ -58,15 +44,17 @@ def backbone_keys(model: nn.Module, backbone: str) -> list[str]:
 
 
 def load_backbone_weights(model: nn.Module, backbone: str, state: dict, source: str) -> int:
-    """Load every non-head key of `state` into `model`, strictly; the head keeps its own initialisation."""
-    head = HEADS[backbone] + "."
-    state = {k: v for k, v in _strip_prefixes(unwrap_state_dict(dict(state))).items() if not k.startswith(head)}
-    loaded = len(state)
-    own = model.state_dict()
-    state.update({k: v for k, v in own.items() if k.startswith(head)})
-    load_into(model, state, source, expected=f"a {backbone} backbone (loaded strictly, head '{head[:-1]}' excluded)",
-              fix="Pass a checkpoint of the same architecture as --backbone (torchvision/timm key names).")
-    return loaded
+    """Load every non-head key of `state` into `model`, strictly; the head keeps its own initialisation. The one
+    checkpoint reader of the project (`ganalyze_mem.checkpoints`: MoCo v2/v3, torchvision, timm, Lightning)."""
+    from ..checkpoints import load_backbone
+
+    head = HEADS[backbone]
+    head_keys = [k for k in model.state_dict() if k.startswith(head + ".")]
+    report = load_backbone(model, head_keys, source, state=state,
+                           expected=f"a {backbone} backbone (loaded strictly, head '{head}' excluded)",
+                           fix="Pass a checkpoint of the same architecture as --backbone (torchvision/timm key "
+                               "names; MoCo v2/v3 and Lightning wrappers are unwrapped).")
+    return int(report["kept"])
 
 
 def build_predictor(backbone: str, image_size: int, init: str = "none", score_mean: float | None = None
