@@ -28,7 +28,7 @@ def game_group() -> None:
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=str),
               help="New experiment folder (must not hold an experiment already).")
-@click.option("--participants", "-n", default=D.participants, show_default=True, type=click.IntRange(1),
+@click.option("--participants", default=D.participants, show_default=True, type=click.IntRange(1),
               help="Sequences to design, one per participant.")
 @click.option("--seed", default=D.seed, show_default=True, type=int, help="Seed of every random choice.")
 @click.option("--fillers", default=None, type=click.Path(exists=True, file_okay=False, path_type=str),
