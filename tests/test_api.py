@@ -140,7 +140,8 @@ def test_unregistered_module_scores_trains_and_validates(images, tmp_path):
 def test_measure_and_fit_predictor_through_the_api(tmp_path):
     objs = sorted(os.path.join(DEMO, "images", "objects", f)
                   for f in os.listdir(os.path.join(DEMO, "images", "objects")))
-    m = gm.measure(objs[:8], pool=objs[8:44], preset="test", episodes=2, out=tmp_path / "m", progress=False)
+    m = gm.measure(objs[:8], pool=objs[8:44], preset="test", episodes=2, below_bar="keep", out=tmp_path / "m",
+                   progress=False)
     assert len(m.scores) == 8 and (m.path / "scores.csv").is_file() and m.summary["episodes_done"] == 2
     assert "MeasureRun(" in repr(m) and len(m.to_pandas()) == 8
     p = gm.fit_predictor(m.path / "scores.csv", images="/", backbone="resnet18", image_size=32, epochs=1,

@@ -34,7 +34,8 @@ def cli_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     out = {}
     out["measure_text"] = _run(["measure", *OBJS[:8], *sum((["--pool", p] for p in OBJS[8:44]), []), "--preset",
-                                "test", "--episodes", "4", "-o", str(root / "measure"), "-q"])
+                                "test", "--episodes", "4", "--below-bar", "keep", "-o", str(root / "measure"),
+                                "-q"])
     out["measure"] = _only_run(root / "measure")
     out["predictor_text"] = _run(["fit-predictor", "-s", str(out["measure"] / "scores.csv"), "-i", "/",
                                   "--backbone", "resnet18", "--image-size", "32", "-e", "2", "-b", "4",
@@ -49,7 +50,7 @@ def cli_runs(tmp_path_factory):
                                "--out", str(root / "strips"), "-q"])
     out["strips"] = _only_run(root / "strips")
     out["study_text"] = _run(["validate", "shapes", "-a", "brightness", "--per-set", "2", "--size", "48",
-                              "--resamples", "99", "-o", str(root / "reports"), "-q"])
+                              "--resamples", "99", "-o", str(root / "reports")])
     out["study"] = _only_run(root / "reports")
     return out
 
@@ -77,7 +78,8 @@ def test_cli_keeps_its_printed_summaries(cli_runs):
 
 
 def test_measure_cli_and_api_give_the_same_scores(cli_runs, tmp_path):
-    m = gm.measure(OBJS[:8], pool=OBJS[8:44], preset="test", episodes=4, out=tmp_path, progress=False)
+    m = gm.measure(OBJS[:8], pool=OBJS[8:44], preset="test", episodes=4, below_bar="keep", out=tmp_path,
+                   progress=False)
     with open(cli_runs["measure"] / "scores.csv", newline="") as f:
         cli = [(r["path"], float(r["score"])) for r in csv.DictReader(f)]
     assert [os.path.basename(p) for p, _ in cli] == [os.path.basename(p) for p in m.files]

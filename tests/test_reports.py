@@ -23,7 +23,8 @@ DEMO = os.path.join(os.path.dirname(gm.__file__), "data", "demo", "images", "obj
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     objs = sorted(os.path.join(DEMO, f) for f in os.listdir(DEMO))
-    m = gm.measure(objs[:8], pool=objs[8:44], preset="test", episodes=4, out=root / "measure", progress=False)
+    m = gm.measure(objs[:8], pool=objs[8:44], preset="test", episodes=4, below_bar="keep", out=root / "measure",
+                   progress=False)
     p = gm.fit_predictor(m.path / "scores.csv", images="/", backbone="resnet18", image_size=32, epochs=2,
                          batch_size=4, val_fraction=0.25, out=root / "predictor", progress=False)
     t = gm.train("brightness", generator="tiny", samples=8, batch_size=4, log_every=1, out=root / "train",

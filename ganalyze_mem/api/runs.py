@@ -390,7 +390,7 @@ def validate(study: str, *inputs: Any, out: str | os.PathLike = "outputs/reports
         scorer = make_scorer(assessor=_assessor_name(sk["assessor"]), scores=sk["scores"], measure=sk["measure"],
                              device=sk["device"], batch_size=sk["batch_size"], image_size=sk["image_size"],
                              pool=sk["pool"], measure_preset=sk["measure_preset"], weights=sk["weights"],
-                             progress=progress, **measure_over)
+                             score_range=sk.get("score_range"), progress=progress, **measure_over)
     folder = _run_study(study, scorer, inputs, options, sk, out)
     if check:
         from ..validation.browser import check_page

@@ -91,7 +91,6 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
             raise GanalyzeError("--dry-run cannot be combined with --resume.")
         run = train(resume=resume, progress=not quiet, echo=click.echo, **given)  # the API: report.html at its end
         if run.path is not None:
-        if run.path is not None:
             click.echo(f"Report: {run.path / 'report.html'}")
         return
     if not options.get("assessor"):
