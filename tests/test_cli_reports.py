@@ -57,7 +57,7 @@ def cli_runs(tmp_path_factory):
 
 @pytest.mark.parametrize("kind, needles", [
     ("measure", ["Reliability by part", "episodes for 0.8", "Protocol", "standard error"]),
-    ("predictor", ["Test split", "chose the epoch", "spearman"]),
+    ("predictor", ["Test split (the result)", "chose the epoch", "Validation split", "MSE (score units"]),
     ("train", ["Training curves", "Held-out slope"]),
     ("strips", ["Per-alpha report"]),
     ("study", ["Regular"]),
@@ -73,7 +73,8 @@ def test_every_cli_run_writes_report_html(cli_runs, kind, needles):
 
 def test_cli_keeps_its_printed_summaries(cli_runs):
     assert "Split-half (Spearman-Brown, 95% CI)" in cli_runs["measure_text"]
-    assert "Test split (" in cli_runs["predictor_text"] and "95% CI" in cli_runs["predictor_text"]
+    assert "Test split (" in cli_runs["predictor_text"] and "chosen on the validation split" in cli_runs[
+        "predictor_text"]
     assert "promote-predictor" in cli_runs["predictor_text"]
 
 

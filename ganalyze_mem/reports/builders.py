@@ -243,37 +243,38 @@ def predictor_page(folder: Path) -> Page:
     cfg = read_config(folder)
     s = read_json(folder / "summary.json") or {}
     history = s.get("history") or [r for r in read_metrics(folder) if "epoch" in r]
-    n_val = s.get("val") or (cfg.get("data", {}) or {}).get("val") or 0
+    val = s.get("val")
+    n_val = (val.get("n") if isinstance(val, dict) else val) or (cfg.get("data", {}) or {}).get("val") or 0
     opts = cfg.get("options", {})
     page = Page(f"Predictor fit: {s.get('backbone', opts.get('backbone', ''))}", _head(folder, cfg))
     best = s.get("best", {})
-    page.heading("Held-out result (chosen epoch)")
+    _predictor_test(page, folder, s.get("test"), "test" in s)
+    page.heading("Validation split (chose the epoch)")
     if best.get("val_spearman") is not None:
         lo, hi = F.fisher_ci(best["val_spearman"], n_val)
-        page.text(f"Epoch {best.get('epoch')} of {len(history)} was chosen by held-out Spearman's rho: "
+        page.text(f"Epoch {best.get('epoch')} of {len(history)} was chosen by validation Spearman's rho: "
                   f"rho {fmt(best['val_spearman'], 3)} (95% CI {fmt(lo, 3)} to {fmt(hi, 3)}, Fisher z, n = {n_val}), "
-                  f"Pearson r {fmt(best.get('val_pearson'), 3)}, MSE {fmt(best.get('val_mse'), 3)}. The same split "
-                  "chose the epoch and reports it: for an unbiased figure score a separate test set "
-                  "(`ganalyze-mem score` after `promote-predictor`).")
+                  f"Pearson r {fmt(best.get('val_pearson'), 3)}, MSE {fmt(best.get('val_mse'), 3)}. This split "
+                  "chose the epoch, so its figure is optimistic: the test split above is the result.")
     else:
-        page.text("No held-out split (val fraction 0): no held-out metrics.", note=True)
+        page.text("No validation split (val fraction 0): the last epoch was kept.", note=True)
     if history:
         page.heading("Per-epoch curves")
         epochs = [h["epoch"] for h in history]
         fig, axes = F.subplots(2)
         F.line(axes[0], epochs, [h.get("train_loss", np.nan) for h in history], label="training loss (MSE)")
         if any(h.get("val_mse") is not None for h in history):
-            F.line(axes[0], epochs, [_num(h.get("val_mse")) for h in history], label="held-out MSE")
+            F.line(axes[0], epochs, [_num(h.get("val_mse")) for h in history], label="validation MSE")
         axes[0].set(xlabel="epoch", ylabel="mean squared error (score units²)", title="Loss")
         axes[0].legend()
         rho = [_num(h.get("val_spearman")) for h in history]
         ci = [F.fisher_ci(r, n_val) for r in rho]
-        F.line(axes[1], epochs, rho, [c[0] for c in ci], [c[1] for c in ci], label="held-out Spearman rho")
-        axes[1].set(xlabel="epoch", ylabel="Spearman's rho", title="Held-out rank correlation", ylim=(-1.02, 1.02))
+        F.line(axes[1], epochs, rho, [c[0] for c in ci], [c[1] for c in ci], label="validation Spearman rho")
+        axes[1].set(xlabel="epoch", ylabel="Spearman's rho", title="Validation rank correlation (chooses the epoch)", ylim=(-1.02, 1.02))
         F.integer_x(*axes)
         axes[1].legend(loc="lower right")
         fig.tight_layout()
-        page.figure("curves", fig, f"Band: 95% CI of rho by Fisher's z (n = {n_val} held-out images).",
+        page.figure("curves", fig, f"Band: 95% CI of rho by Fisher's z (n = {n_val} validation images).",
                     save_to=folder / FIG_DIR)
     preds = _rows(folder / "val_predictions.csv")
     if preds:
@@ -282,14 +283,39 @@ def predictor_page(folder: Path) -> Page:
         rho, lo, hi = F.bootstrap_spearman(x, y)
         fig, (ax,) = F.subplots(1)
         F.scatter_fit(ax, x, y, "measured score", "predicted score")
-        ax.set_title(f"Held-out images: rho {fmt(rho, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}]")
-        page.figure("val_scatter", fig, "Measured vs predicted on the held-out split at the chosen epoch; the "
+        ax.set_title(f"Validation images: rho {fmt(rho, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}]")
+        page.figure("val_scatter", fig, "Measured vs predicted on the validation split at the chosen epoch; the "
                     "interval of rho is a percentile bootstrap over images (2000 resamples).",
                     save_to=folder / FIG_DIR)
-    page.links([(f, f) for f in ("val_predictions.csv", "summary.json", "curves.png", "scatter.png",
+    page.links([(f, f) for f in ("test_predictions.csv", "val_predictions.csv", "summary.json", "curves.png", "scatter.png",
                                  "distributions.png", "config.yaml") if (folder / f).is_file()])
     _options_table(page, cfg)
     return page
+
+
+def _predictor_test(page: Page, folder: Path, test: dict[str, Any] | None, has_key: bool) -> None:
+    """The test split (summary.json `test`): scored once with the chosen epoch; the predictor's result."""
+    page.heading("Test split (the result)")
+    if not test:
+        page.text("No test split was held out (test size 0 or test fraction 0): there is no unbiased figure; the "
+                  "validation figure below chose the epoch and overstates the predictor." if has_key else
+                  "This run predates test splits: only the validation figure below exists.", note=True)
+        return
+    sp, pe = test.get("spearman_ci") or (None, None), test.get("pearson_ci") or (None, None)
+    page.table([{"statistic": "Spearman's rho", "value": test.get("spearman"), "ci_low": sp[0], "ci_high": sp[1]},
+                {"statistic": "Pearson's r", "value": test.get("pearson"), "ci_low": pe[0], "ci_high": pe[1]},
+                {"statistic": "MSE (score units²)", "value": test.get("mse"), "ci_low": None, "ci_high": None}],
+               caption=f"{test.get('n')} test images, never seen while training or choosing, scored once with epoch "
+                       f"{test.get('epoch')}; 95% CI: percentile bootstrap over images ({test.get('resamples')} "
+                       "resamples). Blank: undefined (e.g. constant predictions).", csv_link=False)
+    preds = _rows(folder / "test_predictions.csv")
+    if preds and {"measured", "predicted"} <= set(preds[0]):
+        fig, (ax,) = F.subplots(1)
+        F.scatter_fit(ax, [_num(r["measured"]) for r in preds], [_num(r["predicted"]) for r in preds],
+                      "measured score", "predicted score")
+        ax.set_title("Test images: rho undefined" if test.get("spearman") is None else
+                     f"Test images: rho {fmt(test['spearman'], 3)} [{fmt(sp[0], 3)}, {fmt(sp[1], 3)}]")
+        page.figure("test_scatter", fig, "Measured vs predicted on the test split.", save_to=folder / FIG_DIR)
 
 
 # -- train ------------------------------------------------------------------------------------------------------------
