@@ -99,8 +99,8 @@ def test_cli_errors_stay_clean(tmp_path):
 
 
 def test_measure_dry_run_goes_through_the_api_setup(tmp_path):
-    res = CliRunner().invoke(main, ["measure", *OBJS[:8], *sum((["--pool", p] for p in OBJS[8:44]), []), "--preset", "test",
-                                    "--episodes", "2",
+    pools = sum((["--pool", p] for p in OBJS[8:44]), [])
+    res = CliRunner().invoke(main, ["measure", *OBJS[:8], *pools, "--preset", "test", "--episodes", "2",
                                     "-o", str(tmp_path), "--dry-run", "-q"])
     assert res.exit_code == 0, res.output
     assert not any(tmp_path.iterdir())  # a plan only: no run folder

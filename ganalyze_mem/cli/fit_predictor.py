@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from ..backbones import HEADS
 from ..errors import GanalyzeError
-from ..predictor.config import DEFAULT, NORMALIZATIONS, FitConfig
+from ..predictor.config import DEFAULT, NORMALIZATIONS
 from .common import POSITIVE_FLOAT, WORKERS, device_option
 
 

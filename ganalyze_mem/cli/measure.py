@@ -13,7 +13,6 @@ from ..measurer.config import (
     PRECISIONS,
     PRESETS,
     SCORES,
-    MeasureConfig,
 )
 from .common import DEVICE, DEVICE_HELP, int_range
 

@@ -37,8 +37,9 @@ def strips_cmd(source: str, no_images: bool, quiet: bool, **options) -> None:
     """Strips for SOURCE: a training run directory, a transformer folder, or a promoted name.
 
     The seed image sits in the middle, made less to the left and more to the right; every image is annotated with
-    its scores. Writes one PNG per class, grid.png, images/, scores.csv, report.md/.csv/.png and report.html (mean score vs alpha
-    with 95% CI, slope and R² of achieved vs target change, Spearman, monotonic fraction, class kept).
+    its scores. Writes one PNG per class, grid.png, images/, scores.csv, report.md/.csv/.png (mean score vs alpha
+    with 95% CI, slope and R² of achieved vs target change, Spearman, monotonic fraction, class kept) and
+    report.html.
 
     \b
     Examples:
