@@ -36,8 +36,10 @@ def runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind, needles", [
-    ("measure", ["Reliability (split-half)", "Spearman-Brown", "Episodes", "95% CI"]),
-    ("predictor", ["Held-out result", "Fisher", "bootstrap", "Per-epoch curves"]),
+    ("measure", ["Reliability (split-half)", "Spearman-Brown", "Reliability by part", "Protocol",
+                 "Per-image standard error", "Episodes", "95% CI"]),
+    ("predictor", ["Test split (the result)", "Validation split (chose the epoch)", "Fisher", "bootstrap",
+                   "Per-epoch curves"]),
     ("train", ["Training curves", "metrics.jsonl"]),
     ("strips", ["Per-alpha report", "slope_ci_low", "Strips by class"]),
     ("study", ["Regular", "permutation"]),

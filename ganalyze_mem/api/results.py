@@ -157,14 +157,17 @@ class MeasureRun(RunResult):
 
 @dataclass(repr=False)
 class PredictorRun(RunResult):
-    """A predictor fit (`gm.fit_predictor`): the best held-out epoch and the per-epoch history."""
+    """A predictor fit (`gm.fit_predictor`): the epoch the validation split chose, the per-epoch history and the
+    test split's figures (scored once with that epoch; None when no test split was held out)."""
 
     best: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    test: dict[str, Any] | None = None
 
     def _headline(self):
+        test = {"test_spearman": self.test["spearman"]} if self.test and self.test.get("spearman") is not None else {}
         return {"epochs": len(self.history), **{k: self.best[k] for k in ("epoch", "val_spearman")
-                                                if self.best.get(k) is not None}}
+                                                if self.best.get(k) is not None}, **test}
 
     def to_pandas(self):
         return pandas().DataFrame(self.history)

@@ -125,12 +125,13 @@ def score(paths: str | os.PathLike | Iterable[str | os.PathLike], assessor: Any 
 @signature_from(option_parameters(TrainConfig, exclude=("assessor",)))
 def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_steps: int | None = None,
           config: str | os.PathLike | None = None, tensorboard: bool = False, progress: bool = True,
-          **options: Any) -> TrainRun:
+          echo: Any = None, **options: Any) -> TrainRun:
     """Train a GANalyze transformer so that the assessor scores G(T(z, y, alpha)) as A(G(z, y)) + alpha, like
     ``ganalyze-mem train``. `assessor` and `generator` may be names or modules; `resume` continues a run folder
     (options you give must agree with the run's, except those a resume may change); `max_steps` stops early with a
     checkpoint, as an interruption would; `config` reruns with the options in a run's config.yaml (those given here
-    win); `tensorboard` mirrors metrics.jsonl to ``<run>/tensorboard/``.
+    win); `tensorboard` mirrors metrics.jsonl to ``<run>/tensorboard/``; `echo` receives the run's messages
+    (default: stderr when `progress`, else nothing).
 
     >>> import ganalyze_mem as gm
     >>> run = gm.train("brightness", generator="tiny", samples=8, batch_size=4, log_every=1,
@@ -147,7 +148,7 @@ def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_
     options.pop("assessor", None)
     if "generator" in options:
         options["generator"] = _generator_name(options["generator"])
-    echo = _echo(progress)
+    echo = echo or _echo(progress)
     if resume is not None:
         from ..rundir import RunDir
 
@@ -168,10 +169,10 @@ def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_
 
 # -- strips -----------------------------------------------------------------------------------------------------------
 @signature_from(option_parameters(StripsConfig))
-def strips(source: Any, *, progress: bool = True, **options: Any) -> StripsRun:
+def strips(source: Any, *, progress: bool = True, echo: Any = None, **options: Any) -> StripsRun:
     """Strips (seed image in the middle, made less to the left, more to the right) and the per-alpha report for a
     trained transformer, like ``ganalyze-mem strips``. `source` is a training run (a `TrainRun` or its folder), a
-    transformer folder or a promoted name.
+    transformer folder or a promoted name. `echo` receives the run's messages (default: stderr when `progress`).
 
     >>> import ganalyze_mem as gm
     >>> run = gm.train("brightness", generator="tiny", samples=8, batch_size=4, out="/tmp/gm-doctest/train",
@@ -186,7 +187,7 @@ def strips(source: Any, *, progress: bool = True, **options: Any) -> StripsRun:
     if isinstance(source, TrainRun):
         source = source.path
     cfg = config_from(StripsConfig, options)
-    result = make_strips(source, cfg, progress=progress, echo=_echo(progress))
+    result = make_strips(source, cfg, progress=progress, echo=echo or _echo(progress))
     import yaml
 
     config = yaml.safe_load((Path(result.folder) / "config.yaml").read_text(encoding="utf-8")) or {}
@@ -212,13 +213,25 @@ def measure(target: Any = (), pool: Any = (), *, preset: str = "paper", out: str
     >>> demo = "ganalyze_mem/data/demo/objects"
     >>> # m = gm.measure(f"{demo}/a", pool=f"{demo}/b", preset="test")   (seconds; see examples/quickstart.ipynb)
     """
+    from ..measurer import measure as run_measure
+
+    check_names("measure", options, inspect.signature(measure).parameters)
+    targets, pools, cfg = measure_setup(target, pool, preset=preset, resume=resume, config=config, **options)
+    with _tensorboard(tensorboard):
+        m = run_measure(targets, pools, cfg, out=out, resume=resume, progress=progress)
+    return _write_report(MeasureRun(Path(m.run_dir), list(m.files), [float(s) for s in m.scores], m.summary))
+
+
+def measure_setup(target: Any = (), pool: Any = (), *, preset: str = "paper", resume: str | os.PathLike | None = None,
+                  config: str | os.PathLike | None = None, **options: Any) -> tuple[list, list, MeasureConfig]:
+    """The targets, pool and `MeasureConfig` that `measure` would run with (also the CLI's ``--dry-run`` plan).
+
+    A pool that is the targets themselves, or ``whole_dataset=True``, measures every target against the rest."""
     import dataclasses
 
-    from ..measurer import measure as run_measure
     from ..measurer import preset as make_preset
     from ..measurer.run import resume_config
 
-    check_names("measure", options, inspect.signature(measure).parameters)
     if config is not None:
         given = {"target": target, "pool": pool} if target or pool else {}
         options = _from_config(config, {**options, **given}, measure)
@@ -234,17 +247,23 @@ def measure(target: Any = (), pool: Any = (), *, preset: str = "paper", out: str
         given = {k: v for k, v in options.items() if v is not None}
         if "device" in given:
             given["device"] = pick_device(given["device"])
-        config, _, _ = resume_config(resume, **given)
+        cfg, _, _ = resume_config(resume, **given)
     else:
-        if not targets or not pools:
-            raise GanalyzeError("measure() needs target images and a pool: gm.measure('targets/', pool='pool/').")
+        if not targets:
+            raise GanalyzeError("measure() needs target images: gm.measure('targets/', pool='pool/').")
+        if pools and sorted(Path(p).resolve() for p in pools) == sorted(Path(t).resolve() for t in targets):
+            options["whole_dataset"] = True  # the pool is the targets: whole-dataset mode
+        if options.get("whole_dataset"):
+            pools = []
+        elif not pools:
+            raise GanalyzeError("measure() needs a pool of images (at least 2 x set_size) that sets B and C are "
+                                "drawn from, disjoint from the targets; or whole_dataset=True to measure every "
+                                "target against the rest: gm.measure('targets/', pool='pool/').")
         options["device"] = pick_device(options.get("device") or "auto")
-        config = make_preset(preset, **options)
-    if not isinstance(config, MeasureConfig):  # pragma: no cover
-        config = dataclasses.replace(MeasureConfig(), **config)
-    with _tensorboard(tensorboard):
-        m = run_measure(targets, pools, config, out=out, resume=resume, progress=progress)
-    return _write_report(MeasureRun(Path(m.run_dir), list(m.files), [float(s) for s in m.scores], m.summary))
+        cfg = make_preset(preset, **options)
+    if not isinstance(cfg, MeasureConfig):  # pragma: no cover - guards the resume path
+        cfg = dataclasses.replace(MeasureConfig(), **cfg)
+    return targets, pools, cfg
 
 
 # -- fit_predictor ----------------------------------------------------------------------------------------------------
@@ -285,7 +304,7 @@ def fit_predictor(scores: str | os.PathLike | None = None, *, resume: str | os.P
             if not opts.get("scores"):
                 raise GanalyzeError("fit_predictor() needs a scores CSV (columns path,score), or resume=RUN_DIR.")
             result = run_fit(FitConfig(**opts))
-    return _write_report(PredictorRun(Path(result.run_dir), dict(result.best), list(result.history)))
+    return _write_report(PredictorRun(Path(result.run_dir), dict(result.best), list(result.history), result.test))
 
 
 # -- validate ---------------------------------------------------------------------------------------------------------
@@ -371,7 +390,7 @@ def validate(study: str, *inputs: Any, out: str | os.PathLike = "outputs/reports
         scorer = make_scorer(assessor=_assessor_name(sk["assessor"]), scores=sk["scores"], measure=sk["measure"],
                              device=sk["device"], batch_size=sk["batch_size"], image_size=sk["image_size"],
                              pool=sk["pool"], measure_preset=sk["measure_preset"], weights=sk["weights"],
-                             progress=progress, **measure_over)
+                             score_range=sk.get("score_range"), progress=progress, **measure_over)
     folder = _run_study(study, scorer, inputs, options, sk, out)
     if check:
         from ..validation.browser import check_page
@@ -433,7 +452,7 @@ def load_run(path: str | os.PathLike):
                           summary_of(p))
     if kind == "predictor":
         s = summary_of(p)
-        return PredictorRun(p, s.get("best", {}), PredictorRun(p).metrics())
+        return PredictorRun(p, s.get("best", {}), PredictorRun(p).metrics(), s.get("test"))
     if kind == "strips":
         return StripsRun(p, read_csv_rows(p / "scores.csv") if (p / "scores.csv").is_file() else [])
     return StudyRun(p, kind)

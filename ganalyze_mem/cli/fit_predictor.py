@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from ..backbones import HEADS
 from ..errors import GanalyzeError
-from ..predictor.config import DEFAULT, NORMALIZATIONS, FitConfig
+from ..predictor.config import DEFAULT, NORMALIZATIONS
 from .common import POSITIVE_FLOAT, WORKERS, device_option
 
 
@@ -21,10 +21,6 @@ def _pair(text: str, option: str) -> tuple[float, float]:
 
 def _fmt(pair) -> str:
     return ",".join(f"{v:g}" for v in pair)
-
-
-# click parameter name -> FitConfig field (where they differ)
-RENAMES = {"workers": "num_workers", "quiet": "progress"}
 
 
 @click.command("fit-predictor", context_settings={"show_default": True})
@@ -110,27 +106,23 @@ def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
       ganalyze-mem fit-predictor --resume outputs/predictor/00003-resnet50-scores
       ganalyze-mem promote-predictor outputs/predictor/00003-resnet50-scores my_machinemem
     """
-    from ..predictor.fit import fit_predictor
+    from ..api.runs import fit_predictor
 
-    params["progress"] = not params.pop("quiet")
-    params["num_workers"] = params.pop("workers")
+    progress = not params.pop("quiet")
     given = {n for n in ctx.params if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
                                                                       ParameterSource.ENVIRONMENT)}
-    given = {RENAMES.get(n, n) for n in given}
     for name, option in (("score_range", "--score-range"), ("crop_scale", "--crop-scale")):
         params[name] = _pair(params[name], option)
     if resume is not None:
-        overrides = {k: v for k, v in params.items() if k in given}
-        result = fit_predictor(resume=resume, **overrides)
+        run = fit_predictor(resume=resume, progress=progress, **{k: v for k, v in params.items() if k in given})
     else:
         if not params["scores"]:
             raise GanalyzeError("Pass --scores scores.csv (columns path,score), or --resume RUN_DIR.")
-        result = fit_predictor(FitConfig(**params))
-    best, test = result.best, result.test
-    click.echo(f"Run: {result.run_dir}")
-    click.echo(describe_result(best, test))
-    click.echo(f"Use it as an assessor: ganalyze-mem promote-predictor {result.run_dir} NAME")
-
+        run = fit_predictor(params.pop("scores"), progress=progress, **params)  # the API: report.html at its end
+    click.echo(f"Run: {run.path}")
+    click.echo(describe_result(run.best, run.test))
+    click.echo(f"Report: {run.path / 'report.html'}")
+    click.echo(f"Use it as an assessor: ganalyze-mem promote-predictor {run.path} NAME")
 
 def describe_result(best: dict, test: dict | None) -> str:
     """The run's result for people: the test split's figures with their intervals; the validation figure only as

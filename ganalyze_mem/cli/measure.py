@@ -13,7 +13,6 @@ from ..measurer.config import (
     PRECISIONS,
     PRESETS,
     SCORES,
-    MeasureConfig,
 )
 from .common import DEVICE, DEVICE_HELP, int_range
 
@@ -111,45 +110,26 @@ def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options) ->
       ganalyze-mem measure targets/ --pool pool/ --executor ray --ray-address auto
       ganalyze-mem measure --resume outputs/measure/00003-tiny_cnn-50img
     """
-    import dataclasses
-
+    from ..api.runs import measure, measure_setup
     from ..errors import GanalyzeError
-    from ..measurer import measure
-    from ..measurer import preset as make_preset
-    from ..measurer.run import resume_config
-    from .common import pick_device
 
-    if resume:
-        if target or pool:
-            raise GanalyzeError("--resume uses the run's own targets and pool; drop TARGET and --pool.")
-        given = {k: v for k, v in options.items() if v is not None}
-        if "device" in given:
-            given["device"] = pick_device(given["device"])
-        config, _, _ = resume_config(resume, **given)
-    else:
-        if not target:
-            raise GanalyzeError("Give the TARGET images (files or folders) to measure, e.g. "
-                                "`ganalyze-mem measure targets/ --pool pool/ --preset cpu`.")
-        from pathlib import Path
-
-        if pool and sorted(Path(p).resolve() for p in pool) == sorted(Path(t).resolve() for t in target):
-            options["whole_dataset"] = True  # `measure DATASET --pool DATASET`
-        if options.get("whole_dataset"):
-            pool = ()
-        elif not pool:
-            raise GanalyzeError("Give --pool: a folder of images (at least 2 x --set-size) that sets B and C are "
-                                "drawn from, disjoint from the targets; or --whole-dataset to measure every image "
-                                "of TARGET against the rest.")
-        options["device"] = pick_device(options["device"] or "auto")
-        config = make_preset(preset, **options)
-    if not isinstance(config, MeasureConfig):  # pragma: no cover - guards the resume path
-        config = dataclasses.replace(MeasureConfig(), **config)
+    if resume and (target or pool):
+        raise GanalyzeError("--resume uses the run's own targets and pool; drop TARGET and --pool.")
+    if not resume and not target:
+        raise GanalyzeError("Give the TARGET images (files or folders) to measure, e.g. "
+                            "`ganalyze-mem measure targets/ --pool pool/ --preset cpu`.")
+    if not resume and not pool and not options.get("whole_dataset"):
+        raise GanalyzeError("Give --pool: a folder of images (at least 2 x --set-size) that sets B and C are "
+                            "drawn from, disjoint from the targets; or --whole-dataset to measure every image "
+                            "of TARGET against the rest.")
     if dry_run:
         from ..measurer.plan import dry_run as plan
 
-        click.echo(plan(list(target), list(pool), config, resume=resume, progress=not quiet))
+        targets, pools, config = measure_setup(list(target), list(pool), preset=preset, resume=resume, **options)
+        click.echo(plan(targets, pools, config, resume=resume, progress=not quiet))
         return
-    result = measure(list(target), list(pool), config, out=out, resume=resume, progress=not quiet)
+    # the API's run (report.html written at its end): .path, .files, .scores, .summary
+    result = measure(list(target), list(pool), preset=preset, out=out, resume=resume, progress=not quiet, **options)
     s = result.summary
     d, rel = s["scores"], s["reliability"]
 
@@ -167,5 +147,6 @@ def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options) ->
                f"{r(rel['continuous'])}; per part ({s['score_kind']}): "
                + ", ".join(r(p["reliability"][s["score_kind"]]) for p in s["parts"][:8])
                + (" ..." if len(s["parts"]) > 8 else ""))
-    click.echo(f"Scores: {result.run_dir / 'scores.csv'}")
-    click.echo(f"Summary: {result.run_dir / 'summary.md'}")
+    click.echo(f"Scores: {result.path / 'scores.csv'}")
+    click.echo(f"Summary: {result.path / 'summary.md'}")
+    click.echo(f"Report: {result.path / 'report.html'}")

@@ -37,15 +37,17 @@ def strips_cmd(source: str, no_images: bool, quiet: bool, **options) -> None:
     """Strips for SOURCE: a training run directory, a transformer folder, or a promoted name.
 
     The seed image sits in the middle, made less to the left and more to the right; every image is annotated with
-    its scores. Writes one PNG per class, grid.png, images/, scores.csv and report.md/.csv/.png (mean score vs alpha
-    with 95% CI, slope and R² of achieved vs target change, Spearman, monotonic fraction, class kept).
+    its scores. Writes one PNG per class, grid.png, images/, scores.csv, report.md/.csv/.png (mean score vs alpha
+    with 95% CI, slope and R² of achieved vs target change, Spearman, monotonic fraction, class kept) and
+    report.html.
 
     \b
     Examples:
       ganalyze-mem strips outputs/train/00000-brightness-one_direction-tiny --seeds 0-4 --classes 0,1
       ganalyze-mem strips resnet50-biggan128 --classes pizza,goldfish --also-score humanmem,brightness
     """
-    from ..visualise.strips import make_strips
+    from ..api.runs import strips
 
-    cfg = StripsConfig(**options, save_images=not no_images)
-    make_strips(source, cfg, progress=not quiet, echo=click.echo)
+    run = strips(source, save_images=not no_images, progress=not quiet, echo=click.echo, **options)
+    if run.path is not None:
+        click.echo(f"Report: {run.path / 'report.html'}")

@@ -80,19 +80,18 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
       ganalyze-mem train --assessor resnet50 --generator-weights ~/weights/biggan-deep-128
       ganalyze-mem train --resume outputs/train/00000-resnet50-one_direction-biggan-deep-128
     """
+    from ..api.runs import train
     from ..errors import GanalyzeError
-    from ..visualise.train import build_components, train
+    from ..visualise.train import build_components
 
     if resume is not None:
         given = {k: v for k, v in options.items()
                  if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         if dry_run:
             raise GanalyzeError("--dry-run cannot be combined with --resume.")
-        from ..rundir import RunDir
-
-        saved = RunDir.open(resume).config.get("options", {})
-        cfg = TrainConfig.from_options({**saved, **given})
-        train(cfg, resume=resume, progress=not quiet, echo=click.echo)
+        run = train(resume=resume, progress=not quiet, echo=click.echo, **given)  # the API: report.html at its end
+        if run.path is not None:
+            click.echo(f"Report: {run.path / 'report.html'}")
         return
     if not options.get("assessor"):
         raise GanalyzeError("Missing --assessor NAME (see `ganalyze-mem list assessors`), or pass --resume RUN_DIR.")
@@ -105,4 +104,6 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
                    f"{len(c.classes)} classes, device {c.device}, "
                    f"autocast {c.autocast_dtype or 'none'}. Runs would go under {cfg.out}/.")
         return
-    train(cfg, progress=not quiet, echo=click.echo)
+    run = train(options.pop("assessor"), progress=not quiet, echo=click.echo, **options)
+    if run.path is not None:
+        click.echo(f"Report: {run.path / 'report.html'}")

@@ -20,7 +20,7 @@ from ..validation.config import (
     RenderConfig,
     ShapesConfig,
 )
-from .common import device_option, int_range, pick_device
+from .common import device_option, int_range
 
 SH, RC, NV, FC, AC, CC, MC = (ShapesConfig(), RenderConfig(), NerfViewsConfig(), FoodConfig(), AttributesConfig(),
                               ClassesConfig(), MachinesConfig())
@@ -62,16 +62,16 @@ def score_options(f):
     return f
 
 
-def _scorer(kw: dict):
-    from ..validation.scoring import make_scorer
+SCORER_OPTIONS = ("assessor", "weights", "measure", "pool", "measure_preset", "machine", "device", "batch_size",
+                  "image_size")
 
-    device = pick_device(kw.pop("device"))
-    assessor, weights = kw.pop("assessor"), kw.pop("weights")
-    scorer = make_scorer(assessor=assessor, scores=kw.pop("scores_csv"), measure=kw.pop("measure"), device=device,
-                         batch_size=kw.pop("batch_size"), image_size=kw.pop("image_size"), pool=kw.pop("pool"),
-                         measure_preset=kw.pop("measure_preset"), machine=kw.pop("machine"), weights=weights,
-                         score_range=_range(kw.pop("score_range")))
-    return scorer
+
+def _scorer_options(kw: dict) -> dict:
+    """The score options of a study command, as `gm.validate` takes them (taken out of `kw`)."""
+    out = {k: kw.pop(k) for k in SCORER_OPTIONS}
+    out["scores"] = kw.pop("scores_csv")
+    out["score_range"] = _range(kw.pop("score_range"))
+    return out
 
 
 def _range(text: str | None) -> tuple[float, float] | None:
@@ -99,15 +99,19 @@ def _finish(path: Path, check: bool) -> None:
 
 
 def study_command(name: str, **kw):
-    """Register a study command on the group with the shared score options."""
+    """Register a study command on the group with the shared score options. The command's body returns the study's
+    inputs and options; the study runs through the Python API (`gm.validate`), the one code path of both."""
     def deco(f):
         @validate_group.command(name, **kw)
         @score_options
         @functools.wraps(f)
         def wrapper(**options):
+            from ..api.runs import validate
+
             check, out = options.pop("check"), options.pop("out")
-            scorer = _scorer(options)
-            _finish(f(scorer=scorer, out=out, **options), check)
+            scorer = _scorer_options(options)
+            inputs, study = f(**options)
+            _finish(validate(name, *inputs, out=out, **scorer, **study).path, check)
         return wrapper
     return deco
 
@@ -139,16 +143,14 @@ def validate_group() -> None:
 @click.option("--seed", type=int, default=SH.seed, show_default=True, help="Seed of the drawings and the tests.")
 @click.option("--resamples", type=int_range(MIN_RESAMPLES), default=SH.resamples,
               show_default=True, help="Permutation/bootstrap resamples.")
-def shapes_cmd(scorer, out, per_set, size, seed, resamples):
+def shapes_cmd(per_set, size, seed, resamples):
     """Regular vs irregular shapes (appendix H): mean +/- 95% CI per set and a permutation test.
 
     \b
     Example:
       ganalyze-mem validate shapes --assessor resnet50 --per-set 25
     """
-    from ..validation.shapes import run_shapes
-
-    return run_shapes(scorer, ShapesConfig(per_set=per_set, size=size, seed=seed, resamples=resamples), out)
+    return (), {"per_set": per_set, "size": size, "seed": seed, "resamples": resamples}
 
 
 @study_command("nerf-views")
@@ -160,7 +162,7 @@ def shapes_cmd(scorer, out, per_set, size, seed, resamples):
 @click.option("--size", type=int, default=RC.size, show_default=True, help="With --render: image side in pixels.")
 @click.option("--splits", default=NV.splits, show_default=True, help="With --scene: splits to read.")
 @click.option("--top", type=int, default=NV.top, show_default=True, help="Views shown at each end.")
-def nerf_views_cmd(scorer, out, scene, render_obj, views, size, splits, top):
+def nerf_views_cmd(scene, render_obj, views, size, splits, top):
     """Viewing angle (appendix H): score every view of an object; top/bottom views; correlations with how much
     a view shows (area, silhouette, edges, visible faces).
 
@@ -169,10 +171,7 @@ def nerf_views_cmd(scorer, out, scene, render_obj, views, size, splits, top):
       ganalyze-mem validate nerf-views --render lego --views 100 --assessor resnet50
       ganalyze-mem validate nerf-views --scene nerf_synthetic/lego --assessor resnet50
     """
-    from ..validation.nerf_views import run_nerf_views
-
-    cfg = NerfViewsConfig(top=top, splits=splits, render=RenderConfig(views=views, size=size))
-    return run_nerf_views(scorer, scene=scene, render=render_obj, cfg=cfg, out=out)
+    return (), {"scene": scene, "render": render_obj, "views": views, "size": size, "splits": splits, "top": top}
 
 
 @study_command("food")
@@ -182,7 +181,7 @@ def nerf_views_cmd(scorer, out, scene, render_obj, views, size, splits, top):
 @click.option("--seed", type=int, default=FC.seed, show_default=True, help="Seed of the bootstrap and permutations.")
 @click.option("--resamples", type=int_range(MIN_RESAMPLES), default=FC.resamples,
               show_default=True, help="Bootstrap/permutation resamples.")
-def food_cmd(scorer, out, folder_a, folder_b, names, seed, resamples):
+def food_cmd(folder_a, folder_b, names, seed, resamples):
     """Two image sets (appendix H, "tasty"): distributions, difference with a bootstrap CI, tests.
 
     No photos ship with the project: collect your own two folders (e.g. web images for "tasty food" and for
@@ -192,12 +191,10 @@ def food_cmd(scorer, out, folder_a, folder_b, names, seed, resamples):
     Example:
       ganalyze-mem validate food food/tasty food/not_tasty --assessor resnet50
     """
-    from ..validation.food import run_food
-
     parts = tuple(n.strip() for n in names.split(","))
     if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
         raise GanalyzeError(f"--names needs two different names separated by a comma, got '{names}'.")
-    return run_food(scorer, folder_a, folder_b, FoodConfig(names=parts, seed=seed, resamples=resamples), out)
+    return (folder_a, folder_b), {"names": parts, "seed": seed, "resamples": resamples}
 
 
 @study_command("attributes")
@@ -207,7 +204,7 @@ def food_cmd(scorer, out, folder_a, folder_b, names, seed, resamples):
 @click.option("--only", default=AC.only, help="Comma-separated attributes to compute [default: all 13].")
 @click.option("--max-side", type=int, default=AC.max_side, show_default=True,
               help="Compute attributes on images downscaled to this longer side (0 = full size).")
-def attributes_cmd(scorer, out, images, groups, only, max_side):
+def attributes_cmd(images, groups, only, max_side):
     """Image attributes vs scores (section 5.1, Figure 3): 10 score groups and a Spearman table.
 
     Attributes: hue, saturation, value, colourfulness, contrast (global contrast factor), entropy, NIQE, BRISQUE,
@@ -219,10 +216,7 @@ def attributes_cmd(scorer, out, images, groups, only, max_side):
       ganalyze-mem validate attributes lamem/images --assessor resnet50
       ganalyze-mem validate attributes photos/ --scores scores.csv --only value,contrast,niqe
     """
-    from ..validation.attributes import run_attributes
-
-    cfg = AttributesConfig(groups=groups, only=only, max_side=max_side, device=getattr(scorer, "device", "cpu"))
-    return run_attributes(scorer, images, cfg, out)
+    return (images,), {"groups": groups, "only": only, "max_side": max_side}
 
 
 @study_command("classes")
@@ -236,18 +230,15 @@ def attributes_cmd(scorer, out, images, groups, only, max_side):
 @click.option("--groups", "groups_csv", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
               help="CSV with columns class,group: also rank supercategories (appendix F).")
 @click.option("--seed", type=int, default=CC.seed, show_default=True, help="Seed of subsets and example picks.")
-def classes_cmd(scorer, out, root, top, examples, max_per_class, min_per_class, groups_csv, seed):
+def classes_cmd(root, top, examples, max_per_class, min_per_class, groups_csv, seed):
     """Mean score per class over ROOT/<class>/images (section 5.2 Figure 4, appendix E and F).
 
     \b
     Example:
       ganalyze-mem validate classes imagenet/train --assessor resnet50 --max-per-class 100
     """
-    from ..validation.classes import run_classes
-
-    cfg = ClassesConfig(top=top, examples=examples, max_per_class=max_per_class, min_per_class=min_per_class,
-                        seed=seed)
-    return run_classes(scorer, root, cfg, groups=groups_csv, out=out)
+    return (root,), {"top": top, "examples": examples, "max_per_class": max_per_class,
+                     "min_per_class": min_per_class, "seed": seed, "groups": groups_csv}
 
 
 @validate_group.command("machines")
@@ -268,7 +259,7 @@ def machines_cmd(csvs, names, groups, key, out, check):
     Example:
       ganalyze-mem validate machines a/scores.csv b/scores.csv c/scores.csv --names alexnet,vgg16,resnet50
     """
-    from ..validation.cross_machines import run_machines
+    from ..api.runs import validate
 
     group_map = {}
     for item in (groups or "").split(","):
@@ -278,4 +269,4 @@ def machines_cmd(csvs, names, groups, key, out, check):
             k, v = item.split("=", 1)
             group_map[k.strip()] = v.strip()
     name_list = [n.strip() for n in names.split(",")] if names else None
-    _finish(run_machines(csvs, name_list, group_map or None, MachinesConfig(key=key), out), check)
+    _finish(validate("machines", *csvs, names=name_list, groups=group_map or None, key=key, out=out).path, check)

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -23,22 +22,16 @@ import numpy as np
 from . import figures as F
 from .kinds import read_config, read_json, read_metrics
 from .page import Page, fmt
-
-FIG_DIR = "figures"
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    if not path.is_file() or not path.stat().st_size:
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _num(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
+from .sections import (
+    FIG_DIR,
+    _measure_protocol,
+    _measure_reliability,
+    _measure_standard_error,
+    _num,
+    _predictor_test,
+    _rows,
+    _train_heldout,
+)
 
 
 def _head(folder: Path, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -96,18 +89,9 @@ def measure_page(folder: Path) -> Page:
         ax.set_title("Distribution of MachineMem scores")
         page.figure("scores_histogram", fig, "Scores of the target images; red: mean and its 95% CI (t).",
                     save_to=folder / FIG_DIR)
-    page.heading("Reliability (split-half)")
-    r, sb = sh.get("rho_halves"), sh.get("spearman_brown")
-    if r is None:
-        page.text("Split-half reliability needs at least two episodes.", note=True)
-    else:
-        rlo, rhi = F.fisher_ci(r, n)
-        page.table([{"statistic": "Spearman rho between halves (even vs odd episodes)", "value": r,
-                     "ci_low": rlo, "ci_high": rhi},
-                    {"statistic": "Spearman-Brown (full length)", "value": sb, "ci_low": _sb(rlo),
-                     "ci_high": _sb(rhi)}],
-                   caption=f"Episodes split {sh.get('episodes_even', '?')} / {sh.get('episodes_odd', '?')}; 95% CI "
-                           f"by Fisher's z over n = {n} images (approximate), carried through Spearman-Brown.")
+    _measure_reliability(page, folder, s, sh, n)
+    _measure_protocol(page, s)
+    _measure_standard_error(page, folder, s)
     stages = s.get("stages", {})
     per = stages.get("per_episode") or read_metrics(folder)
     if per:
@@ -144,37 +128,39 @@ def predictor_page(folder: Path) -> Page:
     cfg = read_config(folder)
     s = read_json(folder / "summary.json") or {}
     history = s.get("history") or [r for r in read_metrics(folder) if "epoch" in r]
-    n_val = s.get("val") or (cfg.get("data", {}) or {}).get("val") or 0
+    val = s.get("val")
+    n_val = (val.get("n") if isinstance(val, dict) else val) or (cfg.get("data", {}) or {}).get("val") or 0
     opts = cfg.get("options", {})
     page = Page(f"Predictor fit: {s.get('backbone', opts.get('backbone', ''))}", _head(folder, cfg))
     best = s.get("best", {})
-    page.heading("Held-out result (chosen epoch)")
+    _predictor_test(page, folder, s.get("test"), "test" in s)
+    page.heading("Validation split (chose the epoch)")
     if best.get("val_spearman") is not None:
         lo, hi = F.fisher_ci(best["val_spearman"], n_val)
-        page.text(f"Epoch {best.get('epoch')} of {len(history)} was chosen by held-out Spearman's rho: "
+        page.text(f"Epoch {best.get('epoch')} of {len(history)} was chosen by validation Spearman's rho: "
                   f"rho {fmt(best['val_spearman'], 3)} (95% CI {fmt(lo, 3)} to {fmt(hi, 3)}, Fisher z, n = {n_val}), "
-                  f"Pearson r {fmt(best.get('val_pearson'), 3)}, MSE {fmt(best.get('val_mse'), 3)}. The same split "
-                  "chose the epoch and reports it: for an unbiased figure score a separate test set "
-                  "(`ganalyze-mem score` after `promote-predictor`).")
+                  f"Pearson r {fmt(best.get('val_pearson'), 3)}, MSE {fmt(best.get('val_mse'), 3)}. This split "
+                  "chose the epoch, so its figure is optimistic: the test split above is the result.")
     else:
-        page.text("No held-out split (val fraction 0): no held-out metrics.", note=True)
+        page.text("No validation split (val fraction 0): the last epoch was kept.", note=True)
     if history:
         page.heading("Per-epoch curves")
         epochs = [h["epoch"] for h in history]
         fig, axes = F.subplots(2)
         F.line(axes[0], epochs, [h.get("train_loss", np.nan) for h in history], label="training loss (MSE)")
         if any(h.get("val_mse") is not None for h in history):
-            F.line(axes[0], epochs, [_num(h.get("val_mse")) for h in history], label="held-out MSE")
+            F.line(axes[0], epochs, [_num(h.get("val_mse")) for h in history], label="validation MSE")
         axes[0].set(xlabel="epoch", ylabel="mean squared error (score units²)", title="Loss")
         axes[0].legend()
         rho = [_num(h.get("val_spearman")) for h in history]
         ci = [F.fisher_ci(r, n_val) for r in rho]
-        F.line(axes[1], epochs, rho, [c[0] for c in ci], [c[1] for c in ci], label="held-out Spearman rho")
-        axes[1].set(xlabel="epoch", ylabel="Spearman's rho", title="Held-out rank correlation", ylim=(-1.02, 1.02))
+        F.line(axes[1], epochs, rho, [c[0] for c in ci], [c[1] for c in ci], label="validation Spearman rho")
+        axes[1].set(xlabel="epoch", ylabel="Spearman's rho", title="Validation rank correlation (chooses the epoch)",
+                    ylim=(-1.02, 1.02))
         F.integer_x(*axes)
         axes[1].legend(loc="lower right")
         fig.tight_layout()
-        page.figure("curves", fig, f"Band: 95% CI of rho by Fisher's z (n = {n_val} held-out images).",
+        page.figure("curves", fig, f"Band: 95% CI of rho by Fisher's z (n = {n_val} validation images).",
                     save_to=folder / FIG_DIR)
     preds = _rows(folder / "val_predictions.csv")
     if preds:
@@ -183,12 +169,12 @@ def predictor_page(folder: Path) -> Page:
         rho, lo, hi = F.bootstrap_spearman(x, y)
         fig, (ax,) = F.subplots(1)
         F.scatter_fit(ax, x, y, "measured score", "predicted score")
-        ax.set_title(f"Held-out images: rho {fmt(rho, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}]")
-        page.figure("val_scatter", fig, "Measured vs predicted on the held-out split at the chosen epoch; the "
+        ax.set_title(f"Validation images: rho {fmt(rho, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}]")
+        page.figure("val_scatter", fig, "Measured vs predicted on the validation split at the chosen epoch; the "
                     "interval of rho is a percentile bootstrap over images (2000 resamples).",
                     save_to=folder / FIG_DIR)
-    page.links([(f, f) for f in ("val_predictions.csv", "summary.json", "curves.png", "scatter.png",
-                                 "distributions.png", "config.yaml") if (folder / f).is_file()])
+    page.links([(f, f) for f in ("test_predictions.csv", "val_predictions.csv", "summary.json", "curves.png",
+                                 "scatter.png", "distributions.png", "config.yaml") if (folder / f).is_file()])
     _options_table(page, cfg)
     return page
 
@@ -209,7 +195,8 @@ def heldout_curves(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 def train_page(folder: Path) -> Page:
     cfg = read_config(folder)
     opts = cfg.get("options", {})
-    rows = [r for r in read_metrics(folder) if "step" in r]
+    everything = [r for r in read_metrics(folder) if "step" in r]
+    rows = [r for r in everything if r.get("kind") != "heldout"]
     card = read_json(folder / "transformer.json") or {}
     page = Page(f"GANalyze training: {opts.get('assessor', '')} on {opts.get('generator', '')} "
                 f"({opts.get('transformer', '')})", _head(folder, cfg))
@@ -225,6 +212,8 @@ def train_page(folder: Path) -> Page:
         _metric_curves(page, folder, rows, "step", list(labels), "training_curves",
                        f"Each point averages the {opts.get('log_every', '?')} steps before it (training batches, "
                        "not held out).", "step", labels)
+    _train_heldout(page, folder, [r for r in everything if r.get("kind") == "heldout"],
+                   read_json(folder / "heldout.json"))
     curves = heldout_curves(rows)
     for prefix, crows in curves.items():
         page.heading(f"Held-out: achieved vs target ({prefix})")
@@ -361,10 +350,3 @@ def study_page(folder: Path) -> Page:
 
 def _finite(x: float) -> bool:
     return x is not None and math.isfinite(x)
-
-
-def _sb(r) -> float:
-    """Spearman-Brown of an interval end; NaN where the end is missing or at -1."""
-    from ..stats import spearman_brown
-
-    return spearman_brown(r) if r is not None and np.isfinite(r) and r > -1 else float("nan")
