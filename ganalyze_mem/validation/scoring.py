@@ -47,14 +47,10 @@ class AssessorScorer(Scorer):
 
     def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
                  weights: str | os.PathLike | None = None, progress: bool = True):
-        from ..assessors import ASSESSORS
+        from ..scoring import build_assessor  # the one way `score` builds it: predictor folders registered first
 
         self.progress = progress
-
-        self.model = ASSESSORS.create(assessor, weights=weights)  # None overrides are ignored
-        if hasattr(self.model, "freeze"):
-            self.model.freeze()
-        self.model = self.model.to(device)
+        self.model = build_assessor(assessor, weights, device)
         image_size = assessor_side(self.model, image_size)  # the rule `score` uses
         self.name, self.device, self.batch_size, self.image_size = assessor, device, batch_size, image_size
         self.higher_is = getattr(self.model, "higher_is", "more")

@@ -212,8 +212,8 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
 
     `source` is a training run directory (finished or not), a transformer folder or a promoted name.
     """
-    from ..assessors import ASSESSORS
     from ..generators import GENERATORS
+    from ..scoring import build_assessor
     from ..transformers.store import load_trained
     from .train import resolve_device
 
@@ -232,7 +232,7 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
     assessors = {}
     for n in names:
         weights = (cfg.assessor_weights or card.get("assessor_weights")) if n == train_name else None
-        assessors[n] = ASSESSORS.create(n, **({"weights": weights} if weights else {})).to(device).eval()
+        assessors[n] = build_assessor(n, weights, str(device))
     classifier, classifier_note = _classifier(cfg.classifier, generator, assessors, device)
     classes = generator.resolve_classes(cfg.classes) if cfg.classes else default_classes(generator.num_classes)
     seeds = parse_seeds(cfg.seeds)

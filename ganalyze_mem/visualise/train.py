@@ -139,14 +139,15 @@ def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
 
     An already built `generator` or `assessor` (the presets `cfg` names) is used instead of building another.
     """
-    from ..assessors import ASSESSORS
     from ..generators import GENERATORS
     from ..transformers import TRANSFORMERS
 
     device = resolve_device(cfg.device)
     TRANSFORMERS.entry(cfg.transformer)  # unknown names fail before anything slow is built
     if assessor is None:
-        assessor = ASSESSORS.create(cfg.assessor, **({"weights": cfg.assessor_weights} if cfg.assessor_weights else {}))
+        from ..scoring import build_assessor  # the one way: promoted predictor folders are registered first
+
+        assessor = build_assessor(cfg.assessor, cfg.assessor_weights)
     if generator is None:
         generator = GENERATORS.create(cfg.generator, truncation=cfg.truncation, weights=cfg.generator_weights)
     elif float(getattr(generator, "truncation", cfg.truncation)) != cfg.truncation:
