@@ -69,7 +69,7 @@ def test_parts_cover_every_target_once_and_b_c_stay_disjoint_from_the_part():
 
 
 def test_units_needed_replaces_dropped_episodes_and_fills_gaps_first():
-    cfg = preset("test", episodes=3).resolve()
+    cfg = preset("test", episodes=3, below_bar="drop").resolve()
     rec = {i: {"pretext_accuracy": a, "index": i} for i, a in enumerate([0.9, 0.5, 0.95, 0.85, 0.9])}
     assert units_needed({}, 2, 3, cfg) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
     done = {(0, 0): rec[0], (0, 1): rec[1], (0, 2): rec[2]}  # episode 1 under the bar -> one replacement

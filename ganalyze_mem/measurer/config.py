@@ -181,9 +181,10 @@ PRESETS: dict[str, MeasureConfig] = {
     # one of 6 trial episodes on the bundled photos over the bar (0.85-0.90; 12 epochs left half of them under)
     "cpu": MeasureConfig(machine="tiny_cnn", episodes=40, set_size=80, image_size=32, batch_size=32,
                          pretext_epochs=15, seen_epochs=10, bin_size=10),
-    # seconds: for tests and smoke runs
+    # seconds: for tests and smoke runs. The bar is enforced (stage (a) trained up to 3x longer), but an episode
+    # that still misses it is kept and counted in the summary: a smoke run on photos must not stop for lack of epochs
     "test": MeasureConfig(machine="tiny_cnn", episodes=4, set_size=16, image_size=32, batch_size=8,
-                          pretext_epochs=3, seen_epochs=2, bin_size=4),
+                          pretext_epochs=3, seen_epochs=2, bin_size=4, below_bar="keep"),
 }
 
 
