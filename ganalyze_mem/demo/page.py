@@ -134,7 +134,7 @@ def answer_html(d: Demo) -> str:
                 if sh else "")
     lead = (f"A predictor fitted on MachineMem scores measured for {m.get('n')} demo photos with the `tiny_cnn` "
             f"machine {measured} predicts the held-out test photos with Spearman ρ = "
-            f"{_est(p.get('test_spearman'), p.get('test_spearman_ci'))} (n = {p.get('test_images')}). It was "
+            f"{_est(p.get('test_spearman'), p.get('test_spearman_ci'))} (n = {p.get('test_images') or 'n/a'} photos). It was "
             f"GANalyze's assessor on the collage generator, trained {len(reps)} times with independent seeds. "
             f"Held-out slope of the achieved score change on the target alpha (target 1, goal {GOAL_SLOPE}): "
             f"{_slopes(reps)}.")
@@ -161,10 +161,10 @@ def answer_html(d: Demo) -> str:
     lo = (p.get("test_spearman_ci") or [None])[0]
     if lo is None or not np.isfinite(lo) or lo <= 0:
         weak.append(f"the predictor's test Spearman interval {_ci(p.get('test_spearman_ci'))} reaches 0")
-    if weak:
-        verdict += (" Read it with caution: " + "; ".join(weak) + ". The direction then follows what the predictor "
-                    "happens to reward rather than a reliable measurement.")
     out.append(f"<p><b>{inline_md(verdict)}</b></p>")
+    if weak:
+        out.append(_p("Read it with caution: " + "; ".join(weak) + ". The direction then follows what the predictor "
+                      "happens to reward rather than a reliable measurement.", note=True))
     pixel = f.get("pixel_claims", {})
     if pixel:
         out.append(_p("On the pixels (the `brightness` and `contrast` assessors): " + "; ".join(
@@ -226,7 +226,7 @@ def _predictor(d: Demo, o: dict[str, Any]) -> dict[str, Any]:
             f"{_est(o.get('test_pearson'), o.get('test_pearson_ci'))} (bootstrap 95% intervals). Promoted to "
             f"`{o['weights']}`; use it elsewhere with `GANALYZE_MEM_WEIGHTS={(d.root / 'weights').resolve()} "
             f"ganalyze-mem ... --assessor {PREDICTOR_NAME}`.")
-    figs = [f for p in o.get("plots", [])[:3] for f in _fig(d, p, "predictor plot", Path(p).stem, 330)]
+    figs = [f for p in o.get("plots", [])[:3] for f in _fig(d, p, "predictor plot", Path(p).stem, 520)]
     return {"html": _p(text), "links": [(f"predictor run {o['run']}", o["run"]), ("promoted weights", o["weights"])],
             "figures": figs}
 
@@ -340,6 +340,8 @@ def write_index(d: Demo) -> Path:
                f"Rerun `ganalyze-mem demo --out {d.cfg.out}` to resume; add `--fresh` to start over.")
     meta = {"size": f"`{d.cfg.size}`", "seed": str(d.cfg.seed),
             "time": f"{total:.0f} s of stage time, {cpu:.0f} s of CPU time"}
-    sections = [{"id": "answer", "title": QUESTION, "html": f"<div class='answer'>{answer_html(d)}</div>"}]
+    answer = d.outputs("factors").get("answer")
+    sections = [{"id": "answer", "title": QUESTION, "html": answer_html(d),
+                 "links": [("answer.json (claims, per-seed effects, combined verdicts)", answer)] if answer else []}]
     sections += [_section(d, st.name, st.title) for st in STAGES]
     return write_report_index(d.root / "index.html", TITLE, sections, intro=intro, meta=meta)
