@@ -49,8 +49,10 @@ def _ci(ci: Any, digits: int = 2, signed: bool = False) -> str:
 
 
 def _est(x: Any, ci: Any, digits: int = 2, signed: bool = False) -> str:
-    """An estimate with its 95 % interval: ``0.61 [0.48, 0.72]``."""
-    return f"{(_signed if signed else _num)(x, digits)} {_ci(ci, digits, signed)}"
+    """An estimate with its 95 % interval: ``0.61 [0.48, 0.72]``; ``n/a`` where there is no estimate (e.g. too few
+    episodes for a split-half)."""
+    est = (_signed if signed else _num)(x, digits)
+    return est if est == "n/a" else f"{est} {_ci(ci, digits, signed)}"
 
 
 def _p(text: str, note: bool = False, cls: str = "") -> str:
@@ -134,7 +136,8 @@ def answer_html(d: Demo) -> str:
                 if sh else "")
     lead = (f"A predictor fitted on MachineMem scores measured for {m.get('n')} demo photos with the `tiny_cnn` "
             f"machine {measured} predicts the held-out test photos with Spearman ρ = "
-            f"{_est(p.get('test_spearman'), p.get('test_spearman_ci'))} (n = {p.get('test_images') or 'n/a'} photos). It was "
+            f"{_est(p.get('test_spearman'), p.get('test_spearman_ci'))} (n = {p.get('test_images') or 'n/a'} "
+            "photos). It was "
             f"GANalyze's assessor on the collage generator, trained {len(reps)} times with independent seeds. "
             f"Held-out slope of the achieved score change on the target alpha (target 1, goal {GOAL_SLOPE}): "
             f"{_slopes(reps)}.")
@@ -303,8 +306,9 @@ def _validation(d: Demo, name: str, o: dict[str, Any]) -> dict[str, Any]:
                 + "; ".join(parts))
     pics = {"attributes": ["groups.png"], "shapes": ["distributions.png", "examples_irregular.png"],
             "nerf_views": ["views_top.png", "views_bottom.png"]}.get(name, [])
-    figs = [f for p in pics for f in _fig(d, d.rel(folder / p), p, "", 460)]
-    return {"html": _p(text + ".") if text else "", "links": [("full report", o["report"])], "figures": figs}
+    figs = [f for p in pics for f in _fig(d, d.rel(folder / p), p, "", 900 if p == "groups.png" else 460)]
+    html = _p(text if text.endswith(".") else text + ".") if text else ""
+    return {"html": html, "links": [("full report", o["report"])], "figures": figs}
 
 
 def _section(d: Demo, name: str, title: str) -> dict[str, Any]:
