@@ -131,7 +131,8 @@ def answer_html(d: Demo) -> str:
     verdicts = [c["verdict"] for c in f["claims"].values()]
     parts = m.get("parts", [])
     sh = [x["split_half"] for x in parts if isinstance(x.get("split_half"), (int, float))]
-    measured = (f"in {len(parts)} parts of n = {m.get('options', {}).get('set_size')}, each part against the rest "
+    size = m.get("options", {}).get("part_size") or m.get("options", {}).get("set_size")
+    measured = (f"in {len(parts)} parts of {size}, each part against the rest "
                 f"of the photos (split-half consistency per part {_num(min(sh))} to {_num(max(sh))})"
                 if sh else "")
     lead = (f"A predictor fitted on MachineMem scores measured for {m.get('n')} demo photos with the `tiny_cnn` "
@@ -191,10 +192,13 @@ def _measure(d: Demo, o: dict[str, Any]) -> dict[str, Any]:
                  "paper": "the paper's score (fraction of episodes that predict seen)"}.get(kind, kind)
     mean_ci = _mean_ci(o["mean"], o["sd"], o["n"])
     acc = [a for a in o.get("pretext_accuracy", []) if isinstance(a, (int, float))]
-    text = (f"{o['n']} photos measured in parts of n = {opts.get('set_size')}, each part against the rest of the "
-            f"photos (the paper's protocol for LaMem, |A| = n; sets B and C drawn from the other photos). Score: "
-            f"{kind_text}; episodes were added per part until its projected split-half reached "
-            f"{opts.get('until_reliability', 'n/a')} (at most {opts.get('max_episodes', opts.get('episodes'))}). Mean "
+    size, n = opts.get("part_size") or opts.get("set_size"), opts.get("set_size")
+    text = (f"{o['n']} photos measured in parts of {size}, each part against the rest of the photos (the paper's "
+            f"protocol for LaMem; sets B and C of n = {n} drawn from the other photos"
+            + (", |A| = n" if size == n else f"; |A| = {size} ≠ n at this size") + "). Score: "
+            f"{kind_text}; {opts.get('episodes')} episodes per part"
+            + (f", more added until the part's projected split-half reached {opts['until_reliability']} (at most "
+               f"{opts.get('max_episodes')})" if opts.get("until_reliability") else "") + ". Mean "
             f"score {_est(o['mean'], mean_ci, 3)} (SD {_num(o['sd'], 3)}). Stage-(a) rotation accuracy, mean per "
             f"part: {', '.join(f'{a:.0%}' for a in acc) or 'n/a'} (the paper's bar: 80%).")
     head = ["part", "photos", "episodes", f"split-half ({kind}) [95% CI]", "episodes for 0.8",
@@ -339,7 +343,8 @@ def write_index(d: Demo) -> Path:
     total = sum(s.get("seconds", 0.0) for s in stages)
     cpu = sum(s.get("cpu_seconds", 0.0) for s in stages)
     intro = _p("Everything below was computed offline on bundled, redistributable photos (`ganalyze_mem/data/demo`): "
-               "measure machine memorability → fit a predictor → train a GANalyze direction against it (3 seeds) → "
+               "measure machine memorability → fit a predictor → train a GANalyze direction against it "
+               f"({d.size.replicates} seeds) → "
                "strips → which image factors it moves → validation studies. Every figure carries its 95% interval. "
                f"Rerun `ganalyze-mem demo --out {d.cfg.out}` to resume; add `--fresh` to start over.")
     meta = {"size": f"`{d.cfg.size}`", "seed": str(d.cfg.seed),
