@@ -93,6 +93,15 @@ def _mean_ci(mean: float, sd: float, n: int) -> list[float]:
     return [mean - half, mean + half]
 
 
+def _parts_text(m: dict[str, Any]) -> str:
+    """``5 parts of 66 photos`` from the measure stage's parts (sizes as measured, balanced by the measurer)."""
+    sizes = [len(q["targets"]) if isinstance(q.get("targets"), list) else q.get("targets") for q in m.get("parts", [])]
+    if not sizes:
+        return "parts"
+    each = str(sizes[0]) if len(set(sizes)) == 1 else f"{min(sizes)} to {max(sizes)}"
+    return f"{len(sizes)} part{'s' if len(sizes) > 1 else ''} of {each} photos"
+
+
 # ------------------------------------------------------------------------------------------------- the answer
 
 def _claims_table(claims: dict[str, Any], seeds: list[int]) -> str:
@@ -131,8 +140,7 @@ def answer_html(d: Demo) -> str:
     verdicts = [c["verdict"] for c in f["claims"].values()]
     parts = m.get("parts", [])
     sh = [x["split_half"] for x in parts if isinstance(x.get("split_half"), (int, float))]
-    size = m.get("options", {}).get("part_size") or m.get("options", {}).get("set_size")
-    measured = (f"in {len(parts)} parts of {size}, each part against the rest "
+    measured = (f"in {_parts_text(m)}, each part against the rest "
                 f"of the photos (split-half consistency per part {_num(min(sh))} to {_num(max(sh))})"
                 if sh else "")
     lead = (f"A predictor fitted on MachineMem scores measured for {m.get('n')} demo photos with the `tiny_cnn` "
@@ -192,10 +200,9 @@ def _measure(d: Demo, o: dict[str, Any]) -> dict[str, Any]:
                  "paper": "the paper's score (fraction of episodes that predict seen)"}.get(kind, kind)
     mean_ci = _mean_ci(o["mean"], o["sd"], o["n"])
     acc = [a for a in o.get("pretext_accuracy", []) if isinstance(a, (int, float))]
-    size, n = opts.get("part_size") or opts.get("set_size"), opts.get("set_size")
-    text = (f"{o['n']} photos measured in parts of {size}, each part against the rest of the photos (the paper's "
-            f"protocol for LaMem; sets B and C of n = {n} drawn from the other photos"
-            + (", |A| = n" if size == n else f"; |A| = {size} ≠ n at this size") + "). Score: "
+    n = opts.get("set_size")
+    text = (f"{o['n']} photos measured in {_parts_text(o)}, each part against the rest of the photos (the paper's "
+            f"protocol for LaMem, |A| at most n; sets B and C of n = {n} drawn from the other photos). Score: "
             f"{kind_text}; {opts.get('episodes')} episodes per part"
             + (f", more added until the part's projected split-half reached {opts['until_reliability']} (at most "
                f"{opts.get('max_episodes')})" if opts.get("until_reliability") else "") + ". Mean "
