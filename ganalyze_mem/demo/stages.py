@@ -58,7 +58,8 @@ def stage_measure(d: Demo) -> dict[str, Any]:
     if resume is None:
         # measure() creates its run folder first thing; find it afterwards to allow resuming.
         before = set((d.root / "measure").glob("*")) if (d.root / "measure").is_dir() else set()
-        d.echo(f"[measure] {len(photos)} photos in parts of {cfg.part_size or cfg.set_size}, each against the rest")
+        d.echo(f"[measure] {len(photos)} photos in parts of at most {cfg.part_size or cfg.set_size}, each against "
+               "the rest")
         try:
             m = measure(photos, [], cfg, out=d.root / "measure", progress=d.cfg.progress)
         except BaseException:
