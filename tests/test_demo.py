@@ -70,10 +70,35 @@ def test_index_links_resolve(demo_run):
     page = (demo_run / "index.html").read_text()
     assert "Does the learned direction agree with the paper?" in page
     assert "not available yet" not in page and "FAILED" not in page
-    targets = re.findall(r"(?:href|src)='([^']+)'", page)
+    targets = [t for t in re.findall(r"""(?:href|src)=["']([^"']+)["']""", page) if not t.startswith("#")]
     assert len(targets) > 10
     missing = [t for t in targets if not (demo_run / t).exists()]
     assert not missing, missing
+
+
+def test_index_states_test_figures_reliability_and_intervals(demo_run):
+    """The page shows the replicated answer, each measured part's reliability with its interval, the predictor's
+    test (not validation) figures and each replicate's held-out slope with its interval."""
+    from ganalyze_mem.demo.page import _est
+
+    page = (demo_run / "index.html").read_text()
+    stages = json.loads((demo_run / STATE).read_text())["stages"]
+    m, p, t = (stages[k]["outputs"] for k in ("measure", "predictor", "train"))
+    assert "each part against the rest of the photos" in page and "each half" not in page
+    assert len(m["parts"]) == 2
+    for part in m["parts"]:  # split-half with its bootstrap interval, for the score and both score kinds
+        for r in (part, part["paper"], part["continuous"]):
+            assert _est(r["split_half"], r["ci95"]) in page
+    assert "test split" in page and "val_spearman" not in page and "validation split" in page
+    assert f"Spearman ρ = {_est(p['test_spearman'], p['test_spearman_ci'])}" in page
+    for r in t["replicates"]:
+        assert _est(r["heldout_slope"], r["heldout_slope_ci"]) in page and r["heldout_verdict"] in page
+    claims = stages["factors"]["outputs"]["claims"]
+    for c in claims.values():
+        for r in c["per_seed"]:
+            assert _est(r["effect_sd"], [r["ci_low"], r["ci_high"]], signed=True) in page
+        assert f"<b>{c['verdict']}</b>" in page
+    assert "Holm" in page and "[interval n/a]" not in page
 
 
 def test_rerun_skips_finished_stages(demo_run):

@@ -1,0 +1,423 @@
+"""The demo's stages (see `ganalyze_mem.demo`): each takes the `Demo` and returns the outputs recorded in
+``demo_state.json`` (paths relative to the demo folder), which `page` turns into index.html."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GanalyzeError
+from ..rundir import atomic_write_text
+from .config import ALSO_SCORE, CLAIMS, DATA, PIXEL_CLAIMS, PREDICTOR_NAME, Demo, NotAvailable, Stage
+
+
+def demo_images(limit: int | None = None) -> tuple[list[Path], list[Path]]:
+    """The bundled photos split into two interleaved halves (objects and scenes in both)."""
+    files = sorted((DATA / "images").rglob("*.jpg"))
+    if not files:
+        raise GanalyzeError(f"No demo photos under {DATA / 'images'}; regenerate them with "
+                            "`python scripts/make_demo_data.py`.")
+    a, b = files[0::2], files[1::2]
+    return (a[:limit], b[:limit]) if limit else (a, b)
+
+
+def copy_photos(d: Demo) -> tuple[list[Path], list[Path]]:
+    """Copy the photos this size uses into ``<out>/photos/half1|half2/`` so that the run folder is self-contained
+    and every study can be pointed at exactly the measured photos."""
+    halves = []
+    for i, files in enumerate(demo_images(d.size.images_per_half), start=1):
+        dest = d.root / "photos" / f"half{i}"
+        dest.mkdir(parents=True, exist_ok=True)
+        out = []
+        for f in files:
+            target = dest / f"{f.parent.name}_{f.name}"
+            if not target.is_file():
+                shutil.copyfile(f, target)
+            out.append(target)
+        halves.append(out)
+    return halves[0], halves[1]
+
+
+def stage_measure(d: Demo) -> dict[str, Any]:
+    """Every demo photo measured in parts of |A| = n, each part against the rest of the photos (whole-dataset
+    mode), with each part's reliability (split-half, Spearman-Brown, 95 % bootstrap interval) in the outputs."""
+    try:
+        from ..measurer.config import MeasureConfig
+        from ..measurer.run import measure
+    except ImportError as e:
+        raise NotAvailable(f"the measurer ({e})") from None
+    halves = copy_photos(d)
+    cfg = MeasureConfig(seed=d.cfg.seed, **d.size.measure)
+    photos = [*halves[0], *halves[1]]
+    resume = d.stage("measure").get("started", {}).get("run")
+    if resume is None:
+        # measure() creates its run folder first thing; find it afterwards to allow resuming.
+        before = set((d.root / "measure").glob("*")) if (d.root / "measure").is_dir() else set()
+        d.echo(f"[measure] {len(photos)} photos in parts of at most {cfg.part_size or cfg.set_size}, each against "
+               "the rest")
+        try:
+            m = measure(photos, [], cfg, out=d.root / "measure", progress=d.cfg.progress)
+        except BaseException:
+            new = sorted(set((d.root / "measure").glob("*")) - before)
+            if new:
+                d.started("measure", run=new[-1])
+            raise
+        d.started("measure", run=m.run_dir)
+    else:
+        d.echo(f"[measure] resuming {resume}")
+        m = measure([], [], cfg, out=d.root / "measure", resume=resume, progress=d.cfg.progress)
+    lines = ["path,score"] + [f"{d.rel(f)},{s:.6f}" for f, s in zip(m.files, m.scores, strict=True)]
+    scores_csv = atomic_write_text(d.root / "scores.csv", "\n".join(lines) + "\n")  # relative to <out>
+    s = m.summary
+    kind = s["score_kind"]
+
+    def rel(r: dict[str, Any]) -> dict[str, Any]:
+        return {"split_half": r["spearman_brown"], "ci95": r["ci95"], "episodes_for_0.8": r.get("episodes_for_0.8")}
+
+    parts = [{"part": p["part"], "targets": p["targets"], "episodes": p["episodes"],
+              **rel(p["reliability"][kind]), "paper": rel(p["reliability"]["paper"]),
+              "continuous": rel(p["reliability"]["continuous"]), "pretext_accuracy": p["pretext_accuracy"]}
+             for p in s["parts"]]
+    return {"runs": [d.rel(m.run_dir)], "scores_csv": d.rel(scores_csv), "n": len(m.files),
+            "mean": float(np.mean(m.scores)), "sd": float(np.std(m.scores)), "score_kind": kind,
+            "split_half": [p["split_half"] for p in parts],
+            "pretext_accuracy": [p["pretext_accuracy"].get("mean") for p in parts], "parts": parts,
+            "reliability": {k: rel(v) for k, v in s["reliability"].items()},
+            "episodes_per_part": s["episodes_per_part"], "histograms": [d.rel(m.run_dir / "histogram.png")],
+            "summaries": [d.rel(m.run_dir / "summary.md")],
+            "options": {k: v for k, v in d.size.measure.items() if k != "workers"}}
+
+
+def stage_predictor(d: Demo) -> dict[str, Any]:
+    try:
+        from ..predictor import FitConfig, fit_predictor
+        from ..predictor.promote import promote
+    except ImportError as e:
+        raise NotAvailable(f"the predictor ({e})") from None
+    scores = d.root / d.outputs("measure")["scores_csv"]
+    resume = d.stage("predictor").get("started", {}).get("run")
+    cfg = FitConfig(scores=str(scores), images=str(d.root), seed=d.cfg.seed, out=str(d.root / "predictor"),
+                    device="cpu", progress=d.cfg.progress, **d.size.fit)
+    if resume is None:
+        before = set((d.root / "predictor").glob("*")) if (d.root / "predictor").is_dir() else set()
+        try:
+            result = fit_predictor(cfg)
+        except BaseException:
+            new = sorted(set((d.root / "predictor").glob("*")) - before)
+            if new:
+                d.started("predictor", run=new[-1])
+            raise
+    else:
+        result = fit_predictor(cfg, resume=resume)
+    d.started("predictor", run=result.run_dir)
+    folder = promote(result.run_dir, PREDICTOR_NAME, out=d.root / "weights", force=True)
+    register_demo_predictor(d.root)
+    best, test = result.best, result.test or {}
+    plots = sorted(d.rel(p) for p in Path(result.run_dir).glob("*.png"))
+    # The result is the test split (touched once with the epoch the validation split chose); val_* only chose it.
+    return {"run": d.rel(result.run_dir), "weights": d.rel(folder), "best_epoch": best.get("epoch"),
+            "test_images": test.get("n"), "test_spearman": test.get("spearman"),
+            "test_spearman_ci": test.get("spearman_ci"), "test_pearson": test.get("pearson"),
+            "test_pearson_ci": test.get("pearson_ci"), "test_mse": test.get("mse"),
+            "val_spearman": best.get("val_spearman"), "val_pearson": best.get("val_pearson"),
+            "val_mse": best.get("val_mse"), "plots": plots, "options": d.size.fit}
+
+
+def register_demo_predictor(root: Path) -> None:
+    """Make ``--assessor demo-machinemem`` resolve to ``<out>/weights/demo-machinemem`` in this process."""
+    from ..assessors import ASSESSORS
+    from ..assessors.folders import register_predictor_folders
+
+    os.environ["GANALYZE_MEM_WEIGHTS"] = str((root / "weights").resolve())
+    if PREDICTOR_NAME not in ASSESSORS:
+        register_predictor_folders(ASSESSORS)
+
+
+def _train_replicate(job: dict[str, Any]) -> dict[str, Any]:
+    """One replicate of the train stage (in a worker process with one thread, or in this process)."""
+    import torch
+
+    from ..visualise.train import TrainConfig, train
+
+    if job.get("worker"):
+        torch.set_num_threads(1)
+        try:  # a killed demo must not leave trainings behind (the measurer's helper, where installed)
+            from ..measurer.executors import die_with_parent
+        except ImportError:
+            die_with_parent = None
+        if die_with_parent is not None:
+            die_with_parent(job["parent"])
+    root = Path(job["root"])
+    register_demo_predictor(root)
+    out = Path(job["options"]["out"])
+    runs = sorted(p for p in out.glob("0*") if (p / "config.yaml").is_file()) if out.is_dir() else []
+    cfg = TrainConfig(**job["options"])
+    result = train(cfg, resume=runs[-1] if runs else None, progress=job["progress"], echo=lambda m: None)
+    held = json.loads((result.run.path / "heldout.json").read_text(encoding="utf-8"))
+    m = result.metrics
+    return {"seed": cfg.seed, "run": str(result.run.path), "steps": result.step, "loss": m.get("loss"),
+            "achieved_change_slope": m.get("achieved_change_slope"),
+            "achieved_change_corr": m.get("achieved_change_corr"),
+            "heldout_slope": held["final"]["heldout_slope"], "heldout_slope_ci": [
+                held["final"]["heldout_slope_ci_low"], held["final"]["heldout_slope_ci_high"]],
+            "heldout_verdict": held["diagnosis"]["verdict"], "heldout_reason": held["diagnosis"]["reason"],
+            "stopped": held["stopped"]}
+
+
+def replicate_seeds(d: Demo) -> list[int]:
+    """Training seeds of the replicated stages: the demo's seed and the next ones."""
+    return [d.cfg.seed + r for r in range(d.size.replicates)]
+
+
+def stage_train(d: Demo) -> dict[str, Any]:
+    try:
+        from ..visualise.train import TrainConfig
+    except ImportError as e:
+        raise NotAvailable(f"GANalyze training ({e})") from None
+    register_demo_predictor(d.root)
+    weights = d.root / d.outputs("predictor")["weights"]
+    jobs = []
+    for seed in replicate_seeds(d):
+        options = TrainConfig(assessor=PREDICTOR_NAME, generator="collage", seed=seed, device="cpu",
+                              out=str(d.root / "train" / f"seed{seed}"), assessor_weights=str(weights),
+                              checkpoint_every=50, log_every=10, **d.size.train).options()
+        jobs.append({"root": str(d.root), "options": options, "progress": False})
+    # every replicate in its own one-thread process, even with fewer cores: 3 on 2 cores end together after
+    # 1.5x one training's time, where 2 workers would take 2x (the third starts when one ends)
+    workers = len(jobs) if (os.cpu_count() or 1) > 1 else 1
+    d.echo(f"[train] {len(jobs)} replicates (seeds {', '.join(str(j['options']['seed']) for j in jobs)}) in "
+           f"{workers} process{'es' if workers > 1 else ''}")
+    if workers <= 1:
+        results = [_train_replicate({**j, "progress": d.cfg.progress}) for j in jobs]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            results = list(pool.map(_train_replicate, [{**j, "worker": True, "parent": os.getpid()} for j in jobs]))
+    for r in results:
+        d.echo(f"[train] seed {r['seed']}: held-out slope {r['heldout_slope']:.2f} [{r['heldout_slope_ci'][0]:.2f}, "
+               f"{r['heldout_slope_ci'][1]:.2f}] of the target: {r['heldout_verdict']}")
+        r["run"] = d.rel(r["run"])
+    first = results[0]
+    return {"run": first["run"], "runs": [r["run"] for r in results], "replicates": results,
+            "steps": first["steps"], "loss": first["loss"], "achieved_change_slope": first["achieved_change_slope"],
+            "achieved_change_corr": first["achieved_change_corr"], "options": d.size.train}
+
+
+def stage_strips(d: Demo) -> dict[str, Any]:
+    try:
+        from ..visualise.strips import StripsConfig, make_strips
+    except ImportError as e:
+        raise NotAvailable(f"strips ({e})") from None
+    register_demo_predictor(d.root)
+    folder = d.stage("strips").get("started", {}).get("run")
+    if folder and (Path(folder) / "report.md").is_file():
+        shutil.rmtree(folder)  # strips are cheap and not resumable: redo them whole
+    cfg = StripsConfig(also_score=ALSO_SCORE, device="cpu", out=str(d.root / "strips"), batch_size=16,
+                       **d.size.strips)
+    result = make_strips(d.root / d.outputs("train")["run"], cfg, progress=d.cfg.progress, echo=d.echo)
+    d.started("strips", run=result.folder)
+    summary = result.report.get("summary", {})
+    return {"run": d.rel(result.folder), "grid": d.rel(result.folder / "grid.png"),
+            "slope_ci": strips_slope_cis(result.folder, list(summary)),
+            "report": d.rel(result.folder / "report.md"),
+            "plots": sorted(d.rel(p) for p in result.folder.glob("*.png") if p.name != "grid.png"),
+            "summary": {n: {k: v for k, v in s.items() if isinstance(v, (int, float, str)) or v is None}
+                        for n, s in summary.items()}}
+
+
+def strips_slope_cis(folder: str | Path, assessors: list[str], resamples: int = 2000, seed: int = 0
+                     ) -> dict[str, list[float]]:
+    """95 % bootstrap interval (over strips) of each assessor's least-squares slope of a strip's score change (score
+    minus the strip's alpha-0 score) on alpha, the slope of `visualise.alpha_report.summarize`, from the strips'
+    scores.csv."""
+    import csv
+
+    path = Path(folder) / "scores.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    strips: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for r in rows:
+        strips.setdefault((r["class"], r["seed"]), []).append(r)
+    rng = np.random.default_rng(seed)
+    keys = list(strips)
+    picks = rng.integers(0, len(keys), size=(resamples, len(keys))) if keys else None
+    out: dict[str, list[float]] = {}
+    for name in assessors:
+        per = []  # per strip: alphas and changes from its alpha-0 image
+        for k in keys:
+            a = np.array([float(r["alpha"]) for r in strips[k]])
+            v = np.array([float(r[name]) for r in strips[k]]) if name in strips[k][0] else None
+            if v is None or not (a == 0).any():
+                break
+            per.append((a, v - v[a == 0][0]))
+        if picks is None or len(per) != len(keys):
+            continue
+        slopes = []
+        for idx in picks:
+            x = np.concatenate([per[i][0] for i in idx])
+            y = np.concatenate([per[i][1] for i in idx])
+            vx = ((x - x.mean()) ** 2).sum()
+            slopes.append(float(((x - x.mean()) * (y - y.mean())).sum() / vx) if vx > 0 else float("nan"))
+        lo, hi = np.nanpercentile(slopes, [2.5, 97.5])
+        out[name] = [float(lo), float(hi)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- factor analysis
+
+def _factors_one(d: Demo, run: str, seed: int, folder: Path) -> dict[str, Any]:
+    """Factor trends of one replicate's transformer on its own held-out latents; writes factors.csv and .md."""
+    from ..assessors import ASSESSORS
+    from ..generators import GENERATORS
+    from ..generators.collage import FACTORS
+    from ..transformers.store import load_trained
+    from ..visualise.factors import factor_plot, factor_trends, summarize_trend
+
+    transformer, card = load_trained(d.root / run)
+    gen = GENERATORS.create("collage")
+    n = d.size.factor_seeds
+    z, y = gen.sample(n, seed=100_000 + seed)  # held out: training draws from its own stream
+    steps, step_alpha = d.size.strips["steps"], d.size.strips["alpha"]
+    alphas = [round(k * step_alpha, 10) for k in range(-steps, steps + 1)]
+    scorers = {name: ASSESSORS.create(name).eval() for name in (PREDICTOR_NAME, "brightness", "contrast")}
+    res = factor_trends(gen, transformer, z, y, alphas, scorers)
+    stats = {name: summarize_trend(v, alphas) for name, v in res["arrays"].items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["seed_index,class,alpha," + ",".join(res["arrays"])]
+    cls = y.argmax(1).tolist()
+    for i in range(n):
+        for k, a in enumerate(alphas):
+            rows.append(f"{i},{cls[i]},{a:g}," + ",".join(f"{v[i, k]:.6g}" for v in res["arrays"].values()))
+    atomic_write_text(folder / "factors.csv", "\n".join(rows) + "\n")
+    table = ["| factor | what it is | mean at alpha min | mean at alpha max | change (in SDs) | Spearman (p) | seeds "
+             "rising |", "|---|---|---|---|---|---|---|"]
+    for name, st in stats.items():
+        what = FACTORS.get(name) or f"score of the `{name.split(':', 1)[-1]}` assessor on the image"
+        table.append(f"| {name} | {what} | {st['at_min']:.4g} | {st['at_max']:.4g} | {st['change']:+.4g} "
+                     f"({st['change_sd']:+.2f}) | {st['spearman']:+.2f} ({st['p']:.2g}) | {st['rise_fraction']:.0%} |")
+    md = ["# Which collage factors the learned direction moves\n",
+          f"Transformer: `{run}` ({card.get('transformer')}, seed {seed}, trained against `{card.get('assessor')}`). "
+          f"{n} held-out latents, alphas {alphas}. The Spearman column pools all alphas (descriptive); the "
+          "replicated test in answer.json uses one paired change per latent.\n", *table, "",
+          "Share of the latent shift (mean squared change from the lowest to the highest alpha) per part of z:", "",
+          "| part | share | mean shift |", "|---|---|---|"]
+    md += [f"| {p} | {res['share'][p]:.1%} | {res['mean_shift'][p]:+.3f} |" for p in res["share"]]
+    atomic_write_text(folder / "factors.md", "\n".join(md) + "\n")
+    plot = factor_plot(res["arrays"], alphas, folder / "factors.png", highlight=CLAIMS)
+    return {"seed": seed, "folder": d.rel(folder), "alphas": alphas, "seeds": n, "stats": stats,
+            "share": res["share"], "mean_shift": res["mean_shift"], "plot": d.rel(plot),
+            "table": d.rel(folder / "factors.md"), "arrays": res["arrays"]}
+
+
+def stage_factors(d: Demo) -> dict[str, Any]:
+    try:
+        from ..transformers.store import load_trained  # noqa: F401
+        from ..visualise.replicate import METHOD, replicated_claims
+    except ImportError as e:
+        raise NotAvailable(f"trained transformers ({e})") from None
+    register_demo_predictor(d.root)
+    train = d.outputs("train")
+    reps = train.get("replicates") or [{"seed": d.cfg.seed, "run": train["run"]}]
+    per = [_factors_one(d, r["run"], r["seed"], d.root / "factors" / f"seed{r['seed']}") for r in reps]
+    seeds = [r["seed"] for r in reps]
+    steers = [r.get("heldout_slope_ci", [1.0])[0] > 0 for r in reps]
+    claims = replicated_claims([p["arrays"] for p in per], seeds, CLAIMS, steers)
+    pixel = replicated_claims([{f: p["arrays"][f"score:{f}"] for f in PIXEL_CLAIMS} for p in per], seeds,
+                              {f: CLAIMS[f] for f in PIXEL_CLAIMS}, steers)
+    answer_json = write_answer_json(d, reps, claims, pixel, METHOD)
+    first = per[0]
+    return {"folder": first["folder"], "alphas": first["alphas"], "seeds": first["seeds"], "stats": first["stats"],
+            "share": first["share"], "mean_shift": first["mean_shift"], "plot": first["plot"],
+            "table": first["table"], "replicates": [{k: v for k, v in p.items() if k != "arrays"} for p in per],
+            "claims": {c["factor"]: c for c in claims}, "pixel_claims": {c["factor"]: c for c in pixel},
+            "answer": d.rel(answer_json)}
+
+
+def write_answer_json(d: Demo, reps: list[dict[str, Any]], claims: list[dict[str, Any]],
+                      pixel: list[dict[str, Any]], method: str) -> Path:
+    """``<out>/answer.json``: the replicated answer (claims, per-seed effects with intervals, combined verdicts)."""
+    verdicts = [c["verdict"] for c in claims]
+    answer = {
+        "question": "Does a GANalyze direction learned against the demo's MachineMem predictor make collage images "
+                    "more memorable to machines the way the paper says (more objects, more contrast, darker)?",
+        "replicates": [{k: r.get(k) for k in ("seed", "run", "steps", "heldout_slope", "heldout_slope_ci",
+                                              "heldout_verdict")} for r in reps],
+        "method": method, "alpha": 0.05, "correction": f"Holm over {len(claims)} claims",
+        "claims": claims,
+        "pixel_checks": pixel,
+        "summary": {"agrees": verdicts.count("agrees"), "opposes": verdicts.count("opposes"),
+                    "inconclusive": verdicts.count("inconclusive"), "claims": len(claims)},
+    }
+    from ..visualise.heldout import json_safe
+
+    return atomic_write_text(d.root / "answer.json", json.dumps(json_safe(answer), indent=2, allow_nan=False) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+def report_outputs(d: Demo, folder: str | Path) -> dict[str, Any]:
+    """What a validation stage records: its report folder and report.html, relative to the demo folder."""
+    return {"report": d.rel(Path(folder) / "report.html"), "folder": d.rel(folder)}
+
+
+def stage_attributes(d: Demo) -> dict[str, Any]:
+    try:
+        from ..validation.attributes import AttributesConfig, run_attributes
+        from ..validation.scoring import make_scorer
+    except ImportError as e:
+        raise NotAvailable(f"the attributes study ({e})") from None
+    scores = d.root / d.outputs("measure")["scores_csv"]
+    only = d.size.attributes_only
+    cfg = AttributesConfig(groups=min(10, max(2, d.outputs("measure")["n"] // 10)), only=only)
+    folder = run_attributes(make_scorer(scores=str(scores)), d.root / "photos", cfg, out=d.root / "reports")
+    return report_outputs(d, folder)
+
+
+def stage_shapes(d: Demo) -> dict[str, Any]:
+    try:
+        from ..validation.scoring import make_scorer
+        from ..validation.shapes import ShapesConfig, run_shapes
+    except ImportError as e:
+        raise NotAvailable(f"the shapes study ({e})") from None
+    register_demo_predictor(d.root)
+    scorer = make_scorer(assessor=PREDICTOR_NAME, progress=d.cfg.progress)
+    folder = run_shapes(scorer, ShapesConfig(per_set=d.size.shapes_per_set, size=128, seed=d.cfg.seed,
+                                             resamples=2000), out=d.root / "reports")
+    return report_outputs(d, folder)
+
+
+def stage_nerf_views(d: Demo) -> dict[str, Any]:
+    try:
+        from ..validation.nerf_views import NerfViewsConfig, run_nerf_views
+        from ..validation.render import RenderConfig
+        from ..validation.scoring import make_scorer
+    except ImportError as e:
+        raise NotAvailable(f"the nerf-views study ({e})") from None
+    register_demo_predictor(d.root)
+    cfg = NerfViewsConfig(top=min(10, d.size.nerf["views"] // 3),
+                          render=RenderConfig(views=d.size.nerf["views"], size=128, seed=d.cfg.seed))
+    folder = run_nerf_views(make_scorer(assessor=PREDICTOR_NAME, progress=d.cfg.progress), render="lego", cfg=cfg,
+                            out=d.root / "reports")
+    return report_outputs(d, folder)
+
+
+STAGES = [
+    Stage("measure", "Measure MachineMem (tiny_cnn)", stage_measure),
+    Stage("predictor", "Fit and promote a MachineMem predictor", stage_predictor, ("measure",)),
+    Stage("train", "Train GANalyze against the predictor on collage", stage_train, ("predictor",)),
+    Stage("strips", "Strips and per-alpha report", stage_strips, ("train",)),
+    Stage("factors", "Which collage factors the direction moves", stage_factors, ("train",)),
+    Stage("attributes", "Validation: attributes of the measured photos", stage_attributes, ("measure",)),
+    Stage("shapes", "Validation: regular vs irregular shapes", stage_shapes, ("predictor",)),
+    Stage("nerf_views", "Validation: views of a 3D object", stage_nerf_views, ("predictor",)),
+]
