@@ -107,9 +107,11 @@ def score_to_csv(
     progress: bool = True,
     on_problem: Callable[[ImageError], None] | None = None,
     stream: IO[str] | None = None,
+    model: Any = None,
 ) -> ScoreStats:
     """Score every image under `paths` and write ``path,score`` rows as they come: to `out` (via ``OUT.part``,
-    resumable) or, when `out` is None, to `stream` (default stdout). See the module docstring."""
+    resumable) or, when `out` is None, to `stream` (default stdout). See the module docstring. `model` is an
+    already built assessor (an unregistered module from the Python API) used instead of building `assessor`."""
     from tqdm.auto import tqdm
 
     from .cli.common import pick_device
@@ -118,6 +120,9 @@ def score_to_csv(
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp)  # every bound, before anything is written
     if executor not in EXECUTORS:
         raise GanalyzeError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}.")
+    if model is not None and executor != "local":
+        raise GanalyzeError("--executor ray builds the assessor by name on each worker: pass a registered assessor "
+                            "name, not a Python module.")
     if shard_size < 1:
         raise GanalyzeError(f"--shard-size must be at least 1, got {shard_size}.")
     if resume and out is None:
@@ -144,7 +149,7 @@ def score_to_csv(
     for e in problems:
         report(e)
     # Built before anything is written, so a wrong name or missing weights leave no partial run behind.
-    net = build_assessor(assessor, weights, dev) if files else None
+    net = (model.to(dev) if model is not None else build_assessor(assessor, weights, dev)) if files else None
 
     done: set[str] = set()
     if part is not None:

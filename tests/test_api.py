@@ -232,3 +232,13 @@ def test_cli_tensorboard_flag_after_the_command(tmp_path):
         enable_tensorboard(False)
     assert res.exit_code == 0, res.output
     assert list(next(tmp_path.iterdir()).glob("tensorboard/events.out.tfevents.*"))
+
+
+def test_score_api_writes_resumes_and_is_the_cli_path(images, tmp_path):
+    out = tmp_path / "s.csv"
+    first = gm.score(images, "brightness", workers=0, out=out, progress=False)
+    assert first.stats.scored == 3 and first.path == out and not (tmp_path / "s.csv.part").exists()
+    again = gm.score(images, "brightness", workers=0, out=out, resume=True, progress=False)
+    assert again.stats.kept == 3 and again.stats.scored == 0 and again.rows == first.rows
+    res = CliRunner().invoke(main, ["score", str(images), "-a", "brightness", "-j", "0", "-q", "--device", "cpu"])
+    assert res.exit_code == 0 and res.stdout == first.to_csv()  # stdout mode prints what the CSV holds

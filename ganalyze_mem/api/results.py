@@ -81,6 +81,7 @@ class Scores(RunResult):
     assessor: str = ""
     rows: list[tuple[Path, float]] = field(default_factory=list)
     problems: list[Any] = field(default_factory=list)
+    stats: Any = None  # what a CSV run did (`score_run.ScoreStats`: scored, kept from a resumed run, failed)
 
     def _headline(self):
         vals = [s for _, s in self.rows]
@@ -94,6 +95,12 @@ class Scores(RunResult):
 
     def to_dict(self) -> dict[str, float]:
         return {str(p): s for p, s in self.rows}
+
+    def to_csv(self) -> str:
+        """The rows as ``ganalyze-mem score`` writes them (path,score; \\xHH escapes for names not in UTF-8)."""
+        from ..scoring import ScoreResult
+
+        return ScoreResult(self.assessor, self.rows).to_csv()
 
 
 @dataclass(repr=False)

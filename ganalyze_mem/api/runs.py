@@ -10,15 +10,19 @@ Every device option defaults to "auto" (CUDA when available). Each run ends with
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import GanalyzeError
 from ..measurer.config import PRESETS, MeasureConfig
+from ..paths import text_to_path
 from ..predictor.config import FitConfig
+from ..score_run import SHARD_SIZE
 from ..scoring import ScoreConfig
 from ..validation import config as vc
 from ..visualise.strips import StripsConfig
@@ -94,17 +98,22 @@ def _echo(progress: bool):
 # -- score ------------------------------------------------------------------------------------------------------------
 @signature_from(option_parameters(ScoreConfig, exclude=("assessor",)))
 def score(paths: str | os.PathLike | Iterable[str | os.PathLike], assessor: Any = ScoreConfig.assessor, *,
-          out: str | os.PathLike | None = None, progress: bool = True, **options: Any) -> Scores:
+          out: str | os.PathLike | None = None, resume: bool = False, executor: str = "local",
+          shard_size: int = SHARD_SIZE, ray_address: str | None = None, progress: bool = True,
+          on_problem: Callable[[Any], None] | None = None, **options: Any) -> Scores:
     """Score image files and folders (searched recursively) with an assessor, like ``ganalyze-mem score``.
 
-    `assessor` is a name (``gm.list_assessors()``) or any ``nn.Module`` mapping images to scores. With `out`, the
-    CSV (path,score) is written there atomically. Bad files are collected in `.problems`, never raised.
+    `assessor` is a name (``gm.list_assessors()``) or any ``nn.Module`` mapping images to scores. With `out`, rows
+    are written to ``OUT.part`` as they are scored and the file becomes `out` when complete; `resume=True`
+    continues a killed run, and ``executor="ray"`` scores shards of files as Ray tasks (same CSV). Bad files are
+    collected in `.problems` (and passed to `on_problem` as they are met), never raised.
 
     >>> import ganalyze_mem as gm
     >>> s = gm.score("ganalyze_mem/data/demo/backgrounds", "brightness", workers=0, progress=False)
     >>> len(s.rows) > 0 and 0 <= s.rows[0][1] <= 1
     True
     """
+    from ..score_run import score_to_csv
     from ..scoring import score_files
 
     check_names("score", options, [f.name for f in inspect.signature(score).parameters.values()])
@@ -114,11 +123,27 @@ def score(paths: str | os.PathLike | Iterable[str | os.PathLike], assessor: Any 
         model = as_assessor(assessor)
         assessor = model.name
     opts = config_from(ScoreConfig, {**options, "assessor": assessor})
-    result = score_files(paths, opts.assessor, batch_size=opts.batch_size, workers=opts.workers,
-                         device=opts.device, weights=opts.weights, size=opts.size, amp=opts.amp, progress=progress,
-                         model=None if model is None else model.to(pick_device(opts.device)))
-    written = result.write_csv(out) if out else None
-    return Scores(written, result.assessor, result.scores, result.problems)
+    problems: list[Any] = []
+
+    def met(problem) -> None:
+        problems.append(problem)
+        if on_problem is not None:
+            on_problem(problem)
+
+    if out is None and executor == "local":  # in memory: the same batches and numbers as the CSV path
+        result = score_files(paths, opts.assessor, batch_size=opts.batch_size, workers=opts.workers,
+                             device=opts.device, weights=opts.weights, size=opts.size, amp=opts.amp,
+                             progress=progress, on_problem=met, model=None if model is None else model.to(
+                                 pick_device(opts.device)))
+        return Scores(None, result.assessor, result.scores, result.problems)
+    stream = io.StringIO() if out is None else None
+    stats = score_to_csv(paths, out, opts.assessor, batch_size=opts.batch_size, workers=opts.workers,
+                         device=opts.device, weights=opts.weights, size=opts.size, amp=opts.amp, resume=resume,
+                         executor=executor, shard_size=shard_size, ray_address=ray_address, progress=progress,
+                         on_problem=met, stream=stream, model=model)
+    text = stream.getvalue() if stream is not None else Path(out).read_text(encoding="utf-8")
+    rows = [(Path(text_to_path(r["path"])), float(r["score"])) for r in csv.DictReader(io.StringIO(text))]
+    return Scores(None if out is None else Path(out), opts.assessor, rows, problems, stats=stats)
 
 
 # -- train ------------------------------------------------------------------------------------------------------------

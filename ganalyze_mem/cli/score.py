@@ -58,7 +58,8 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
       ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --resume
       ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --executor ray --ray-address auto
     """
-    from ..score_run import score_to_csv, stats_line
+    from ..api.runs import score
+    from ..score_run import ScoreStats, stats_line
 
     def report(problem) -> None:
         from tqdm.auto import tqdm
@@ -66,9 +67,12 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
         tqdm.write(f"error: {problem}", file=sys.stderr)
 
     with warnings_as_lines():
-        stats = score_to_csv(paths, out, assessor, batch_size=batch_size, workers=workers, device=device,
-                             weights=weights, size=size, amp=amp, resume=resume, executor=executor,
-                             shard_size=shard_size, ray_address=ray_address, progress=not quiet, on_problem=report)
+        result = score(list(paths), assessor, out=out, resume=resume, executor=executor, shard_size=shard_size,
+                       ray_address=ray_address, progress=not quiet, on_problem=report, batch_size=batch_size,
+                       workers=workers, device=device, weights=weights, size=size, amp=amp)
+    if out is None:
+        sys.stdout.write(result.to_csv())
+    stats = result.stats or ScoreStats(scored=len(result.rows), failed=len(result.problems))
     click.echo(stats_line(stats), err=True)
     if stats.failed:
         sys.exit(1)
