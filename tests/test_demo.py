@@ -162,3 +162,16 @@ def test_replicated_verdicts_need_agreeing_seeds_and_holm():
     # a replicate whose transformer does not steer the assessor makes every verdict inconclusive
     out = replicated_claims(reps, [0, 1, 2], claims, steers=[True, False, True])
     assert {c["verdict"] for c in out} == {"inconclusive"} and "seed(s) 1" in out[0]["reason"]
+
+
+def test_a_stage_killed_before_recording_its_run_resumes_that_run(tmp_path):
+    from ganalyze_mem.demo.stages import started_run
+
+    d = open_demo(DemoConfig(out=str(tmp_path / "demo"), size="test", progress=False), echo=lambda m: None)
+    assert started_run(d, "predictor") is None
+    for name in ("00000-old", "00001-killed"):  # a SIGKILL left the newest run unrecorded in demo_state.json
+        (d.root / "predictor" / name).mkdir(parents=True)
+        (d.root / "predictor" / name / "config.yaml").write_text("{}\n")
+    assert started_run(d, "predictor") == str(d.root / "predictor" / "00001-killed")
+    d.started("predictor", run=d.root / "predictor" / "00000-old")
+    assert started_run(d, "predictor") == str(d.root / "predictor" / "00000-old")  # the recorded one wins

@@ -43,6 +43,18 @@ def copy_photos(d: Demo) -> tuple[list[Path], list[Path]]:
     return halves[0], halves[1]
 
 
+def started_run(d: Demo, stage: str) -> str | None:
+    """The run folder `stage` started: recorded in the demo state, else the newest run folder under <out>/<stage>/.
+    The demo owns that folder, so a run there that the state does not name was started by a demo killed (SIGKILL,
+    SIGTERM) before it could record it; resuming checks that its options match."""
+    run = d.stage(stage).get("started", {}).get("run")
+    folder = d.root / stage
+    if run is None and folder.is_dir():
+        runs = sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file())
+        run = str(runs[-1]) if runs else None
+    return run
+
+
 def stage_measure(d: Demo) -> dict[str, Any]:
     """Every demo photo measured in parts of |A| = n, each part against the rest of the photos (whole-dataset
     mode), with each part's reliability (split-half, Spearman-Brown, 95 % bootstrap interval) in the outputs."""
@@ -54,23 +66,15 @@ def stage_measure(d: Demo) -> dict[str, Any]:
     halves = copy_photos(d)
     cfg = MeasureConfig(seed=d.cfg.seed, **d.size.measure)
     photos = [*halves[0], *halves[1]]
-    resume = d.stage("measure").get("started", {}).get("run")
+    resume = started_run(d, "measure")
     if resume is None:
-        # measure() creates its run folder first thing; find it afterwards to allow resuming.
-        before = set((d.root / "measure").glob("*")) if (d.root / "measure").is_dir() else set()
         d.echo(f"[measure] {len(photos)} photos in parts of at most {cfg.part_size or cfg.set_size}, each against "
                "the rest")
-        try:
-            m = measure(photos, [], cfg, out=d.root / "measure", progress=d.cfg.progress)
-        except BaseException:
-            new = sorted(set((d.root / "measure").glob("*")) - before)
-            if new:
-                d.started("measure", run=new[-1])
-            raise
-        d.started("measure", run=m.run_dir)
+        m = measure(photos, [], cfg, out=d.root / "measure", progress=d.cfg.progress)
     else:
         d.echo(f"[measure] resuming {resume}")
         m = measure([], [], cfg, out=d.root / "measure", resume=resume, progress=d.cfg.progress)
+    d.started("measure", run=m.run_dir)
     lines = ["path,score"] + [f"{d.rel(f)},{s:.6f}" for f, s in zip(m.files, m.scores, strict=True)]
     scores_csv = atomic_write_text(d.root / "scores.csv", "\n".join(lines) + "\n")  # relative to <out>
     s = m.summary
@@ -100,20 +104,10 @@ def stage_predictor(d: Demo) -> dict[str, Any]:
     except ImportError as e:
         raise NotAvailable(f"the predictor ({e})") from None
     scores = d.root / d.outputs("measure")["scores_csv"]
-    resume = d.stage("predictor").get("started", {}).get("run")
+    resume = started_run(d, "predictor")
     cfg = FitConfig(scores=str(scores), images=str(d.root), seed=d.cfg.seed, out=str(d.root / "predictor"),
                     device="cpu", progress=d.cfg.progress, **d.size.fit)
-    if resume is None:
-        before = set((d.root / "predictor").glob("*")) if (d.root / "predictor").is_dir() else set()
-        try:
-            result = fit_predictor(cfg)
-        except BaseException:
-            new = sorted(set((d.root / "predictor").glob("*")) - before)
-            if new:
-                d.started("predictor", run=new[-1])
-            raise
-    else:
-        result = fit_predictor(cfg, resume=resume)
+    result = fit_predictor(cfg) if resume is None else fit_predictor(cfg, resume=resume)
     d.started("predictor", run=result.run_dir)
     folder = promote(result.run_dir, PREDICTOR_NAME, out=d.root / "weights", force=True)
     register_demo_predictor(d.root)
