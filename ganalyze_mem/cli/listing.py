@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-REGISTRIES = {
-    "assessors": "ganalyze_mem.assessors:ASSESSORS",
-    "generators": "ganalyze_mem.generators:GENERATORS",
-    "transformers": "ganalyze_mem.transformers:TRANSFORMERS",
-    "machines": "ganalyze_mem.machines:MACHINES",
-}
-
-
-def get_registry(kind: str):
-    module, _, attr = REGISTRIES[kind].partition(":")
-    return getattr(importlib.import_module(module), attr)
+from ..api.models import REGISTRIES, registry
 
 
 @click.command("list")
@@ -30,7 +18,7 @@ def list_cmd(kind: str, pattern: str) -> None:
       ganalyze-mem list assessors
       ganalyze-mem list machines 'resnet*'
     """
-    reg = get_registry(kind)
+    reg = registry(kind)  # the API's: predictor folders promoted since start-up are listed too
     names = reg.names(pattern)
     if not names:
         raise click.ClickException(f"No {kind} match '{pattern}'. Run `ganalyze-mem list {kind}` for all names.")
