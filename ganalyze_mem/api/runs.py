@@ -130,7 +130,7 @@ def score(paths: str | os.PathLike | Iterable[str | os.PathLike], assessor: Any 
         if on_problem is not None:
             on_problem(problem)
 
-    if out is None and executor == "local":  # in memory: the same batches and numbers as the CSV path
+    if out is None and executor == "local" and not resume:  # in memory: the same batches as the CSV path
         result = score_files(paths, opts.assessor, batch_size=opts.batch_size, workers=opts.workers,
                              device=opts.device, weights=opts.weights, size=opts.size, amp=opts.amp,
                              progress=progress, on_problem=met, model=None if model is None else model.to(
