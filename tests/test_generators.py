@@ -108,12 +108,15 @@ def test_two_builds_give_identical_images(built, name):
 
 
 def test_random_init_is_deterministic(built):
-    """The tiny preset's state is cached per process; the initialisation itself is what must be deterministic."""
+    """The tiny preset's state is cached per process; the initialisation itself is what must be deterministic. The
+    cache may have been filled under another torch thread count (the BN calibration's reductions then differ in the
+    last bits), so values are compared to float32 rounding, not bit for bit."""
     cached = get(built, "tiny").model.state_dict()
     state = torch.get_rng_state()
     fresh = random_biggan(make_config("tiny"), seed=0).state_dict()
     assert torch.equal(torch.get_rng_state(), state)
-    assert fresh.keys() == cached.keys() and all(torch.equal(fresh[k], cached[k]) for k in fresh)
+    assert fresh.keys() == cached.keys()
+    assert all(torch.allclose(fresh[k].float(), cached[k].float(), rtol=1e-5, atol=1e-6) for k in fresh)
 
 
 @pytest.mark.parametrize("name", TINY)
