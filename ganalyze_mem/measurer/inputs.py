@@ -84,16 +84,22 @@ def read_set(paths: list[str | Path], size: int, what: str, progress: bool = Tru
     return ImageSet(kept, stack, [content_hash(x) for x in stack], skipped)
 
 
+def identical_pairs(images: ImageSet) -> list[str]:
+    """'later = first' for every image whose pixels (at the working size) repeat an earlier one of the set."""
+    first: dict[str, Path] = {}
+    pairs = []
+    for f, h in zip(images.files, images.hashes, strict=True):
+        if h in first:
+            pairs.append(f"{f} = {first[h]}")
+        first.setdefault(h, f)
+    return pairs
+
+
 def load_inputs(targets: list[str | Path], pool: list[str | Path], size: int, progress: bool = True) -> MeasureInputs:
     """Targets and pool, with pool images that duplicate a target (or each other) removed and reported."""
     a = read_set(targets, size, "targets", progress)
-    if len(set(a.hashes)) < len(a.hashes):
-        first: dict[str, Path] = {}
-        dups = []
-        for f, h in zip(a.files, a.hashes, strict=True):
-            if h in first:
-                dups.append(f"{f} = {first[h]}")
-            first.setdefault(h, f)
+    dups = identical_pairs(a)
+    if dups:
         raise GanalyzeError("Some target images are identical to each other (same pixels at the working size); "
                             "a measurement needs distinct images. Remove one of each pair:\n  " + "\n  ".join(dups))
     b = read_set(pool, size, "pool", progress)
@@ -121,12 +127,7 @@ def load_inputs(targets: list[str | Path], pool: list[str | Path], size: int, pr
 def load_dataset(paths: list[str | Path], size: int, progress: bool = True) -> MeasureInputs:
     """Whole-dataset mode: one folder is both the targets and the pool (each part draws B and C from the others)."""
     a = read_set(paths, size, "dataset", progress)
-    first: dict[str, Path] = {}
-    dups = []
-    for f, h in zip(a.files, a.hashes, strict=True):
-        if h in first:
-            dups.append(f"{f} = {first[h]}")
-        first.setdefault(h, f)
+    dups = identical_pairs(a)
     if dups:
         raise GanalyzeError("Some images of the dataset are identical to each other (same pixels at the working "
                             "size): one could be drawn as seen or unseen while the other is measured. Remove one of "
