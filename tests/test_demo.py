@@ -175,3 +175,15 @@ def test_a_stage_killed_before_recording_its_run_resumes_that_run(tmp_path):
     assert started_run(d, "predictor") == str(d.root / "predictor" / "00001-killed")
     d.started("predictor", run=d.root / "predictor" / "00000-old")
     assert started_run(d, "predictor") == str(d.root / "predictor" / "00000-old")  # the recorded one wins
+
+
+def test_demo_measures_with_the_cpu_presets_machine_and_schedule():
+    """The demo's measurer is the `cpu` preset's faithful setting (a change of the preset reaches the demo), plus
+    the demo's own episode policy."""
+    from ganalyze_mem.demo.config import SIZES
+    from ganalyze_mem.measurer import PRESETS
+
+    cpu, demo = PRESETS["cpu"], SIZES["small"].measure
+    shared = ("machine", "set_size", "image_size", "batch_size", "pretext_epochs", "seen_epochs", "bin_size")
+    assert {k: demo[k] for k in shared} == {k: getattr(cpu, k) for k in shared}
+    assert demo["precision"] == "bf16" and demo["score"] == "continuous" and demo["until_reliability"] >= 0.7

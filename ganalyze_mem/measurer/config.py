@@ -177,10 +177,13 @@ def machine_category(name: str, entry: Any = None) -> str:
 
 PRESETS: dict[str, MeasureConfig] = {
     "paper": MeasureConfig(),
-    # the faithful protocol on a 2-core CPU: |A| = n = 80, 40 episodes per part; 15 epochs of stage (a) put every
-    # one of 6 trial episodes on the bundled photos over the bar (0.85-0.90; 12 epochs left half of them under)
+    # the faithful protocol on a 2-core CPU: |A| = n = 80, 40 episodes per part. 20 epochs of stage (a): on 80 demo
+    # photos (48 bf16 episodes each) 15 epochs left a third of the episodes under the 80 % bar (extended to 17.8 epochs
+    # on average, rotation accuracy 0.85) and 25 cost more for nothing; 20 met it in every episode without extension
+    # (0.91) and the scores were more reliable per episode (continuous split-half 0.92 vs 0.90 at m = 48; episodes
+    # to 0.8: 17 vs 21) with the same ranking (Spearman 0.97 with the 15-epoch fp32 scores; 1.06 corrected).
     "cpu": MeasureConfig(machine="tiny_cnn", episodes=40, set_size=80, image_size=32, batch_size=32,
-                         pretext_epochs=15, seen_epochs=10, bin_size=10),
+                         pretext_epochs=20, seen_epochs=10, bin_size=10),
     # seconds: for tests and smoke runs. The bar is enforced (stage (a) trained up to 3x longer), but an episode
     # that still misses it is kept and counted in the summary: a smoke run on photos must not stop for lack of epochs
     "test": MeasureConfig(machine="tiny_cnn", episodes=4, set_size=16, image_size=32, batch_size=8,
