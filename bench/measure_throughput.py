@@ -44,8 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ganalyze_mem.measurer import preset  # noqa: E402
 from ganalyze_mem.measurer.episode import EpisodeData  # noqa: E402
 from ganalyze_mem.measurer.executors import run_episodes  # noqa: E402
-from ganalyze_mem.measurer.reliability import (corrected, episodes_for, half_masks, reliability,  # noqa: E402
-                                               split_half_rho)
+from ganalyze_mem.measurer.reliability import corrected, episodes_for, half_masks, reliability, split_half_rho  # noqa: E402
 
 PART = 80
 REFERENCE_PRETEXT_EPOCHS = 15  # the cpu preset's stage-(a) epochs when issue 14 was filed

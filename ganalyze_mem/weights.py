@@ -163,6 +163,9 @@ def download_file(url: str, dest: Path, sha256: str | None) -> Path:
         if sha256 and sha256_file(tmp) != sha256:
             raise WeightsError(f"Downloaded {url} but its sha256 does not match the expected {sha256}; "
                                "the file was discarded. Try again or download it by hand.")
+        from .rundir import current_umask
+
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide a shared cache from other users
         os.replace(tmp, dest)
     except OSError as e:
         raise WeightsError(f"Could not download {url} ({e}). Download it by hand to {dest}, "

@@ -64,3 +64,24 @@ def test_legacy_with_code_or_truncated_is_refused(tmp_path):
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(WeightsError, match="truncated or corrupt"):
         load_state_dict(cut)
+
+
+def test_download_checks_the_hash_and_leaves_a_file_others_can_read(tmp_path):
+    """`download_file` through urllib (a file:// URL stands in for the network): the hash is checked, a mismatch
+    leaves nothing behind, and the file gets the umask's permissions, not mkstemp's 0600."""
+    import hashlib
+    import os
+
+    from ganalyze_mem.rundir import current_umask
+    from ganalyze_mem.weights import download_file
+
+    src = tmp_path / "remote.bin"
+    src.write_bytes(b"weights" * 100)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    dest = tmp_path / "cache" / "model.bin"
+    with pytest.raises(WeightsError, match="sha256 does not match"):
+        download_file(src.as_uri(), dest, "0" * 64)
+    assert not dest.exists() and not list(dest.parent.iterdir())
+    download_file(src.as_uri(), dest, digest)
+    assert dest.read_bytes() == src.read_bytes()
+    assert os.stat(dest).st_mode & 0o777 == 0o666 & ~current_umask()

@@ -46,7 +46,7 @@ class DemoSize:
 
 
 SIZES: dict[str, DemoSize] = {
-    # under 10 minutes on 2 CPU cores: 545 s of CPU time measured (train: 3 replicates, 185 s of it)
+    # under 10 minutes on 2 CPU cores: 6 min 56 s idle, 790 CPU-s (measure 239 s wall, train: 3 replicates, 95 s)
     "small": DemoSize(
         images_per_half=None,
         # the faithful protocol: every photo in parts of |A| = n = 80 against the rest, the 80 % rotation bar met;
