@@ -195,7 +195,17 @@ def test_server_stores_rejects_and_resumes(experiment):
     assert client.get("/").status_code == 200
     start = client.post("/api/start", json={"participant": "p1"}).get_json()
     assert start["next"] == 0 and start["total"] == len(start["sequence"])
-    assert client.get("/" + start["sequence"][0]).status_code == 200
+    # one opaque URL per trial: no file name, and a repeat does not repeat its URL; each serves its trial's picture
+    exp = json.loads((experiment / "experiment.json").read_text())
+    trials = json.loads((experiment / "sequences" / "00000.json").read_text())["trials"]
+    assert len(set(start["sequence"])) == len(trials) and not any(
+        m["file"] in u for u in start["sequence"] for m in exp["images"].values())
+    for t in (0, len(trials) - 1):
+        got = client.get("/" + start["sequence"][t])
+        assert got.status_code == 200
+        assert got.data == (experiment / "images" / exp["images"][trials[t]["image"]]["file"]).read_bytes()
+    assert client.get(f"/api/picture/p1/{len(trials)}").status_code == 404
+    assert client.get("/api/picture/nobody/0").get_json()["error"] == "unknown_participant"
     post = lambda **kw: client.post("/api/response", json={"participant": "p1", "rt_ms": None, **kw})  # noqa: E731
     assert post(trial=0, responded=0).status_code == 200
     r = post(trial=0, responded=0)
@@ -219,7 +229,8 @@ def test_server_stores_rejects_and_resumes(experiment):
     assert body["done"] and len(body["code"]) == 8
     again = client.post("/api/start", json={"participant": "p1"}).get_json()
     assert again["done"] and again["code"] == body["code"]
-    assert client.get("/images/../experiment.json").status_code == 404
+    assert client.get("/api/picture/p1/../../experiment.json").status_code == 404
+    assert client.get("/images/" + next(iter(exp["images"].values()))["file"]).status_code == 404
 
 
 def test_server_killed_mid_session_loses_no_row(experiment):

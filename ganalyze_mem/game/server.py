@@ -5,8 +5,10 @@ with no C build and no platform limits, unlike gunicorn, which does not run on W
 small JSON post every 2.4 s per participant, so a synchronous WSGI stack with a thread pool is ample, and it keeps
 each response a plain blocking SQLite transaction (`store`) that has committed before the browser hears "stored".
 
-Routes: ``GET /`` the page; ``GET /images/...`` and ``/practice/...`` the pictures; ``POST /api/start``
-{participant} -> the participant's sequence (picture URLs only: roles stay on the server) and where to resume;
+Routes: ``GET /`` the page; ``GET /api/picture/<participant>/<trial>`` the picture of one trial and
+``/practice/...`` the practice pictures; ``POST /api/start`` {participant} -> the participant's sequence as one
+opaque URL per trial (no file names, so neither a repeat nor an image's role or alpha shows in the page or its
+network log) and where to resume;
 ``POST /api/response`` {participant, trial, responded, rt_ms} -> stored, or 400 (malformed), 404 (unknown
 participant), 409 (duplicate or out of order) with a JSON {error, message}; ``GET /api/progress`` counts for the
 experimenter; ``GET /api/health``.
@@ -85,7 +87,6 @@ def create_app(folder: str | Path):
     folder = Path(folder).resolve()
     exp, sequences = load_experiment(folder)
     store = Store(folder / DATABASE)
-    files = {m["file"] for m in exp["images"].values()}
     app = Flask("ganalyze_mem.game", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
 
@@ -121,11 +122,18 @@ def create_app(folder: str | Path):
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @app.get("/images/<path:name>")
-    def image(name: str):
-        if name not in files:
-            return _bad(404, "not_found", f"No image {name!r} in this experiment.")
-        return send_from_directory(folder / "images", name, max_age=3600)
+    @app.get("/api/picture/<participant>/<int:trial>")
+    def picture(participant: str, trial: int):
+        sequence = store.sequence_of(participant) if PARTICIPANT.match(participant) else None
+        if sequence is None:
+            return _bad(404, "unknown_participant", f"Participant {participant!r} has not started; POST /api/start "
+                        "first.")
+        seq = sequences[sequence]
+        if not 0 <= trial < len(seq):
+            return _bad(404, "not_found", f"Trial {trial} is not in this participant's sequence of {len(seq)}.")
+        response = send_from_directory(folder / "images", exp["images"][seq[trial]["image"]]["file"], max_age=3600)
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
 
     @app.get("/practice/<path:name>")
     def practice(name: str):
@@ -144,7 +152,7 @@ def create_app(folder: str | Path):
         data = body()
         a = store.assign(data["participant"], len(sequences), str(data.get("user_agent") or ""))
         seq = sequences[a.sequence]
-        urls = ["images/" + exp["images"][s["image"]]["file"] for s in seq]
+        urls = [f"api/picture/{a.participant}/{t}" for t in range(len(seq))]
         return jsonify({"participant": a.participant, "sequence": urls, "total": len(seq), "next": a.next,
                         "done": a.done, "code": a.code})
 

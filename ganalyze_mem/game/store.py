@@ -153,6 +153,15 @@ class Store:
                 return True, code
             return False, None
 
+    def sequence_of(self, participant: str) -> int | None:
+        """The sequence a started participant was given (None: not started)."""
+        db = self._connect()
+        try:
+            row = db.execute("SELECT sequence FROM participants WHERE participant = ?", (participant,)).fetchone()
+        finally:
+            db.close()
+        return None if row is None else int(row[0])
+
     def summary(self) -> dict[str, int]:
         db = self._connect()
         try:
