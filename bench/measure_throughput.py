@@ -1,8 +1,9 @@
 """Throughput of the MachineMem measurer: episodes per hour and the time to a reliable score.
 
 Side by side in one run, on one part of 80 bundled demo photos (|A| = n = 80) against the other photos, tiny_cnn at
-32 px, batch 32, the 80 % rotation bar enforced, three ways, their episodes interleaved in small rounds so that a
-shared machine's load falls on all alike:
+32 px, batch 32, the 80 % rotation bar enforced, three ways, their episodes interleaved in rounds so that a
+shared machine's load falls on all alike (each path keeps one worker pool for the whole run, as `measure` keeps one
+for all its units, so a worker's start-up is paid once, not every round):
 - reference: the path as issue 14 found it: float32, 15 stage-(a) epochs (the ``cpu`` preset's then), scored the
   paper's way (fraction of episodes predicted seen);
 - bf16: the same machine and schedule with ``--precision bf16`` (channels_last + bfloat16 autocast): the throughput
@@ -29,6 +30,7 @@ both stages shortened to `--gpu-epochs` epochs and extrapolated by step count to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ganalyze_mem.measurer import preset  # noqa: E402
 from ganalyze_mem.measurer.episode import EpisodeData  # noqa: E402
-from ganalyze_mem.measurer.executors import run_episodes  # noqa: E402
+from ganalyze_mem.measurer.executors import run_episodes, run_in_pool, worker_pool  # noqa: E402
 from ganalyze_mem.measurer.reliability import corrected, episodes_for, half_masks, reliability, split_half_rho  # noqa: E402
 
 PART = 80
@@ -115,13 +117,20 @@ def side_by_side(episodes: int, workers: int, rounds: int, part: int) -> dict:
     data = photo_data(configs["real"].image_size, part)
     records: dict[str, list] = {k: [] for k in configs}
     seconds = dict.fromkeys(configs, 0.0)
-    for start in range(0, episodes, rounds):
-        for name, cfg in configs.items():
-            units = [(0, i) for i in range(start, min(start + rounds, episodes))]
-            t = time.perf_counter()
-            run_episodes(data, cfg.options(), units, records[name].append, "local", workers, progress=False)
-            seconds[name] += time.perf_counter() - t
-        print(f"  {min(start + rounds, episodes)}/{episodes} episodes each", flush=True)
+    with contextlib.ExitStack() as stack:
+        # one pool per path for the whole run, as `measure` keeps one for all its units: each worker's start-up
+        # (about 3 s of kernel JIT in its first episode) is paid once per path, not once per round
+        pools = {name: stack.enter_context(worker_pool(data, workers)) for name in configs} if workers > 1 else {}
+        for start in range(0, episodes, rounds):
+            for name, cfg in configs.items():
+                units = [(0, i) for i in range(start, min(start + rounds, episodes))]
+                t = time.perf_counter()
+                if pools:
+                    run_in_pool(pools[name], cfg.options(), units, records[name].append)
+                else:
+                    run_episodes(data, cfg.options(), units, records[name].append, "local", 1, progress=False)
+                seconds[name] += time.perf_counter() - t
+            print(f"  {min(start + rounds, episodes)}/{episodes} episodes each", flush=True)
     out: dict = {"part": part, "episodes": episodes, "workers": workers,
                  "options": {k: {"precision": c.precision, "pretext_epochs": c.pretext_epochs, "lr": c.lr}
                              for k, c in configs.items()}}
@@ -254,7 +263,8 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=48, help="episodes of each path")
     p.add_argument("--part", type=int, default=1, help="which 80 photos are set A (0 chose the real path's epochs)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=4, help="episodes of one path before switching to the other")
+    p.add_argument("--rounds", type=int, default=8,
+                   help="episodes of one path before switching to the next (the last of a round waits for the slowest)")
     p.add_argument("--vectorize", type=int, nargs="+", default=[4, 8, 16], help="episodes per vectorised group (GPU)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="batch sizes timed on a GPU")
     p.add_argument("--gpu-epochs", type=int, default=1, help="epochs per stage timed on a GPU")
@@ -267,7 +277,11 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"cpu cores: {os.cpu_count()}, load average: {load:.1f}"
           + (" (shared machine: compare the ratios, not the absolute times)" if load > 1.5 else ""), flush=True)
-    result: dict = {"cpu_cores": os.cpu_count(), "load_average": load}
+    from ganalyze_mem.rundir import environment_info
+
+    # the processor and torch decide the kernels, hence the rounding: the same episodes on another CPU model give
+    # other (equally valid) records, so a figure is tied to the machine named here
+    result: dict = {"cpu_cores": os.cpu_count(), "load_average": load, "environment": environment_info()}
     if not args.gpu_only:
         result["cpu"] = side_by_side(args.episodes, args.workers, args.rounds, args.part)
         print_side_by_side(result["cpu"], args.workers)

@@ -103,6 +103,27 @@ def git_state(root: Path | None) -> dict[str, Any]:
     return {"git_commit": commit.strip(), "git_dirty": None if status is None else bool(status.strip())}
 
 
+def cpu_model() -> str | None:
+    """The processor's name (Linux: /proc/cpuinfo; elsewhere what `platform` knows), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+COMPUTE_KEYS = ("torch", "cpu_kernels", "cpu_model")  # what decides the rounding of a CPU computation
+
+
+def compute_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """How the software and processor that compute differ between two `environment_info` records ("torch 2.14.1
+    -> 2.15.0", ...); keys missing from the saved record (older runs) are not compared."""
+    return [f"{k} {saved[k]} -> {current.get(k)}" for k in COMPUTE_KEYS
+            if saved.get(k) is not None and saved.get(k) != current.get(k)]
+
+
 def environment_info() -> dict[str, Any]:
     """Versions, command line, threads, git state and a timestamp, for reproducibility."""
     info: dict[str, Any] = {
@@ -119,7 +140,10 @@ def environment_info() -> dict[str, Any]:
         except Exception:  # noqa: BLE001
             pass
     if "torch" in sys.modules:
-        info["threads"] = sys.modules["torch"].get_num_threads()
+        torch = sys.modules["torch"]
+        info["threads"] = torch.get_num_threads()
+        info["cpu_kernels"] = torch.backends.cpu.get_cpu_capability()  # the vector ISA torch's kernels use
+    info["cpu_model"] = cpu_model()
     from .weights import repo_root
 
     info.update(git_state(repo_root()))
@@ -254,6 +278,18 @@ class RunDir:
         if clashes:
             raise GanalyzeError(f"Cannot resume {self.path} with different options:\n  " + "\n  ".join(clashes)
                                 + "\nDrop those options (the run's own are used) or start a new run.")
+
+    def warn_if_compute_changed(self) -> list[str]:
+        """Warn (once) when this run is resumed with another torch or on another kind of CPU than it started with:
+        other kernels round differently, so the rest of the run is as valid but not bit-identical to an
+        uninterrupted run on the first machine. Returns the changes."""
+        changes = compute_changes(self.config.get("environment") or {}, environment_info())
+        if changes:
+            warnings.warn(f"{self.path} started with other compute ({'; '.join(changes)}): what is computed from "
+                          "here on rounds differently, so the result will not be bit-identical to an uninterrupted "
+                          "run on the first machine (it is an equally valid run). Resume there for bit-identical "
+                          "results.", stacklevel=2)
+        return changes
 
     # metrics ----------------------------------------------------------------------------------------------------
     def log(self, **metrics: Any) -> None:

@@ -204,9 +204,74 @@ def test_vectorized_run_matches_sequential_and_resumes(reference, images, tmp_pa
         result = measure([images / "targets"], [images / "pool"], cfg, out=tmp_path, progress=False)
         first = _outputs(result.run_dir)
         ref = reference["outputs"]
-        np.testing.assert_allclose(first["p_seen"], ref["p_seen"], atol=1e-3)  # float16 storage
+        # vmap rounds differently (about 1e-7 after a few epochs) and training amplifies it gradually: in an
+        # unstable episode (under the bar after 6 epochs) the stage-(a) losses drifted 4e-8, 2e-6, ..., 2e-4 apart
+        # epoch by epoch and p(seen) ended 1.5e-3 apart on an AVX512 CPU: far below the spread of p(seen) between
+        # episodes (SD about 0.05 here). So: the same start, the same choices, most episodes to 1e-5, all to 1e-2.
+        gaps = []
         for name, record in first["episodes"].items():
-            np.testing.assert_allclose(decode(record)["p_seen"], decode(ref["episodes"][name])["p_seen"], atol=1e-5)
+            mine, theirs = decode(record), decode(ref["episodes"][name])
+            assert (mine["pretext_epochs"], mine["chosen_epoch"]) == (theirs["pretext_epochs"], theirs["chosen_epoch"])
+            assert abs(mine["pretext_losses"][0] - theirs["pretext_losses"][0]) < 1e-6
+            gaps.append(float(np.abs(np.subtract(mine["p_seen"], theirs["p_seen"])).max()))
+        assert max(gaps) < 1e-2 and sorted(gaps)[len(gaps) // 2] < 1e-5, gaps
+        np.testing.assert_allclose(first["p_seen"], ref["p_seen"], atol=1e-2)  # float16 storage
         (result.run_dir / "episodes" / "part-000" / "episode-00002.json").unlink()
         measure([], [], None, resume=result.run_dir, progress=False)
     assert _outputs(result.run_dir) == first
+
+
+def test_a_kept_worker_pool_gives_the_in_process_records():
+    """The bench keeps one pool per path across rounds and alternates option sets: every record must still be the
+    one the episode gives in this process (a worker carries nothing from one unit to the next)."""
+    from ganalyze_mem.measurer.episode import EpisodeData, run_episode
+    from ganalyze_mem.measurer.executors import run_in_pool, worker_pool
+
+    g = torch.Generator().manual_seed(3)
+    data = EpisodeData((torch.rand(6, 3, 16, 16, generator=g) * 255).to(torch.uint8),
+                       (torch.rand(16, 3, 16, 16, generator=g) * 255).to(torch.uint8))
+    a = preset("test", device="cpu", **TEST).resolve().options()
+    b = {**a, "precision": "bf16", "pretext_epochs": 3}
+    got: dict = {"a": [], "b": []}
+    with worker_pool(data, 2) as pool:
+        for units in ([(0, 0), (0, 1)], [(0, 2), (0, 3)]):
+            for key, opts in (("a", a), ("b", b)):
+                run_in_pool(pool, opts, units, got[key].append)
+
+    def strip(r):
+        return {k: v for k, v in r.items() if k != "seconds"}
+
+    for key, opts in (("a", a), ("b", b)):
+        records = sorted(got[key], key=lambda r: r["index"])
+        assert [r["index"] for r in records] == [0, 1, 2, 3]
+        assert [strip(r) for r in records] == [strip(run_episode(data, opts, i)) for i in range(4)]
+    first = {key: min(got[key], key=lambda r: r["index"]) for key in got}
+    assert first["a"]["p_seen"] != first["b"]["p_seen"]  # each option set really ran as given
+
+
+def test_resume_on_other_compute_says_it_will_not_be_bit_identical(reference, tmp_path):
+    """A run resumed with another torch or CPU gets one warning naming what changed; on the same machine none."""
+    import yaml
+
+    from ganalyze_mem.rundir import environment_info
+
+    run_dir = tmp_path / reference["dir"].name
+    shutil.copytree(reference["dir"], run_dir)
+    (run_dir / "episodes" / "part-000" / "episode-00002.json").unlink()
+    assert "cpu_model" in yaml.safe_load((run_dir / "config.yaml").read_text())["environment"]
+
+    def resume():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            measure([], [], None, resume=run_dir, progress=False)
+        return [str(w.message) for w in caught if "other compute" in str(w.message)]
+
+    assert resume() == []  # the reference run was made on this machine
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["environment"].update(cpu_model="Another CPU 9000", torch="1.0.0")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (run_dir / "episodes" / "part-000" / "episode-00002.json").unlink()
+    said = resume()
+    assert len(said) == 1
+    assert f"cpu_model Another CPU 9000 -> {environment_info()['cpu_model']}" in said[0] and "torch 1.0.0 ->" in said[0]
+    assert _outputs(run_dir) == reference["outputs"]  # this machine recomputes the same episode

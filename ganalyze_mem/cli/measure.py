@@ -33,7 +33,7 @@ def _opt(*names, help: str, paper=None, **kw):
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True,
               help="Starting values: 'paper' (section 3, appendix B), 'cpu' (tiny_cnn, 32 px, batch 32, |A| = n = 80, "
                    "40 episodes per part, 20 stage-(a) epochs: the faithful protocol on a laptop; add --precision "
-                   "bf16 --score continuous to reach the same reliability about 3x sooner (2.6x and 3.3x measured by "
+                   "bf16 --score continuous to reach the same reliability about 3x sooner (2.8x and 3.3x measured by "
                    "bench/measure_throughput.py)), "
                    "'test' (seconds).")
 @_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`).", paper=P.machine)

@@ -16,12 +16,13 @@ thread in each worker polls its parent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -74,6 +75,44 @@ def _uses_cuda(options: dict[str, Any]) -> bool:
     return str(options.get("device", "cpu")).startswith("cuda") or torch.cuda.is_initialized()
 
 
+@contextlib.contextmanager
+def worker_pool(data: EpisodeData, workers: int, cuda: bool = False) -> Iterator[Any]:
+    """`workers` worker processes, each holding `data` and running one torch thread, for as long as the block
+    lasts. A pool pays each worker's start-up (kernel JIT and allocator warm-up: about 3 s for the first tiny_cnn
+    episode) once, so a caller with several batches of units (the throughput bench) can keep one open."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch.multiprocessing as tmp
+
+    # fork starts in milliseconds and shares the images copy-on-write (torch's DataLoader forks the same way);
+    # CUDA cannot survive a fork, so GPU runs spawn and pass the images through shared memory.
+    method = "fork" if "fork" in tmp.get_all_start_methods() and not cuda else "spawn"
+    if method == "spawn":
+        data.share_memory_()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=tmp.get_context(method), initializer=_init_worker,
+                             initargs=(data, os.getpid())) as pool:
+        yield pool
+
+
+def run_in_pool(pool: Any, options: dict[str, Any], indices: Iterable[Unit], on_result: OnResult,
+                bar: Any = None) -> None:
+    """Run `indices` on a `worker_pool`, handing each record to `on_result` as it finishes."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    pending = {pool.submit(_worker_episode, options, unit_of(i)) for i in indices}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                on_result(fut.result())
+                if bar is not None:
+                    bar.update(1)
+    except BaseException:
+        for fut in pending:
+            fut.cancel()
+        raise
+
+
 def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit], workers: int,
               on_result: OnResult, progress: bool = True) -> None:
     indices = [unit_of(u) for u in indices]
@@ -84,29 +123,8 @@ def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit
                 on_result(run_episode(data, options, i, progress=progress))
                 bar.update(1)
             return
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-        import torch.multiprocessing as tmp
-
-        # fork starts in milliseconds and shares the images copy-on-write (torch's DataLoader forks the same way);
-        # CUDA cannot survive a fork, so GPU runs spawn and pass the images through shared memory.
-        method = "fork" if "fork" in tmp.get_all_start_methods() and not _uses_cuda(options) else "spawn"
-        if method == "spawn":
-            data.share_memory_()
-        ctx = tmp.get_context(method)
-        with ProcessPoolExecutor(max_workers=min(workers, len(indices)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(data, os.getpid())) as pool:
-            pending = {pool.submit(_worker_episode, options, i) for i in indices}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        on_result(fut.result())
-                        bar.update(1)
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+        with worker_pool(data, min(workers, len(indices)), _uses_cuda(options)) as pool:
+            run_in_pool(pool, options, indices, on_result, bar)
     finally:
         bar.close()
 

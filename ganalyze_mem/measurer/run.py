@@ -103,6 +103,7 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
     digest = inputs_digest(inputs)
     if resume is not None:
         run = RunDir.open(resume)
+        run.warn_if_compute_changed()
         if run.config["measure"]["inputs_sha256"] != digest:
             raise GanalyzeError(f"The images under the run's target or pool paths changed since {run.path} started "
                                 "(their content hashes differ); the episodes would not match. Start a new run.")

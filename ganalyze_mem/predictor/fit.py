@@ -87,6 +87,7 @@ def read_predictions(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
 
 def _load_run(resume: str | os.PathLike, overrides: dict[str, Any]) -> tuple[RunDir, FitConfig]:
     run = RunDir.open(resume)
+    run.warn_if_compute_changed()
     saved = run.config.get("options")
     if not isinstance(saved, dict) or run.config.get("kind") != KIND:
         raise GanalyzeError(f"{run.path} is not a fit-predictor run (its config.yaml has no predictor options).")

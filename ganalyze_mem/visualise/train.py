@@ -269,6 +269,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
     run: RunDir | None = None
     if resume is not None:
         run = RunDir.open(resume)
+        run.warn_if_compute_changed()
         saved = run.config.get("options", {})
         if cfg is not None:
             run.check_resume(cfg.options(), ignore=RESUME_MAY_CHANGE)
