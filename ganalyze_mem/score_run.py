@@ -78,7 +78,8 @@ def _check_resume(meta_path: Path, options: dict[str, Any]) -> None:
         before = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    changed = [f"{k}: {before.get(k)!r} then, {v!r} now" for k, v in options.items() if before.get(k) != v]
+    changed = [f"{k}: {before.get(k)!r} then, {v!r} now" for k, v in options.items()
+               if before.get(k) != v and not (k == "precision" and k not in before)]  # older runs: not recorded
     if changed:
         raise GanalyzeError("--resume must repeat the options of the interrupted run, which would otherwise mix two "
                             "kinds of scores in one CSV. Changed: " + "; ".join(changed) + ".")
@@ -132,7 +133,8 @@ def score_to_csv(
         raise GanalyzeError("No paths given: name image files or folders to score.")
     dev = pick_device(device)
     options = {"assessor": assessor, "weights": None if weights is None else str(weights), "size": size,
-               "batch_size": batch_size, "paths": paths}
+               "batch_size": batch_size, "paths": paths,
+               "precision": "float16" if amp and dev.startswith("cuda") else "float32"}
     part = meta = None
     if out is not None:
         part, meta = part_paths(out)

@@ -34,7 +34,7 @@ class ScoreConfig:
     device: str = "auto"
     weights: str | None = None
     size: int | None = None  # load-time resize side; None = the assessor's input size (else FALLBACK_SIZE)
-    amp: bool = True  # float16 autocast on CUDA; ignored on the CPU
+    amp: bool = False  # float16 autocast on CUDA (opt-in: float32 scores match validation's); ignored on the CPU
 
     def __post_init__(self) -> None:
         from .cli.common import check_device

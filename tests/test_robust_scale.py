@@ -100,6 +100,11 @@ def test_resume_refuses_other_options_and_a_stale_part_needs_resume(many, tmp_pa
     assert r.exit_code == 1 and "Changed: assessor" in r.output
     r = _score([many, "-a", "brightness", "-q", "-j", "0", "--resume"])
     assert r.exit_code == 1 and "--out" in r.output
+    # a float16 (--amp on a GPU) part continued in float32 would mix two precisions in one CSV
+    meta.write_text('{"assessor": "brightness", "weights": null, "size": null, "batch_size": 32, "paths": ["%s"], '
+                    '"precision": "float16"}' % many)
+    r = _score([many, "-a", "brightness", "-q", "-j", "0", "-o", out, "--resume"])
+    assert r.exit_code == 1 and "precision: 'float16' then, 'float32' now" in r.output
 
 
 def test_stdout_stream_matches_the_file(many, tmp_path):

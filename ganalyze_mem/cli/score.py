@@ -31,7 +31,9 @@ from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as
 @click.option("--size", type=int_range(MIN_SIZE, MAX_SIZE), default=None,
               help="Resize every image to SIZE x SIZE when loading. Default: the assessor's input size "
                    "(256 for assessors that take any size).")
-@click.option("--amp/--no-amp", default=DEFAULTS.amp, show_default=True, help="float16 autocast on a GPU.")
+@click.option("--amp/--no-amp", default=DEFAULTS.amp, show_default=True,
+              help="float16 autocast on a GPU: faster, but its scores differ slightly from the float32 ones that "
+                   "validate, the predictor's evaluation and the CPU give. Ignored on the CPU.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
               help="Score here, or in shards of files as Ray tasks (same rows, same numbers).")
 @click.option("--shard-size", type=POSITIVE_INT, default=SHARD_SIZE, show_default=True,
