@@ -1,23 +1,25 @@
 """Throughput of the MachineMem measurer: episodes per hour and the time to a reliable score.
 
-Side by side in one run, on one part of 80 bundled demo photos (|A| = n = 80) against the other photos, tiny_cnn at
-32 px, batch 32, the 80 % rotation bar enforced, three ways, their episodes interleaved in rounds so that a
-shared machine's load falls on all alike (each path keeps one worker pool for the whole run, as `measure` keeps one
-for all its units, so a worker's start-up is paid once, not every round):
-- reference: the path as issue 14 found it: float32, 15 stage-(a) epochs (the ``cpu`` preset's then), scored the
-  paper's way (fraction of episodes predicted seen);
+Side by side in one run, on one part of 80 bundled demo photos (|A| = n = 80) against the other photos, at 32 px,
+batch 32, the 80 % rotation bar enforced, three ways, their episodes interleaved in rounds so that a shared machine's
+load falls on all alike (each path keeps one worker pool for the whole run, as `measure` keeps one for all its units,
+so a worker's start-up is paid once, not every round):
+- reference: the path as issue 14 found it: tiny_cnn in float32, 15 stage-(a) epochs (the ``cpu`` preset's then),
+  scored the paper's way (fraction of episodes predicted seen);
 - bf16: the same machine and schedule with ``--precision bf16`` (channels_last + bfloat16 autocast): the throughput
   gain at identical statistics;
-- real: today's ``cpu`` preset with ``--precision bf16 --score continuous``: 20 stage-(a) epochs (every episode
-  meets the bar within its cosine schedule, no extension rounds) and the continuous score (mean p(seen)).
+- real: today's ``cpu`` preset with ``--precision bf16 --score continuous``: the tiny_cnn_lite machine (tiny_cnn
+  pooled after its stem: 0.4x the multiply-adds), 20 stage-(a) epochs (every episode meets the bar within its cosine
+  schedule, no extension rounds) and the continuous score (mean p(seen)).
 For each: seconds per episode (wall, with --workers processes), episodes per hour, rotation accuracy, split-half
 consistency (Spearman-Brown over random splits) of both scores at the end, the episodes that reach 0.8 (the
 Spearman-Brown projection from all episodes: steadier than the first m that crosses it, which is printed too) and the
 time that takes. The time-to-0.8 ratio comes with a 95 % interval from a paired bootstrap over the targets. On a shared
 machine compare the ratios, which the interleaving keeps fair.
 
-The 20 epochs were chosen on part 0 (the first 80 photos of a seed-0 shuffle: 15, 20 or 25 epochs at lr 0.2, or lr
-0.1); the default `--part 1` reports on 80 other photos.
+The machine and its 20 epochs were chosen on part 0 (the first 80 photos of a seed-0 shuffle: tiny_cnn at 15, 20 or
+25 epochs at lr 0.2, or lr 0.1, widths 8 and 12; then tiny_cnn_lite at widths 16 and 24 against tiny_cnn, 20
+epochs); the default `--part 1` and `--part 2` report on 160 other photos.
 
 On a GPU the paper's configuration (resnet50, 224 px, n = 500, batch 1) is timed sequentially and vectorised, with
 both stages shortened to `--gpu-epochs` epochs and extrapolated by step count to 60 + 10 epochs.
@@ -49,7 +51,8 @@ from ganalyze_mem.measurer.executors import run_episodes, run_in_pool, worker_po
 from ganalyze_mem.measurer.reliability import corrected, episodes_for, half_masks, reliability, split_half_rho  # noqa: E402
 
 PART = 80
-REFERENCE_PRETEXT_EPOCHS = 15  # the cpu preset's stage-(a) epochs when issue 14 was filed
+# the cpu preset's machine and stage-(a) epochs when issue 14 was filed
+REFERENCE_MACHINE, REFERENCE_PRETEXT_EPOCHS = "tiny_cnn", 15
 
 
 def synthetic(n: int, size: int, seed: int) -> torch.Tensor:
@@ -104,16 +107,17 @@ def time_ratio_interval(ref: np.ndarray, real: np.ndarray, s_ref: float, s_real:
     return [float(lo), float(hi)]
 
 
-def paths() -> dict:
-    return {"reference": preset("cpu", device="cpu", precision="fp32",
-                                pretext_epochs=REFERENCE_PRETEXT_EPOCHS).resolve(),
-            "bf16": preset("cpu", device="cpu", precision="bf16", pretext_epochs=REFERENCE_PRETEXT_EPOCHS).resolve(),
-            "real": preset("cpu", device="cpu", precision="bf16").resolve()}
+def paths(machine: str | None = None) -> dict:
+    """The three paths; `machine` replaces the real path's (the cpu preset's) machine."""
+    old = dict(machine=REFERENCE_MACHINE, pretext_epochs=REFERENCE_PRETEXT_EPOCHS)
+    return {"reference": preset("cpu", device="cpu", precision="fp32", **old).resolve(),
+            "bf16": preset("cpu", device="cpu", precision="bf16", **old).resolve(),
+            "real": preset("cpu", device="cpu", precision="bf16", machine=machine).resolve()}
 
 
-def side_by_side(episodes: int, workers: int, rounds: int, part: int) -> dict:
+def side_by_side(episodes: int, workers: int, rounds: int, part: int, machine: str | None = None) -> dict:
     """The three paths, interleaved; each path's records sorted by episode."""
-    configs = paths()
+    configs = paths(machine)
     data = photo_data(configs["real"].image_size, part)
     records: dict[str, list] = {k: [] for k in configs}
     seconds = dict.fromkeys(configs, 0.0)
@@ -132,7 +136,8 @@ def side_by_side(episodes: int, workers: int, rounds: int, part: int) -> dict:
                 seconds[name] += time.perf_counter() - t
             print(f"  {min(start + rounds, episodes)}/{episodes} episodes each", flush=True)
     out: dict = {"part": part, "episodes": episodes, "workers": workers,
-                 "options": {k: {"precision": c.precision, "pretext_epochs": c.pretext_epochs, "lr": c.lr}
+                 "options": {k: {"machine": c.machine, "precision": c.precision, "pretext_epochs": c.pretext_epochs,
+                                 "lr": c.lr}
                              for k, c in configs.items()}}
     matrices = {}
     for name in configs:
@@ -178,11 +183,11 @@ def side_by_side(episodes: int, workers: int, rounds: int, part: int) -> dict:
 
 def print_side_by_side(out: dict, workers: int) -> None:
     names = ("reference", "bf16", "real")
-    heads = ("reference (fp32, 15 ep)", "bf16 (15 ep)", "real (bf16, 20 ep)")
-    print(f"\n{'':30}" + "".join(f"{h:>24}" for h in heads))
+    heads = ("reference (fp32, 15 ep)", "bf16 (15 ep)", f"real ({out['options']['real']['machine']}, bf16, 20 ep)")
+    print(f"\n{'':30}" + "".join(f"{h:>34}" for h in heads))
 
     def line(label, values, fmt):
-        print(f"{label:30}" + "".join(f"{format(v, fmt) if v is not None else 'n/a':>24}" for v in values))
+        print(f"{label:30}" + "".join(f"{format(v, fmt) if v is not None else 'n/a':>34}" for v in values))
 
     rows = [out[n] for n in names]
     line(f"s/episode ({workers} workers)", [r["seconds_per_episode"] for r in rows], ".2f")
@@ -192,7 +197,7 @@ def print_side_by_side(out: dict, workers: int) -> None:
     for score in ("paper", "continuous"):
         line(f"split-half, {score}", [r[score]["split_half"] for r in rows], ".3f")
         print(f"{'  95% interval':30}" + "".join(
-            f"{'[{:.2f}, {:.2f}]'.format(*r[score]['ci95']) if None not in r[score]['ci95'] else 'n/a':>24}"
+            f"{'[{:.2f}, {:.2f}]'.format(*r[score]['ci95']) if None not in r[score]['ci95'] else 'n/a':>34}"
             for r in rows))
         line(f"episodes to 0.8, {score}", [r[score]["episodes_for_0.8"] for r in rows], "d")
         line("  (first crossing)", [r[score]["first_crossing_0.8"] for r in rows], "d")
@@ -263,6 +268,8 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=48, help="episodes of each path")
     p.add_argument("--part", type=int, default=1, help="which 80 photos are set A (0 chose the real path's epochs)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--machine", help="the real path's machine (default: the cpu preset's, tiny_cnn_lite); "
+                                     "--machine tiny_cnn shows what precision, epochs and score give alone")
     p.add_argument("--rounds", type=int, default=8,
                    help="episodes of one path before switching to the next (the last of a round waits for the slowest)")
     p.add_argument("--vectorize", type=int, nargs="+", default=[4, 8, 16], help="episodes per vectorised group (GPU)")
@@ -283,7 +290,7 @@ def main() -> None:
     # other (equally valid) records, so a figure is tied to the machine named here
     result: dict = {"cpu_cores": os.cpu_count(), "load_average": load, "environment": environment_info()}
     if not args.gpu_only:
-        result["cpu"] = side_by_side(args.episodes, args.workers, args.rounds, args.part)
+        result["cpu"] = side_by_side(args.episodes, args.workers, args.rounds, args.part, args.machine)
         print_side_by_side(result["cpu"], args.workers)
     if torch.cuda.is_available() or args.smoke:
         result["gpu"] = gpu_paper(args.gpu_epochs, args.vectorize, args.batch_sizes, args.smoke, args.gpu_set_size)

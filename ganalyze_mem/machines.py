@@ -133,9 +133,13 @@ def conventional_machine(kind: str, image_size: int = 224, num_classes: int = 2)
 
 class TinyCNN(nn.Module):
     """Four conv-BN-ReLU blocks (a stride-2 stem, two max-pools) and global pooling: fast enough for tests and CPU
-    demos at 32-64 px, and deep enough to learn rotation prediction (about 87 % on 150 icons in 10 epochs)."""
+    demos at 32-64 px, and deep enough to learn rotation prediction (about 87 % on 150 icons in 10 epochs).
 
-    def __init__(self, num_classes: int = 4, width: int = 16):
+    ``pool_stem=True`` (``tiny_cnn_lite``) moves the first max-pool to straight after the stem, so the three later
+    blocks see a quarter of the positions (at 32 px: 8 x 8, then 4 x 4 twice): 1.3 M multiply-adds per image instead
+    of 3.1 M."""
+
+    def __init__(self, num_classes: int = 4, width: int = 16, pool_stem: bool = False):
         super().__init__()
 
         def block(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -143,18 +147,24 @@ class TinyCNN(nn.Module):
                     nn.ReLU(inplace=True)]
 
         w = width
-        self.features = nn.Sequential(*block(3, w, 2), *block(w, 2 * w), nn.MaxPool2d(2), *block(2 * w, 4 * w),
-                                      nn.MaxPool2d(2), *block(4 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        if pool_stem:
+            layers = [*block(3, w, 2), nn.MaxPool2d(2), *block(w, 2 * w), nn.MaxPool2d(2), *block(2 * w, 4 * w),
+                      *block(4 * w, 4 * w)]
+        else:
+            layers = [*block(3, w, 2), *block(w, 2 * w), nn.MaxPool2d(2), *block(2 * w, 4 * w), nn.MaxPool2d(2),
+                      *block(4 * w, 4 * w)]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(4 * w, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
 
 
-def tiny_machine(image_size: int = 32, num_classes: int = 4, width: int = 16) -> Machine:
+def tiny_machine(image_size: int = 32, num_classes: int = 4, width: int = 16, pool_stem: bool = False) -> Machine:
     getter, setter = _linear_head("fc")
-    return Machine(TinyCNN(num_classes, width), name="tiny_cnn", category="tiny", get_head=getter, set_head=setter,
-                   pretext_classes=num_classes)
+    name = "tiny_cnn_lite" if pool_stem else "tiny_cnn"
+    return Machine(TinyCNN(num_classes, width, pool_stem), name=name, category="tiny", get_head=getter,
+                   set_head=setter, pretext_classes=num_classes)
 
 
 def xcit_machine(image_size: int = 224, num_classes: int = 4, variant: str = "xcit_tiny_12_p16_224") -> Machine:
@@ -207,3 +217,5 @@ MACHINES.add("svm", conventional_machine, kind="svm",
              help="linear SVM on pixels, hinge loss (conventional; 2-class rotation pretext)")
 MACHINES.add("xcit_t", xcit_machine, help="XCiT-T12/16 from timm, random init (ViT; needs timm)")
 MACHINES.add("tiny_cnn", tiny_machine, tiny=True, help="4-layer CNN for tests and CPU demos (16-64 px)")
+MACHINES.add("tiny_cnn_lite", tiny_machine, pool_stem=True, tiny=True,
+             help="tiny_cnn pooled after its stem: 0.4x the work, as reliable per episode (the cpu preset's machine)")

@@ -20,12 +20,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 PAPER_MACHINES = ["linear", "svm", "alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2",
                   "densenet121", "xcit_t", "maxvit_t"]
 SIZE = {"maxvit_t": 224, "alexnet": 64}  # the smallest input each machine takes; others run at 32 px
-REAL = {"tiny_cnn", "linear", "svm", "resnet18", "alexnet", "xcit_t"}  # one or more per category, run for real
+# one or more per category, run for real
+REAL = {"tiny_cnn", "tiny_cnn_lite", "linear", "svm", "resnet18", "alexnet", "xcit_t"}
 
 
 def test_registry_holds_the_papers_machines_and_a_tiny_one():
     assert set(PAPER_MACHINES) <= set(MACHINES.names())
-    assert MACHINES.tiny_names() == ["tiny_cnn"]
+    assert MACHINES.tiny_names() == ["tiny_cnn", "tiny_cnn_lite"]
 
 
 @pytest.mark.parametrize("name", MACHINES.names())
@@ -158,3 +159,22 @@ def test_predictor_init_uses_the_same_reader(tmp_path):
     assert kept == len([k for k in donor.state_dict() if not k.startswith("fc.")])
     assert torch.equal(target.state_dict()["layer1.0.conv1.weight"], donor.state_dict()["layer1.0.conv1.weight"])
     assert target.fc.out_features == 1
+
+
+def test_tiny_cnn_lite_is_tiny_cnn_pooled_after_its_stem():
+    """Same layers and parameters, a quarter of the positions after the stem: about 0.4x the multiply-adds."""
+    def macs(name):
+        m = create_machine(name, 32).eval()
+        total = []
+
+        def count(mod, inp, out):
+            total.append(out.shape[2] * out.shape[3] * mod.out_channels * mod.in_channels * 9)
+
+        for conv in (c for c in m.modules() if isinstance(c, torch.nn.Conv2d)):
+            conv.register_forward_hook(count)
+        m(torch.rand(1, 3, 32, 32))
+        return sum(total), sum(p.numel() for p in m.parameters())
+
+    (full, params_full), (lite, params_lite) = macs("tiny_cnn"), macs("tiny_cnn_lite")
+    assert params_full == params_lite
+    assert 0.35 < lite / full < 0.45

@@ -1,6 +1,7 @@
 """Issue 13, scale: score writes its CSV as it goes (one row per file, exactly once, fixed order), a run killed
 with kill -9 continues with --resume to the same CSV as an uninterrupted run, and Ray shards give the same rows."""
 
+import json
 import os
 import signal
 import subprocess
@@ -101,8 +102,8 @@ def test_resume_refuses_other_options_and_a_stale_part_needs_resume(many, tmp_pa
     r = _score([many, "-a", "brightness", "-q", "-j", "0", "--resume"])
     assert r.exit_code == 1 and "--out" in r.output
     # a float16 (--amp on a GPU) part continued in float32 would mix two precisions in one CSV
-    meta.write_text('{"assessor": "brightness", "weights": null, "size": null, "batch_size": 32, "paths": ["%s"], '
-                    '"precision": "float16"}' % many)
+    meta.write_text(json.dumps({"assessor": "brightness", "weights": None, "size": None, "batch_size": 32,
+                                "paths": [str(many)], "precision": "float16"}))
     r = _score([many, "-a", "brightness", "-q", "-j", "0", "-o", out, "--resume"])
     assert r.exit_code == 1 and "precision: 'float16' then, 'float32' now" in r.output
 

@@ -22,7 +22,7 @@ def demo_cmd(out: str, size: str, fresh: bool, seed: int, quiet: bool) -> None:
 
     \b
     Stages (each checkpointed; a rerun skips finished ones and resumes a started one):
-      1. measure      MachineMem scores of ~330 photos (tiny_cnn machine, in parts of <= 80, each part
+      1. measure      MachineMem scores of ~330 photos (tiny_cnn_lite machine, in parts of <= 80, each part
                       against the rest of the photos; each part's split-half reliability)
       2. predictor    fit a resnet18 regressor on them, promote it to OUT/weights/demo-machinemem
       3. train        GANalyze transformer against that predictor on the `collage` generator, 3 times

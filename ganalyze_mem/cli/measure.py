@@ -31,10 +31,10 @@ def _opt(*names, help: str, paper=None, **kw):
               help="Folder(s) or files that sets B and C are drawn from (needs at least 2 x --set-size images). "
                    "The same as TARGET: whole-dataset mode.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True,
-              help="Starting values: 'paper' (section 3, appendix B), 'cpu' (tiny_cnn, 32 px, batch 32, |A| = n = 80, "
-                   "40 episodes per part, 20 stage-(a) epochs: the faithful protocol on a laptop; add --precision "
-                   "bf16 --score continuous to reach the same reliability about 3x sooner (2.8x and 3.3x measured by "
-                   "bench/measure_throughput.py)), "
+              help="Starting values: 'paper' (section 3, appendix B), 'cpu' (tiny_cnn_lite, 32 px, batch 32, |A| = n "
+                   "= 80, 40 episodes per part, 20 stage-(a) epochs: the faithful protocol on a laptop; add "
+                   "--precision bf16 --score continuous to reach a given reliability 6-8x sooner than tiny_cnn in "
+                   "float32 with the paper's score (6.1x and 7.8x measured by bench/measure_throughput.py)), "
                    "'test' (seconds).")
 @_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`).", paper=P.machine)
 @_opt("--episodes", type=int, help="Episodes m; each image's score is a fraction of them.", paper=P.episodes)

@@ -4,9 +4,10 @@ Stages, each checkpointed in ``demo_state.json`` (a rerun skips finished stages 
 ``fresh=True`` starts over):
 
 1. measure: MachineMem scores of the bundled demo photos (`ganalyze_mem/data/demo/images`) with the measurer
-   (section 3) and the ``tiny_cnn`` machine, with the paper's protocol: the photos are measured in parts of
-   at most n = 80 (balanced: 5 parts of 66 for the 330 photos), each part against the rest of the photos, the 80 %
-   rotation bar met; each part's reliability (split-half, Spearman-Brown, 95 % bootstrap interval) is recorded.
+   (section 3) and the ``tiny_cnn_lite`` machine (the ``cpu`` preset's), with the paper's protocol: the photos are
+   measured in parts of at most n = 80 (balanced: 5 parts of 66 for the 330 photos), each part against the rest of
+   the photos, the 80 % rotation bar met; each part's reliability (split-half, Spearman-Brown, 95 % bootstrap
+   interval) is recorded.
 2. predictor: a regressor fitted on those scores (section 4), then promoted into ``<out>/weights/<name>/``.
 3. train: a GANalyze transformer (Goetschalckx et al., 2019) trained against that predictor on the ``collage``
    generator, whose latent factors (number of objects, size, brightness, contrast) are known; trained

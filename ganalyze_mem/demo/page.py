@@ -143,7 +143,8 @@ def answer_html(d: Demo) -> str:
     measured = (f"in {_parts_text(m)}, each part against the rest "
                 f"of the photos (split-half consistency per part {_num(min(sh))} to {_num(max(sh))})"
                 if sh else "")
-    lead = (f"A predictor fitted on MachineMem scores measured for {m.get('n')} demo photos with the `tiny_cnn` "
+    machine = (m.get("options") or {}).get("machine", "tiny_cnn")
+    lead = (f"A predictor fitted on MachineMem scores measured for {m.get('n')} demo photos with the `{machine}` "
             f"machine {measured} predicts the held-out test photos with Spearman ρ = "
             f"{_est(p.get('test_spearman'), p.get('test_spearman_ci'))} (n = {p.get('test_images') or 'n/a'} "
             "photos). It was "

@@ -406,7 +406,7 @@ def stage_nerf_views(d: Demo) -> dict[str, Any]:
 
 
 STAGES = [
-    Stage("measure", "Measure MachineMem (tiny_cnn)", stage_measure),
+    Stage("measure", "Measure MachineMem (tiny_cnn_lite)", stage_measure),
     Stage("predictor", "Fit and promote a MachineMem predictor", stage_predictor, ("measure",)),
     Stage("train", "Train GANalyze against the predictor on collage", stage_train, ("predictor",)),
     Stage("strips", "Strips and per-alpha report", stage_strips, ("train",)),
