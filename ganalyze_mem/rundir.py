@@ -114,7 +114,7 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
-COMPUTE_KEYS = ("torch", "cpu_kernels", "cpu_model")  # what decides the rounding of a CPU computation
+COMPUTE_KEYS = ("torch", "cpu_kernels", "cpu_model", "gpu")  # what decides the rounding of a computation
 
 
 def compute_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -143,6 +143,8 @@ def environment_info() -> dict[str, Any]:
         torch = sys.modules["torch"]
         info["threads"] = torch.get_num_threads()
         info["cpu_kernels"] = torch.backends.cpu.get_cpu_capability()  # the vector ISA torch's kernels use
+        if torch.cuda.is_initialized():  # never initialise CUDA here: forked workers could not use it
+            info["gpu"] = torch.cuda.get_device_name()
     info["cpu_model"] = cpu_model()
     from .weights import repo_root
 

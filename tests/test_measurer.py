@@ -79,21 +79,26 @@ def _oriented_images(n: int, size: int = 16, seed: int = 0) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def test_stage_a_rotation_accuracy_rises_above_chance():
+TINY_MACHINES = pytest.mark.parametrize("machine, size", [("tiny_cnn", 16), ("tiny_cnn_lite", 32)])
+
+
+@TINY_MACHINES
+def test_stage_a_rotation_accuracy_rises_above_chance(machine, size):
     torch.manual_seed(0)
-    images = _oriented_images(32)
-    m = create_machine("tiny_cnn", 16)
+    images = _oriented_images(32, size=size)
+    m = create_machine(machine, size)
     before = rotation_accuracy(m, images, "cpu")
     acc = pretext_stage(m, images, epochs=6, batch_size=8, lr=0.2, momentum=0.9, weight_decay=1e-4,
                         generator=torch.Generator().manual_seed(0), device="cpu")
     assert acc > 0.6 and acc > before + 0.2  # chance is 0.25
 
 
-def test_stage_b_seen_unseen_is_learnable():
+@TINY_MACHINES
+def test_stage_b_seen_unseen_is_learnable(machine, size):
     """Memorising which 12 random images are 'seen': training accuracy well above chance, p(seen) separates."""
     torch.manual_seed(0)
-    seen, unseen = _oriented_images(12, seed=1), _oriented_images(12, seed=2)
-    m = create_machine("tiny_cnn", 16)
+    seen, unseen = _oriented_images(12, seed=1, size=size), _oriented_images(12, seed=2, size=size)
+    m = create_machine(machine, size)
     m.replace_head(2)
     losses = []
     seen_stage(m, seen, unseen, epochs=25, batch_size=4, lr=0.05, momentum=0.9, weight_decay=0.0,
