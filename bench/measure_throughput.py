@@ -24,7 +24,7 @@ epochs); the default `--part 1` and `--part 2` report on 160 other photos.
 On a GPU the paper's configuration (resnet50, 224 px, n = 500, batch 1) is timed sequentially and vectorised, with
 both stages shortened to `--gpu-epochs` epochs and extrapolated by step count to 60 + 10 epochs.
 
-    python bench/measure_throughput.py                       # CPU: 48 episodes per path, 2 workers (about 8 min)
+    python bench/measure_throughput.py                       # CPU: 48 episodes per path, 2 workers (about 6 min idle)
     python bench/measure_throughput.py --episodes 16 --json out.json
     python bench/measure_throughput.py --gpu-only --vectorize 4 8 16 --batch-sizes 1 8 32   # on a GPU machine
 """
@@ -266,7 +266,8 @@ def gpu_paper(epochs: int, ks: list[int], batch_sizes: list[int], smoke: bool = 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--episodes", type=int, default=48, help="episodes of each path")
-    p.add_argument("--part", type=int, default=1, help="which 80 photos are set A (0 chose the real path's epochs)")
+    p.add_argument("--part", type=int, default=1,
+                   help="which 80 photos are set A (0 chose the real path's machine and epochs)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--machine", help="the real path's machine (default: the cpu preset's, tiny_cnn_lite); "
                                      "--machine tiny_cnn shows what precision, epochs and score give alone")
@@ -280,6 +281,13 @@ def main() -> None:
     p.add_argument("--gpu-set-size", type=int, default=500, help="|A| = n timed on a GPU (extrapolated to 500)")
     p.add_argument("--smoke", action="store_true", help="no GPU: run the GPU section on the CPU with a tiny machine")
     args = p.parse_args()
+    if args.machine is not None:
+        from ganalyze_mem.errors import GanalyzeError
+
+        try:
+            preset("cpu", machine=args.machine).resolve()
+        except GanalyzeError as e:
+            raise SystemExit(f"--machine: {e}") from None
     torch.set_num_threads(1)
     load = os.getloadavg()[0]
     print(f"cpu cores: {os.cpu_count()}, load average: {load:.1f}"
