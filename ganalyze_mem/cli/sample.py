@@ -113,8 +113,8 @@ def _list_classes(ctx: click.Context, _param, value: bool) -> None:
               help="Truncation in (0, 1]: smaller gives more typical, less varied images.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--generator-weights", "weights", type=click.Path(), default=None,
-              help="Weights folder (for BigGAN: pytorch_model.bin + config.json). Default: search "
-                   "$GANALYZE_MEM_WEIGHTS, the repo and the cache (`ganalyze-mem weights status`).")
+              help="Weights folder (for BigGAN: pytorch_model.bin + config.json; for photoedit: your photos). "
+                   "Default: search $GANALYZE_MEM_WEIGHTS, the repo and the cache (`ganalyze-mem weights status`).")
 @click.option("--weights", "old_weights", type=click.Path(), default=None, hidden=True,
               help="Deprecated name of --generator-weights.")
 @click.option("--batch-size", "-b", type=POSITIVE_INT, default=DEFAULTS.batch_size, show_default=True,
@@ -132,6 +132,7 @@ def sample_cmd(generator: str, classes: str | None, seeds: str, truncation: floa
       ganalyze-mem sample --generator biggan-deep-128 --classes "pizza,giant panda" --seeds 0-3 \\
           --truncation 0.4 --generator-weights ~/weights/biggan-deep-128 --out samples/
       ganalyze-mem sample --generator collage --out samples/      # 8 classes, seeds 0-3
+      ganalyze-mem sample --generator photoedit --generator-weights ~/my_photos --out edits/   # edits of yours
     """
 
     from ..generators import GENERATORS

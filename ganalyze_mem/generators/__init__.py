@@ -13,3 +13,6 @@ GENERATORS.add("tiny", _BIGGAN, name="tiny", tiny=True,
                help="BigGAN-deep architecture, 64 px and narrow, fixed random init: for tests and CPU runs")
 GENERATORS.add("collage", "ganalyze_mem.generators.collage:collage", tiny=True,
                help="object cutouts on background photos (bundled demo data), 64 px, known latent factors")
+GENERATORS.add("photoedit", "ganalyze_mem.generators.photoedit:photoedit", tiny=True,
+               help="global photographic edits (exposure, contrast, colour, ...) of real photos: the bundled demo "
+                    "photos, or yours with --generator-weights FOLDER; 128 px")
