@@ -39,7 +39,7 @@ def predictor_folders() -> list[Path]:
 
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024  # below 16 px the backbones' strides leave nothing; above, memory explodes
-NORMALIZATIONS = ("imagenet", "none")
+NORMALIZATIONS = ("imagenet", "inception", "none")
 _warned: set[str] = set()
 
 

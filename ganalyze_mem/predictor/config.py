@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import GanalyzeError
 
 INIT_CHOICES = ("none", "imagenet-resmem")  # or a path to a local checkpoint
-NORMALIZATIONS = ("auto", "imagenet", "none")
+NORMALIZATIONS = ("auto", "imagenet", "inception", "none")
 
 
 @dataclass
@@ -30,7 +30,9 @@ class FitConfig:
     score_range: tuple[float, float] = (0.0, 1.0)  # scores outside are CSV errors; also the predictor's range
     backbone: str = "resnet50"
     init: str = "none"  # "none", "imagenet-resmem" (resnet152 only) or a checkpoint path
-    normalization: str = "auto"  # "auto": "none" for imagenet-resmem (ResMem feeds [0, 1] input), else "imagenet"
+    # "auto": "none" for imagenet-resmem (ResMem feeds [0, 1] input), "inception" (mean = std = 0.5) for the
+    # efficientnet_lite* backbones (their weights' input), else "imagenet"
+    normalization: str = "auto"
     image_size: int = 224
     load_size: int | None = None  # side the training images are loaded at before CropMix; default image_size*8/7
     epochs: int = 30
@@ -121,7 +123,11 @@ class FitConfig:
     def resolved_normalization(self) -> str:
         if self.normalization != "auto":
             return self.normalization
-        return "none" if self.init == "imagenet-resmem" else "imagenet"
+        if self.init == "imagenet-resmem":
+            return "none"
+        from ..backbones import default_normalization
+
+        return default_normalization(self.backbone)
 
     @property
     def resolved_load_size(self) -> int:
