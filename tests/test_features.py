@@ -118,3 +118,68 @@ def test_damaged_weights_fail_the_sha256(tmp_path):
         f.write(bytes([b[0] ^ 1]))
     with pytest.raises(WeightsError, match="sha256"):
         pretrained_backbone("efficientnet_lite0", weights=str(path))
+
+
+# ---------------------------------------------------------------------------------------------- fit-predictor --freeze
+
+@needs_lite0
+def test_frozen_ridge_predictor_is_an_ordinary_differentiable_assessor(tmp_path):
+    """--freeze --head ridge on the brightness task: the penalty is chosen on the validation split, the head is folded
+    into the network, the test split is scored once through it, and the promoted folder is an assessor whose scores
+    are the run's test predictions and whose gradient reaches the pixels."""
+    import json
+
+    from test_predictor_fit import make_brightness_images, write_scores
+
+    from ganalyze_mem.assessors.machinemem import from_folder
+    from ganalyze_mem.predictor import FitConfig, fit_predictor
+    from ganalyze_mem.predictor.fit import read_predictions
+    from ganalyze_mem.predictor.frozen import PENALTIES
+    from ganalyze_mem.predictor.promote import promote
+    from ganalyze_mem.scoring import load_resized
+
+    rows = make_brightness_images(tmp_path / "images", 120, size=48)
+    scores = write_scores(tmp_path / "scores.csv", rows)
+    cfg = FitConfig(scores=str(scores), images=str(tmp_path / "images"), backbone="efficientnet_lite0", freeze=True,
+                    head="ridge", image_size=64, batch_size=40, val_fraction=0.25, test_fraction=0.25, test_size=30,
+                    device="cpu", progress=False, plots=False, out=str(tmp_path / "runs"), bootstrap=200)
+    result = fit_predictor(cfg)
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["normalization"] == "inception" and summary["head"]["head"] == "ridge"
+    assert summary["head"]["penalty"] in PENALTIES and summary["head"]["features"] == 1280
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    penalties = [r for r in records if "penalty" in r and "epoch" not in r]
+    assert len(penalties) == len(PENALTIES)
+    assert max(r["val_spearman"] for r in penalties) == pytest.approx(result.best["val_spearman"])
+    assert result.best["val_spearman"] > 0.8 and result.test["spearman"] > 0.8, (result.best, result.test)
+    lo, hi = result.test["spearman_ci"]
+    assert lo <= result.test["spearman"] <= hi
+    from ganalyze_mem.rundir import RunDir
+
+    assert RunDir.open(result.run_dir).config["init"]["pretrained"]["sha256"] == PRETRAINED["efficientnet_lite0"].sha256
+
+    folder = promote(result.run_dir, "frozen-test", out=tmp_path / "assessors")
+    card = json.loads((folder / "card.json").read_text())
+    assert card["backbone"] == "efficientnet_lite0" and card["normalization"] == "inception"
+    assert card["metrics"]["head"]["head"] == "ridge"
+    assert card["metrics"]["backbone_weights"]["sha256"] == PRETRAINED["efficientnet_lite0"].sha256
+    assessor = from_folder(folder)
+    expected = read_predictions(result.run_dir / "test_predictions.csv")
+    keys = sorted(expected)
+    images = torch.stack([load_resized(tmp_path / "images" / k, 64) for k in keys])
+    with torch.no_grad():
+        got = assessor(images)
+    assert torch.allclose(got, torch.tensor([expected[k][1] for k in keys]), atol=1e-4)
+    x = images[:2].clone().requires_grad_(True)
+    assessor(x).sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
+def test_freeze_refuses_a_random_backbone():
+    from ganalyze_mem.errors import GanalyzeError
+    from ganalyze_mem.predictor import FitConfig
+
+    with pytest.raises(GanalyzeError, match="--freeze"):
+        FitConfig(scores="x.csv", backbone="resnet18", freeze=True)
+    with pytest.raises(GanalyzeError, match="--head"):
+        FitConfig(scores="x.csv", backbone="efficientnet_lite0", freeze=True, head="lasso")

@@ -16,7 +16,8 @@ from typing import Any
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.safetensors"
-BACKBONES = ("alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2", "densenet121", "maxvit_t")
+BACKBONES = ("alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2", "densenet121", "maxvit_t",
+             "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 def _artifact_root() -> Path:
