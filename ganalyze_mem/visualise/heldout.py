@@ -226,7 +226,8 @@ def diagnose(fraction: float, reach: dict[str, Any], scale: dict[str, Any], cv: 
         return {"verdict": "reaches target", "reason": numbers + "."}
     if not free and not along:
         return {"verdict": "saturated", "reason": numbers + ": the assessor's attainable range on this generator "
-                "is smaller than the alpha range; lower --alpha-min/--alpha-max to what it can reach."}
+                "is smaller than the alpha range; lower --alpha-sd (or --alpha-min/--alpha-max with --alpha-range "
+                "raw) to what it can reach."}
     if m >= 1.25:
         return {"verdict": "under-trained", "reason": numbers + ": a longer step lowers the held-out loss, so the "
                 "direction has not reached its objective's optimum; train longer or with a larger --lr."}
@@ -250,9 +251,10 @@ def json_safe(obj: Any) -> Any:
 
 
 def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, stopped: str,
-                  step: int) -> dict[str, Any]:
-    """``heldout.json`` (final held-out slope, its history, the attainable range and the diagnosis) and
-    ``heldout.png`` (slope vs step with its 95% band, final change vs alpha, reach along the direction)."""
+                  step: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``heldout.json`` (final held-out slope, its history, the attainable range and the diagnosis; `extra` adds
+    keys, e.g. the alpha range in SDs and the kept assessors' slopes) and ``heldout.png`` (slope vs step with its 95%
+    band, final change vs alpha, reach along the direction)."""
     import json
     from pathlib import Path
 
@@ -276,7 +278,7 @@ def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, 
         "still_rising": rising,
         "history": [{"step": r["step"], "slope": r["heldout_slope"], "ci_low": r["heldout_slope_ci_low"],
                      "ci_high": r["heldout_slope_ci_high"]} for r in history],
-        "attainable": reach, "loss_by_scale": scale, "diagnosis": diagnosis,
+        "attainable": reach, "loss_by_scale": scale, "diagnosis": diagnosis, **(extra or {}),
     }
     atomic_write_text(folder / "heldout.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     plot_summary(summary, folder / "heldout.png")
