@@ -17,6 +17,7 @@ EXPORTS: dict[str, str] = {
         "score", "train", "strips", "measure", "fit_predictor", "validate", "load_run")},
     **{n: f"ganalyze_mem.api.results:{n}" for n in (
         "Scores", "TrainRun", "StripsRun", "MeasureRun", "PredictorRun", "StudyRun")},
+    "verify": "ganalyze_mem.api.verify:verify", "VerifyRun": "ganalyze_mem.api.verify:VerifyRun",
     "report": "ganalyze_mem.reports:render_report",
     "GanalyzeError": "ganalyze_mem.errors:GanalyzeError",
 }

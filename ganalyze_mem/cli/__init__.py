@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "validate": "ganalyze_mem.cli.validate:validate_group",
     "report": "ganalyze_mem.cli.report:report_cmd",
     "game": "ganalyze_mem.cli.game:game_group",
+    "verify": "ganalyze_mem.cli.verify:verify_cmd",
 }
 
 # one line per command for the top-level --help (kept here so that listing commands imports none of them)
@@ -54,6 +55,7 @@ SHORT_HELP: dict[str, str] = {
     "validate": "Validation studies with reports (shapes, nerf-views, food, attributes, classes, machines).",
     "report": "(Re)write report.html of any run folder from its files.",
     "game": "The human visual memory game: build an experiment, serve it, export and analyze the trials.",
+    "verify": "Measure a GANalyze run's held-out strips with the measurer: measured MachineMem vs alpha.",
 }
 
 EPILOG = """\b
@@ -63,6 +65,7 @@ Typical session:
   ganalyze-mem train --assessor resnet50           learn a memorability direction (GANalyze)
   ganalyze-mem strips RUN_DIR --seeds 0-9          images made less / more memorable
   ganalyze-mem measure TARGET --pool POOL          ground-truth MachineMem scores
+  ganalyze-mem verify RUN_DIR --preset cpu -j 2    do the edits change measured MachineMem?
   ganalyze-mem validate shapes --assessor resnet50 trend studies with reports
   ganalyze-mem report RUN_DIR                      report.html of any run
   ganalyze-mem train --config RUN_DIR/config.yaml  rerun with a run's options (any given option wins)

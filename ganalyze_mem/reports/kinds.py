@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import GanalyzeError
 
-KINDS = ("measure", "predictor", "train", "strips", "study", "demo")
+KINDS = ("measure", "predictor", "train", "strips", "study", "demo", "verify")
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
 
 
 def run_kind(folder: str | Path) -> str:
-    """'measure', 'predictor', 'train', 'strips', 'study' (a validation report folder) or 'demo'."""
+    """'measure', 'predictor', 'train', 'strips', 'verify', 'study' (a validation report folder) or 'demo'."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GanalyzeError(f"{folder} is not a folder. Pass a run folder that a command printed, e.g. "
@@ -37,6 +37,8 @@ def run_kind(folder: str | Path) -> str:
     cfg = read_config(folder)
     if cfg.get("kind") == "predictor":
         return "predictor"
+    if "verify" in cfg:
+        return "verify"
     if "measure" in cfg:
         return "measure"
     if "study" in cfg:
