@@ -23,7 +23,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = [
-    "list_assessors", "list_generators", "list_transformers", "list_machines",
+    "list_assessors", "list_generators", "list_transformers", "list_machines", "list_backbones", "image_embedder",
     "create_assessor", "create_generator", "create_transformer", "as_assessor", "as_generator",
     "score", "train", "strips", "measure", "fit_predictor", "validate", "report", "load_run", "verify", "VerifyRun",
     "Scores", "TrainRun", "StripsRun", "MeasureRun", "PredictorRun", "StudyRun", "GanalyzeError",

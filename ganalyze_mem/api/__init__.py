@@ -11,7 +11,7 @@ import importlib
 # public name -> "module:attribute" (imported on first use, so that `import ganalyze_mem` stays light)
 EXPORTS: dict[str, str] = {
     **{n: f"ganalyze_mem.api.models:{n}" for n in (
-        "list_assessors", "list_generators", "list_transformers", "list_machines", "create_assessor",
+        "list_assessors", "list_generators", "list_transformers", "list_machines", "list_backbones", "create_assessor",
         "create_generator", "create_transformer", "as_assessor", "as_generator", "pick_device")},
     **{n: f"ganalyze_mem.api.runs:{n}" for n in (
         "score", "train", "strips", "measure", "fit_predictor", "validate", "load_run")},
@@ -19,6 +19,7 @@ EXPORTS: dict[str, str] = {
         "Scores", "TrainRun", "StripsRun", "MeasureRun", "PredictorRun", "StudyRun")},
     "verify": "ganalyze_mem.api.verify:verify", "VerifyRun": "ganalyze_mem.api.verify:VerifyRun",
     "report": "ganalyze_mem.reports:render_report",
+    "image_embedder": "ganalyze_mem.features:image_embedder",
     "GanalyzeError": "ganalyze_mem.errors:GanalyzeError",
 }
 

@@ -16,11 +16,12 @@ REGISTRIES = {
     "generators": "ganalyze_mem.generators:GENERATORS",
     "transformers": "ganalyze_mem.transformers:TRANSFORMERS",
     "machines": "ganalyze_mem.machines:MACHINES",
+    "backbones": "ganalyze_mem.backbones:BACKBONES",
 }
 
 
 def registry(kind: str):
-    """The registry of `kind` ('assessors', 'generators', 'transformers' or 'machines')."""
+    """The registry of `kind` ('assessors', 'generators', 'transformers', 'machines' or 'backbones')."""
     module, _, attr = REGISTRIES[kind].partition(":")
     reg = getattr(importlib.import_module(module), attr)
     if kind == "assessors":  # predictor folders promoted since the import become names too
@@ -70,6 +71,17 @@ def list_machines(pattern: str = "*") -> list[str]:
     True
     """
     return registry("machines").names(pattern)
+
+
+def list_backbones(pattern: str = "*") -> list[str]:
+    """Names of the backbones `fit_predictor` (and `image_embedder`, for the pretrained ones) can use; ``ganalyze-mem
+    list backbones`` says whether each pretrained one's weights are ready.
+
+    >>> import ganalyze_mem as gm
+    >>> "efficientnet_lite0" in gm.list_backbones()
+    True
+    """
+    return registry("backbones").names(pattern)
 
 
 def pick_device(device: str = "auto") -> str:

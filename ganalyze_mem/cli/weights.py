@@ -84,7 +84,7 @@ def weights_group() -> None:
 @weights_group.command("status", short_help="Where each preset's weights were looked for, found or not, sha256.")
 @click.argument("pattern", default="*")
 @click.option("--kind", "kinds", multiple=True,
-              type=click.Choice(["assessors", "generators", "transformers", "machines"]),
+              type=click.Choice(["assessors", "generators", "transformers", "machines", "backbones"]),
               help="Only these registries (repeatable); default: all.")
 @click.option("--verbose", "-v", is_flag=True, help="Also list every place looked at and the sha256 of every file.")
 def status_cmd(pattern: str, kinds: tuple[str, ...], verbose: bool) -> None:
