@@ -3,6 +3,7 @@ outputs, a rerun skips finished stages, and option mismatches are refused."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ganalyze_mem.demo import STAGES, STATE, DemoConfig, copy_photos, open_demo, run_demo
+from ganalyze_mem.demo.config import CLAIMS_BY_GENERATOR, generator_family
 from ganalyze_mem.errors import GanalyzeError
 
 
@@ -46,22 +48,36 @@ def test_outputs_are_real(demo_run):
     for r in t["replicates"]:
         assert r["heldout_slope_ci"][0] <= r["heldout_slope"] <= r["heldout_slope_ci"][1]
         assert (demo_run / r["run"] / "heldout.json").is_file() and (demo_run / r["run"] / "heldout.png").is_file()
+    # the pair stage measured the predictor's gradient consistency on every candidate generator and chose one
+    pair = state["pair"]["outputs"]
+    assert {r["generator"] for r in pair["rows"]} == {"photoedit-64", "collage"}
+    assert all(0 <= r["alignment"] <= 1 and 0 < r["p"] <= 1 for r in pair["rows"])
+    assert t["generator"] == pair["generator"] and pair["why"]
+    for r in t["replicates"]:  # the new check: slope and identity, and why it fails where it does
+        assert isinstance(r["passes"], bool) and r["check_reason"]
+        assert r["assessor_sd"] > 0 and r["alpha_max"] == pytest.approx(r["alpha_sd"] * r["assessor_sd"])
     # factor analysis: per-seed effects with intervals, a Holm-corrected combined test, a verdict per claim
     f = state["factors"]["outputs"]
-    for name in ("n_objects", "contrast", "brightness"):
+    claims = list(CLAIMS_BY_GENERATOR[generator_family(t["generator"])])
+    for name in claims:
         c = f["claims"][name]
         assert c["verdict"] in ("agrees", "opposes", "inconclusive")
         assert [r["seed"] for r in c["per_seed"]] == [0, 1, 2]
         assert all(r["ci_low"] <= r["effect_sd"] <= r["ci_high"] for r in c["per_seed"])
         assert c["combined"]["p"] <= c["combined"]["p_holm"] <= 1
         if c["verdict"] != "inconclusive":
-            assert c["seeds_agree"] and c["combined"]["p_holm"] < 0.05
+            assert c["seeds_agree"] and c["combined"]["p_holm"] < 0.05 and t["passes"]
         assert abs(f["stats"][name]["spearman"]) <= 1
+    assert all(e["verdict"] in ("raises", "lowers", "inconclusive") for e in f["effects"].values())
     answer = json.loads((demo_run / "answer.json").read_text())
-    assert [c["factor"] for c in answer["claims"]] == ["n_objects", "contrast", "brightness"]
-    assert answer["correction"] == "Holm over 3 claims" and len(answer["replicates"]) == 3
-    assert sum(answer["summary"][k] for k in ("agrees", "opposes", "inconclusive")) == 3
+    assert [c["factor"] for c in answer["claims"]] == claims
+    assert answer["correction"] == f"Holm over {len(claims)} claims" and len(answer["replicates"]) == 3
+    assert sum(answer["summary"][k] for k in ("agrees", "opposes", "inconclusive")) == len(claims)
     assert abs(sum(f["share"].values()) - 1) < 1e-6
+    # the closed loop measured every replicate's edits
+    v = state["verify"]["outputs"]["replicates"]
+    assert [r["seed"] for r in v] == [0, 1, 2]
+    assert all(r["measured"]["ci_low"] <= r["measured"]["slope"] <= r["measured"]["ci_high"] for r in v)
     for stage in ("attributes", "shapes", "nerf_views"):
         assert (demo_run / state[stage]["outputs"]["report"]).is_file()
 
@@ -99,6 +115,8 @@ def test_index_states_test_figures_reliability_and_intervals(demo_run):
             assert _est(r["effect_sd"], [r["ci_low"], r["ci_high"]], signed=True) in page
         assert f"<b>{c['verdict']}</b>" in page
     assert "Holm" in page and "[interval n/a]" not in page
+    assert ("The check passes" in page) == t["passes"] and ("The check fails" in page) != t["passes"]
+    assert html.escape(stages["pair"]["outputs"]["why"], quote=False)[:60] in page
 
 
 def test_rerun_skips_finished_stages(demo_run):

@@ -24,15 +24,20 @@ def demo_cmd(out: str, size: str, fresh: bool, seed: int, quiet: bool) -> None:
     Stages (each checkpointed; a rerun skips finished ones and resumes a started one):
       1. measure      MachineMem scores of ~330 photos (tiny_cnn_lite machine, in parts of <= 80, each part
                       against the rest of the photos; each part's split-half reliability)
-      2. predictor    fit a resnet18 regressor on them, promote it to OUT/weights/demo-machinemem
-      3. train        GANalyze transformer against that predictor on the `collage` generator, 3 times
-                      with independent seeds (parallel one-thread processes); each run's held-out slope
-                      and its diagnosis in heldout.json
-      4. strips       alpha strips scored by the predictor, humanmem, brightness and contrast
-      5. factors      which collage factors (objects, size, brightness, contrast) each seed's transformer
-                      moves; per-seed effects with 95% intervals, a Holm-corrected combined test, and
-                      agrees / opposes / inconclusive per paper claim (OUT/answer.json)
-      6. validation   attributes, shapes and nerf-views reports
+      2. predictor    fit a resnet18 regressor and frozen EfficientNet-Lite0 features + ridge on them; keep
+                      the better on the validation split, promote it to OUT/weights/demo-machinemem
+      3. pair         which generator (photoedit-64: edits of real photos, or collage) the predictor's
+                      gradients agree on across latents (against random directions)
+      4. train        GANalyze transformer against that predictor on that generator, 3 times with
+                      independent seeds (parallel one-thread processes); alpha in SDs of the predictor; each
+                      run's held-out slope, identity and diagnosis in heldout.json
+      5. strips       alpha strips scored by the predictor, humanmem, brightness and contrast
+      6. factors      which factors (photoedit: each edit parameter) each seed's transformer moves;
+                      per-seed effects with 95% intervals, a Holm-corrected combined test, and agrees /
+                      opposes / inconclusive per paper claim, only where every replicate passes the check
+                      (held-out slope >= 0.7 with identity kept) (OUT/answer.json)
+      7. verify       the edited images measured with the measurer: measured MachineMem against alpha
+      8. validation   attributes, shapes and nerf-views reports
 
     \b
     Examples:

@@ -16,3 +16,5 @@ GENERATORS.add("collage", "ganalyze_mem.generators.collage:collage", tiny=True,
 GENERATORS.add("photoedit", "ganalyze_mem.generators.photoedit:photoedit", tiny=True,
                help="global photographic edits (exposure, contrast, colour, ...) of real photos: the bundled demo "
                     "photos, or yours with --generator-weights FOLDER; 128 px")
+GENERATORS.add("photoedit-64", "ganalyze_mem.generators.photoedit:photoedit", tiny=True, resolution=64,
+               name="photoedit-64", help="photoedit at 64 px: for CPU runs (the demo's generator)")

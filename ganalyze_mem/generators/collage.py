@@ -121,6 +121,15 @@ class Collage(Generator):
             return g + globals_.index(part)
         raise GanalyzeError(f"collage has no latent part '{part}'; use one of {per_slot + globals_}.")
 
+    def parts(self) -> dict[str, list[int]]:
+        """Named parts of z and their positions (what a report splits a latent shift into)."""
+        k, pal = self.slots, self.palette
+        out = {p: self.index(p) for p in ("presence", "x", "y", "scale")}
+        out["identity"] = list(range(4 * k, 4 * k + k * pal))
+        for p in ("background_brightness", "brightness", "contrast"):
+            out[p] = [self.index(p)]
+        return out
+
     def params(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Rendering parameters from z (all differentiable)."""
         p = self.split(z)

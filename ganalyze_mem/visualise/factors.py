@@ -1,9 +1,10 @@
-"""What a GANalyze transformer does to the `collage` generator's named latent factors (Goetschalckx et al., ICCV 2019;
-the MachineMem paper's claim, Han et al., section 5.3: more objects, more contrast and darker images are more memorable
-to machines).
+"""What a GANalyze transformer does to a generator's named latent factors (Goetschalckx et al., ICCV 2019; the
+MachineMem paper's claim, Han et al., section 5.3: more objects, more contrast and darker images are more memorable
+to machines). Generators with named factors (`collage`: objects, size, brightness, contrast; `photoedit`: the edit
+parameters) have `factors(z)` and `parts()`.
 
 `factor_trends` steps held-out latents along the transformer (bigger step, T(z, y, alpha) for every alpha) and reads
-the collage's factors and any assessors' scores at each alpha; `summarize_trend` describes one factor's trend;
+the generator's factors and any assessors' scores at each alpha; `summarize_trend` describes one factor's trend;
 `factor_plot` draws all of them. The replicated test of a claim is in `replicate`.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 
 
 def factor_trends(generator, transformer, z, y, alphas: list[float], scorers: dict[str, Any]) -> dict[str, Any]:
-    """Collage factors and scores along GANalyze strips: T(z, y, alpha) for every alpha (bigger-step mode).
+    """Generator factors and scores along GANalyze strips: T(z, y, alpha) for every alpha (bigger-step mode).
 
     Returns per factor/score an S x K array (seeds x alphas) and the latent shift per part of the latent layout.
     """
@@ -34,11 +35,7 @@ def factor_trends(generator, transformer, z, y, alphas: list[float], scorers: di
                     values.setdefault(f"score:{n}", []).append(a(x).float())
         arrays = {n: torch.stack(v, 1).double().numpy() for n, v in values.items()}
         shift = (zs[:, -1] - zs[:, 0]).double()  # from the most negative to the most positive alpha
-    parts = {p: generator.index(p) for p in ("presence", "x", "y", "scale")}
-    k, pal = generator.slots, generator.palette
-    parts["identity"] = list(range(4 * k, 4 * k + k * pal))
-    for p in ("background_brightness", "brightness", "contrast"):
-        parts[p] = [generator.index(p)]
+    parts = generator.parts()
     energy = (shift ** 2).mean(0)
     total = float(energy.sum())
     share = {p: float(energy[idx].sum()) / total if total > 0 else 0.0 for p, idx in parts.items()}
@@ -63,7 +60,8 @@ def summarize_trend(values: np.ndarray, alphas: list[float]) -> dict[str, float]
             "at_min": float(values[:, 0].mean()), "at_max": float(values[:, -1].mean())}
 
 
-def factor_plot(arrays: dict[str, np.ndarray], alphas: list[float], path: Path, highlight=()) -> Path:
+def factor_plot(arrays: dict[str, np.ndarray], alphas: list[float], path: Path, highlight=(),
+                title: str = "Collage factors along the learned direction") -> Path:
     """Mean change of every factor along the direction, in SDs over random samples (alpha = 0)."""
     import matplotlib
 
@@ -79,7 +77,7 @@ def factor_plot(arrays: dict[str, np.ndarray], alphas: list[float], path: Path, 
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("alpha (target change of the predicted MachineMem score)")
     ax.set_ylabel("mean change (SDs over random samples)")
-    ax.set_title("Collage factors along the learned direction")
+    ax.set_title(title)
     ax.legend(fontsize=7, ncol=2, loc="best")
     fig.tight_layout()
     fig.savefig(path)
