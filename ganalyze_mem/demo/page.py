@@ -249,12 +249,16 @@ def _predictor(d: Demo, o: dict[str, Any]) -> dict[str, Any]:
 def _train(d: Demo, o: dict[str, Any]) -> dict[str, Any]:
     reps = o.get("replicates", [])
     rows = [[str(r["seed"]), f"`{r['run']}`", str(r["steps"]), _est(r["heldout_slope"], r.get("heldout_slope_ci")),
-             r["heldout_verdict"]] for r in reps]
+             _num(r.get("identity_cosine")), _num(r.get("diversity")), f"**{r['heldout_verdict']}**"] for r in reps]
     html = (_p(f"Options: `{json.dumps(o.get('options', {}))}`.")
-            + _table(["seed", "run", "steps", "held-out slope [95% CI]", "diagnosis"], rows,
+            + _table(["seed", "run", "steps", "held-out slope [95% CI]", "identity cos(z, T(z))", "diversity",
+                      "verdict"], rows,
                      "Held-out slope: achieved score change on the target alpha over fixed held-out latents (target "
-                     "1), mean of per-latent slopes with a 95% interval; the diagnosis tells under-training from the "
-                     "assessor's range or the objective (each run's heldout.json).")
+                     "1), mean of per-latent slopes with a 95% interval. Identity: cosine of z and T(z, alpha) at the "
+                     "worse extreme of the alpha grid (mean over latents); diversity: spread of the latents' pictures "
+                     "at the extremes relative to alpha 0. 'reaches target' needs slope and identity both; 'template "
+                     "collapse' and 'image destroyed' are failures whatever the slope; otherwise the diagnosis tells "
+                     "under-training from the assessor's range or the objective (each run's heldout.json).")
             + "".join(_p(f"Seed {r['seed']}: {r['heldout_reason']}", note=True)
                       for r in reps if r.get("heldout_reason")))
     links = [(f"seed {r['seed']}: run", r["run"]) for r in reps]

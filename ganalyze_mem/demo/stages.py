@@ -15,6 +15,8 @@ from ..errors import GanalyzeError
 from ..rundir import atomic_write_text
 from .config import ALSO_SCORE, CLAIMS, DATA, PIXEL_CLAIMS, PREDICTOR_NAME, Demo, NotAvailable, Stage
 
+EDIT_FAILURES = ("template collapse", "image destroyed")  # held-out verdicts of a direction that is no real edit
+
 
 def demo_images(limit: int | None = None) -> tuple[list[Path], list[Path]]:
     """The bundled photos split into two interleaved halves (objects and scenes in both)."""
@@ -160,6 +162,9 @@ def _train_replicate(job: dict[str, Any]) -> dict[str, Any]:
             "heldout_slope": held["final"]["heldout_slope"], "heldout_slope_ci": [
                 held["final"]["heldout_slope_ci_low"], held["final"]["heldout_slope_ci_high"]],
             "heldout_verdict": held["diagnosis"]["verdict"], "heldout_reason": held["diagnosis"]["reason"],
+            "identity_cosine": (held.get("check") or {}).get("identity_cosine"),
+            "diversity": (held.get("check") or {}).get("diversity"),
+            "direction_consistency": (held.get("direction_consistency") or {}).get("verdict"),
             "stopped": held["stopped"]}
 
 
@@ -324,7 +329,10 @@ def stage_factors(d: Demo) -> dict[str, Any]:
     reps = train.get("replicates") or [{"seed": d.cfg.seed, "run": train["run"]}]
     per = [_factors_one(d, r["run"], r["seed"], d.root / "factors" / f"seed{r['seed']}") for r in reps]
     seeds = [r["seed"] for r in reps]
-    steers = [r.get("heldout_slope_ci", [1.0])[0] > 0 for r in reps]
+    # a direction steers only when its held-out slope is above 0 and it edits the seeds' pictures: one that reaches
+    # the slope by collapsing onto a template or wrecking the picture is no "more memorable" direction
+    steers = [r.get("heldout_slope_ci", [1.0])[0] > 0 and r.get("heldout_verdict") not in EDIT_FAILURES
+              for r in reps]
     claims = replicated_claims([p["arrays"] for p in per], seeds, CLAIMS, steers)
     pixel = replicated_claims([{f: p["arrays"][f"score:{f}"] for f in PIXEL_CLAIMS} for p in per], seeds,
                               {f: CLAIMS[f] for f in PIXEL_CLAIMS}, steers)
@@ -345,7 +353,7 @@ def write_answer_json(d: Demo, reps: list[dict[str, Any]], claims: list[dict[str
         "question": "Does a GANalyze direction learned against the demo's MachineMem predictor make collage images "
                     "more memorable to machines the way the paper says (more objects, more contrast, darker)?",
         "replicates": [{k: r.get(k) for k in ("seed", "run", "steps", "heldout_slope", "heldout_slope_ci",
-                                              "heldout_verdict")} for r in reps],
+                                              "heldout_verdict", "identity_cosine", "diversity")} for r in reps],
         "method": method, "alpha": 0.05, "correction": f"Holm over {len(claims)} claims",
         "claims": claims,
         "pixel_checks": pixel,

@@ -145,12 +145,16 @@ def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_a
                          f"{f(r['ci_high'], 4)}] | {f(r['change'], 4)} | [{f(r['change_ci_low'], 4)}, "
                          f"{f(r['change_ci_high'], 4)}] |")
     if training and training.get("heldout"):
+        from .edit_checks import verdict_line
+
         h, diag = training["heldout"], training.get("diagnosis", {})
         lines += ["", "## Training's held-out check", "",
                   f"Held-out slope {f(h.get('heldout_slope'), 2)} of the target (95% CI "
                   f"[{f(h.get('heldout_slope_ci_low'), 2)}, {f(h.get('heldout_slope_ci_high'), 2)}], "
                   f"{h.get('heldout_seeds')} seeds, step {h.get('step')}): **{diag.get('verdict', 'n/a')}**. "
                   f"{diag.get('reason', '')}"]
+        if training.get("check"):
+            lines += ["", verdict_line(training)]
     if report["class_kept"]:
         lines += ["", "## Class kept (top-1 of the classifier is the seed's class)", "", "| alpha | n | kept |",
                   "|---|---|---|"]
