@@ -147,13 +147,13 @@ def extreme_stats(ref: dict[str, Any], alpha: float, moved: torch.Tensor, images
 
 def judge(extremes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Identity kept, template collapse and image destroyed from the `extreme_stats` of each extreme (down, up)."""
-    identity, collapse, destroyed = [], [], []
+    identity, pictures, collapse, destroyed = [], [], [], []
     for side, e in extremes.items():
         where = f"at alpha {e['alpha']:+.3g}"
         if e["cosine_mean"] < MIN_COSINE:
             identity.append(f"cos(z, T(z)) {e['cosine_mean']:.2f} < {MIN_COSINE} {where}")
         if e["feature_ratio_mean"] > MAX_FEATURE_RATIO:
-            identity.append(f"image distance {e['feature_ratio_mean']:.2f} of two seeds' > {MAX_FEATURE_RATIO} "
+            pictures.append(f"image distance {e['feature_ratio_mean']:.2f} of two seeds' > {MAX_FEATURE_RATIO} "
                             f"{where}")
         low = min(e["diversity_latent"], e["diversity_image"])
         if low < MIN_DIVERSITY:
@@ -162,17 +162,25 @@ def judge(extremes: dict[str, dict[str, Any]]) -> dict[str, Any]:
         for key, words in (("grey_seeds", "greyscale"), ("flat_seeds", "flat"), ("clipped_seeds", "saturated")):
             if e[key] >= DESTROYED_SEEDS:
                 destroyed.append(f"{words} in {e[key]:.0%} of seeds {where}")
-    return {"identity_kept": not identity, "identity_lost": identity, "collapse": collapse + identity,
-            "destroyed": destroyed}
+    # a wrecked picture is far from its seed in image features too: with the latent kept (cosine) and the seeds
+    # apart, that distance is the destroyed image's, not a collapse's
+    failed = None
+    if collapse or identity:
+        failed = ("template collapse", collapse + identity + pictures)
+    elif destroyed:
+        failed = ("image destroyed", destroyed)
+    elif pictures:
+        failed = ("template collapse", pictures)
+    return {"identity_kept": not (identity or pictures), "identity_lost": identity + pictures,
+            "collapse": collapse + identity, "destroyed": destroyed,
+            "failed": failed[0] if failed else None, "failed_because": failed[1] if failed else []}
 
 
 def check_verdict(slope: float, judged: dict[str, Any]) -> str:
     """One verdict per evaluation: template collapse and image destroyed first (a slope then proves nothing), then
     "reaches target" (slope and identity both), else "below target"."""
-    if judged["collapse"]:
-        return "template collapse"
-    if judged["destroyed"]:
-        return "image destroyed"
+    if judged["failed"]:
+        return judged["failed"]
     if slope >= MIN_SLOPE and judged["identity_kept"]:
         return "reaches target"
     return "below target"

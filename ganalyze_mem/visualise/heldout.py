@@ -327,12 +327,13 @@ def diagnose(fraction: float, reach: dict[str, Any], scale: dict[str, Any], cv: 
     no_dir = ""
     if consistency and not consistency.get("consistent", True):
         no_dir = f" {consistency['verdict'].capitalize()} ({consistency['reason']})."
-    if edit and edit.get("collapse"):
-        return {"verdict": "template collapse", "reason": numbers + ": " + "; ".join(edit["collapse"]) + ". The "
+    failed = (edit or {}).get("failed")
+    if failed == "template collapse":
+        return {"verdict": failed, "reason": numbers + ": " + "; ".join(edit["failed_because"]) + ". The "
                 "direction meets the slope by replacing the seeds' pictures (with one template), not by editing "
                 "them; lower --lr, bound the step (--max-step) or train fewer samples." + no_dir}
-    if edit and edit.get("destroyed"):
-        return {"verdict": "image destroyed", "reason": numbers + ": " + "; ".join(edit["destroyed"]) + ". The "
+    if failed == "image destroyed":
+        return {"verdict": failed, "reason": numbers + ": " + "; ".join(edit["failed_because"]) + ". The "
                 "direction changes the score by wrecking the picture; narrow the alpha range or bound the step."
                 + no_dir}
     if fraction >= goal:
