@@ -205,7 +205,8 @@ def _train_heldout(page: Page, folder: Path, rows: list[dict[str, Any]], held: d
         from ..visualise.edit_checks import verdict_line
 
         d = held.get("diagnosis") or {}
-        ch, cons, trend = held.get("check") or {}, held.get("direction_consistency") or {}, held.get("slope_trend") or {}
+        ch, cons = held.get("check") or {}, held.get("direction_consistency") or {}
+        trend = held.get("slope_trend") or {}
         line = verdict_line(held)
         if line:
             page.text(line, note=d.get("verdict") != "reaches target")
@@ -222,8 +223,8 @@ def _train_heldout(page: Page, folder: Path, rows: list[dict[str, Any]], held: d
                            f"{fmt(cons.get('alignment_ci_high'), 3)}]; {fmt(cons.get('chance_mean'), 3)}"
                   if cons else None},
                  {"item": "slope change over the last evaluations, paired over seeds [95% CI]",
-                  "value": f"{fmt(trend.get('mean'), 3)} [{fmt(trend.get('ci_low'), 3)}, {fmt(trend.get('ci_high'), 3)}]"
-                  if trend.get("known") else "n/a"},
+                  "value": f"{fmt(trend.get('mean'), 3)} [{fmt(trend.get('ci_low'), 3)}, "
+                           f"{fmt(trend.get('ci_high'), 3)}]" if trend.get("known") else "n/a"},
                  {"item": "stopped by", "value": held.get("stopped")},
                  {"item": "step", "value": held.get("step")}]
         page.table([i for i in items if ch or not i["item"].startswith(("identity", "diversity", "step "))],

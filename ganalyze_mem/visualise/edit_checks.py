@@ -148,7 +148,7 @@ def extreme_stats(ref: dict[str, Any], alpha: float, moved: torch.Tensor, images
 def judge(extremes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Identity kept, template collapse and image destroyed from the `extreme_stats` of each extreme (down, up)."""
     identity, pictures, collapse, destroyed = [], [], [], []
-    for side, e in extremes.items():
+    for e in extremes.values():
         where = f"at alpha {e['alpha']:+.3g}"
         if e["cosine_mean"] < MIN_COSINE:
             identity.append(f"cos(z, T(z)) {e['cosine_mean']:.2f} < {MIN_COSINE} {where}")

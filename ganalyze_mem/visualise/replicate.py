@@ -58,7 +58,8 @@ def replicated_claims(per_replicate: Sequence[dict[str, np.ndarray]], seeds: Seq
     """Per-seed effects, the combined Holm-corrected test and the verdict of each claim (factor -> (sign, words)).
 
     `steers` says per replicate whether its transformer does move the assessor's score on held-out seeds by editing
-    them (held-out slope's interval above 0, no template collapse or destroyed image); where one does not, it is no "more memorable" direction and every verdict is
+    them (held-out slope's interval above 0, no template collapse or destroyed image); where one does not, it is no
+    "more memorable" direction and every verdict is
     "inconclusive" (the effects are still reported).
     """
     not_steering = [int(s) for s, ok in zip(seeds, steers or [True] * len(seeds), strict=True) if not ok]

@@ -404,7 +404,8 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
         summary = heldout.write_summary(run.path, c, held, history, cfg, stopped or "samples", step)
         save_trained(c.transformer, run.path, {**card, "steps": step, "samples": cfg.samples,
                                                "final_metrics": metrics, "heldout": summary["final"],
-                                               "diagnosis": summary["diagnosis"], "check": heldout.json_safe(summary["check"]),
+                                               "diagnosis": summary["diagnosis"],
+                                               "check": heldout.json_safe(summary["check"]),
                                                "direction_consistency": heldout.json_safe(
                                                    summary["direction_consistency"]),
                                                "stopped": stopped or "samples", "run_dir": str(run.path)})
