@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .backbones import HEADS, Normalize, build_backbone, get_head, set_head
+from .backbones import TORCHVISION, Normalize, build_backbone, get_head, set_head
 from .errors import GanalyzeError
 from .registry import Registry
 
@@ -207,7 +207,7 @@ def create_machine(name: str, image_size: int, init: str | os.PathLike | None = 
 
 # registry -----------------------------------------------------------------------------------------------------------
 _CATEGORY = {"alexnet": "classic_cnn", "vgg16": "classic_cnn", "maxvit_t": "vit"}
-for _name in HEADS:
+for _name in TORCHVISION:
     _cat = _CATEGORY.get(_name, "modern_cnn")
     MACHINES.add(_name, torchvision_machine, backbone=_name, category=_cat,
                  help=f"torchvision {_name}, random init ({_cat.replace('_', ' ')})")

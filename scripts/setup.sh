@@ -25,7 +25,7 @@ fi
 pip=".venv/bin/python -m pip"
 $pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || $pip install -q "torch==2.14.1" "torchvision==0.29.1"
-extras="humanmem,wordnet,validation,ray,machines,game,pandas,tensorboard"
+extras="humanmem,wordnet,validation,ray,machines,features,game,pandas,tensorboard"
 [ $want_test = 1 ] && extras="$extras,dev"
 $pip install -q -e ".[$extras]"
 echo "ganalyze-mem is installed in .venv (run .venv/bin/ganalyze-mem --help)"

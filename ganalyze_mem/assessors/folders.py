@@ -16,7 +16,8 @@ from typing import Any
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.safetensors"
-BACKBONES = ("alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2", "densenet121", "maxvit_t")
+BACKBONES = ("alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2", "densenet121", "maxvit_t",
+             "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 def _artifact_root() -> Path:
@@ -39,7 +40,7 @@ def predictor_folders() -> list[Path]:
 
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024  # below 16 px the backbones' strides leave nothing; above, memory explodes
-NORMALIZATIONS = ("imagenet", "none")
+NORMALIZATIONS = ("imagenet", "inception", "none")
 _warned: set[str] = set()
 
 

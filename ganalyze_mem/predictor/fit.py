@@ -134,6 +134,8 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     if cfg.progress:
         tqdm.write(f"{'Resuming' if state_exists(run) else 'Run directory'}: {run.path}")
     model = Regressor(backbone, cfg.resolved_normalization).to(device)
+    if cfg.freeze:
+        return _fit_frozen(run, cfg, model, train, val, test, device, init_info, on_epoch_end)
     head = HEADS[cfg.backbone] + "."
     params = dict(model.net.named_parameters())
     groups = [{"params": [p for n, p in params.items() if not n.startswith(head)], "scale": 1.0},
@@ -224,6 +226,45 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     return FitResult(run.path, best, history, test_figures)
 
 
+def _fit_frozen(run: RunDir, cfg: FitConfig, model: Regressor, train: ScoreTable, val: ScoreTable, test: ScoreTable,
+                device: str, init_info: dict[str, Any], on_epoch_end) -> FitResult:
+    """``--freeze``: features extracted once, a ridge or linear head chosen on the validation split and folded into
+    the network (`frozen`); saved as epoch 1 of the run, so promotion and reports work as for a fine-tuned fit."""
+    from .frozen import fit_frozen
+
+    run.write_config({**run.config, "init": init_info})
+    run.truncate_metrics(lambda r: False)  # a frozen fit is recomputed whole; its record starts afresh
+    chosen, predicted = fit_frozen(cfg, model, train, val, device, lambda r: run.log(**r))
+    head_info = {"head": cfg.head, "frozen": True,
+                 **{k: chosen[k] for k in ("penalty", "penalty_at_grid_edge", "head_epoch", "features")
+                    if k in chosen}}
+    record: dict[str, Any] = {"epoch": 1, "train_loss": chosen["train_loss"],
+                              **{k: v for k, v in chosen.items() if k.startswith("val_")},
+                              "seconds": chosen["feature_seconds"], **head_info}
+    best = {k: v for k, v in record.items() if k.startswith("val_") or k == "epoch"}
+    best.setdefault("val_spearman", None)
+    state = {"model": model.net.state_dict(), "epoch": 1, "metrics": best, "head": head_info}
+    run.save_checkpoint(state, "best.pt")
+    run.save_checkpoint({**state, "best": best}, "latest.pt")
+    if predicted is not None:
+        write_predictions(run.path / PREDICTIONS, val, predicted)
+    record["best_epoch"] = 1
+    run.log(**record)
+    if cfg.progress:
+        what = (f"ridge penalty {chosen['penalty']:g}" if cfg.head == "ridge" else
+                f"linear head epoch {chosen['head_epoch']}")
+        tqdm.write(f"frozen {cfg.backbone} features ({chosen['features']}-d), {what}: "
+                   + _describe(record, 1).split(": ", 1)[1])
+        if chosen.get("penalty_at_grid_edge"):
+            tqdm.write("  note: the chosen penalty is at the end of the searched grid; the best may lie beyond it")
+    if on_epoch_end is not None:
+        on_epoch_end(record)
+    history = [r for r in run.metrics() if "epoch" in r]
+    test_figures = evaluate_test(run, cfg, model, test, best, device)
+    finish(run, cfg, val, test, history, best, test_figures, head_info)
+    return FitResult(run.path, best, history, test_figures)
+
+
 def evaluate_test(run: RunDir, cfg: FitConfig, model: Regressor, test: ScoreTable, best: dict[str, Any],
                   device: str) -> dict[str, Any] | None:
     """Score the test split once with the chosen (best-validation) checkpoint; the figures with bootstrap 95%
@@ -262,7 +303,7 @@ def _describe(r: dict[str, Any], epochs: int) -> str:
 
 
 def finish(run: RunDir, cfg: FitConfig, val: ScoreTable, test: ScoreTable, history: list[dict[str, Any]],
-           best: dict[str, Any], test_figures: dict[str, Any] | None) -> None:
+           best: dict[str, Any], test_figures: dict[str, Any] | None, head: dict[str, Any] | None = None) -> None:
     """Write summary.json (``val``: the split that chose the epoch; ``test``: the split touched once, the result)
     and the plots of the chosen epoch (on the test split when there is one)."""
     val_figures = {"epoch": best["epoch"], "n": len(val),
@@ -273,7 +314,7 @@ def finish(run: RunDir, cfg: FitConfig, val: ScoreTable, test: ScoreTable, histo
                   "test_list": cfg.test_list, "val_fraction": cfg.val_fraction, "val_list": cfg.val_list}
     summary = {"val": val_figures, "test": test_figures, "split": split_info, "best": best, "epochs": cfg.epochs,
                "backbone": cfg.backbone, "image_size": cfg.image_size, "normalization": cfg.resolved_normalization,
-               "history": history}
+               "head": head or {"head": "linear", "frozen": False}, "history": history}
     atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2))
     if not cfg.plots:
         return

