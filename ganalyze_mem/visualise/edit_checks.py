@@ -31,7 +31,7 @@ import torch
 
 MIN_SLOPE = 0.7  # "reaches target": the direction gives at least 70% of the asked score change on held-out seeds
 MIN_COSINE = 0.5  # identity: at cosine 0.5 a norm-keeping step is as long as z itself (||z' - z|| = ||z||)
-MAX_FEATURE_RATIO = 0.8  # identity: the edited picture stays clearly nearer its seed than another seed's picture (1)
+MAX_FEATURE_RATIO = 0.9  # identity: the edited picture stays nearer its seed than another seed's picture does (1)
 MIN_DIVERSITY = 0.5  # collapse: the seeds lose more than half their spread when they converge on one template
 GREY_RATIO = 0.25  # greyscale: less than a quarter of the seed picture's colour saturation is left
 FLAT_RATIO = 0.25  # flat: less than a quarter of the seed picture's spatial SD of luminance is left
@@ -43,8 +43,8 @@ CLIP_EPS = 1.0 / 255  # a pixel value within one 8-bit level of 0 or 1 counts as
 THRESHOLDS = {
     "min_slope": (MIN_SLOPE, "reaches target: at least 70% of the asked score change on held-out seeds"),
     "min_cosine": (MIN_COSINE, "identity: below cosine 0.5 a norm-keeping step is longer than z itself"),
-    "max_feature_ratio": (MAX_FEATURE_RATIO, "identity: edited picture nearer its seed than 0.8 of the typical "
-                                             "distance between two seeds' pictures"),
+    "max_feature_ratio": (MAX_FEATURE_RATIO, "identity: edited picture within 0.9 of the typical (median) "
+                                             "distance between two seeds' pictures, so nearer its seed than to another"),
     "min_diversity": (MIN_DIVERSITY, "template collapse: seeds keep at least half their spread (latents and images)"),
     "grey_ratio": (GREY_RATIO, "image destroyed (greyscale): under a quarter of the seed picture's saturation left"),
     "flat_ratio": (FLAT_RATIO, "image destroyed (flat): under a quarter of the seed picture's spatial SD left"),
