@@ -44,7 +44,7 @@ THRESHOLDS = {
     "min_slope": (MIN_SLOPE, "reaches target: at least 70% of the asked score change on held-out seeds"),
     "min_cosine": (MIN_COSINE, "identity: below cosine 0.5 a norm-keeping step is longer than z itself"),
     "max_feature_ratio": (MAX_FEATURE_RATIO, "identity: edited picture within 0.9 of the typical (median) "
-                                             "distance between two seeds' pictures, so nearer its seed than to another"),
+                                             "distance between two seeds' pictures: nearer its seed than another"),
     "min_diversity": (MIN_DIVERSITY, "template collapse: seeds keep at least half their spread (latents and images)"),
     "grey_ratio": (GREY_RATIO, "image destroyed (greyscale): under a quarter of the seed picture's saturation left"),
     "flat_ratio": (FLAT_RATIO, "image destroyed (flat): under a quarter of the seed picture's spatial SD left"),
@@ -147,33 +147,35 @@ def extreme_stats(ref: dict[str, Any], alpha: float, moved: torch.Tensor, images
 
 def judge(extremes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Identity kept, template collapse and image destroyed from the `extreme_stats` of each extreme (down, up)."""
-    identity, pictures, collapse, destroyed = [], [], [], []
+    identity, far, latent_spread, image_spread, destroyed = [], [], [], [], []
     for e in extremes.values():
         where = f"at alpha {e['alpha']:+.3g}"
         if e["cosine_mean"] < MIN_COSINE:
             identity.append(f"cos(z, T(z)) {e['cosine_mean']:.2f} < {MIN_COSINE} {where}")
         if e["feature_ratio_mean"] > MAX_FEATURE_RATIO:
-            pictures.append(f"image distance {e['feature_ratio_mean']:.2f} of two seeds' > {MAX_FEATURE_RATIO} "
-                            f"{where}")
-        low = min(e["diversity_latent"], e["diversity_image"])
-        if low < MIN_DIVERSITY:
-            collapse.append(f"seeds' spread {e['diversity_latent']:.2f} (latents) / {e['diversity_image']:.2f} "
-                            f"(images) of alpha 0's < {MIN_DIVERSITY} {where}")
+            far.append(f"image distance {e['feature_ratio_mean']:.2f} of two seeds' > {MAX_FEATURE_RATIO} {where}")
+        spread = (f"seeds' spread {e['diversity_latent']:.2f} (latents) / {e['diversity_image']:.2f} (images) of "
+                  f"alpha 0's < {MIN_DIVERSITY} {where}")
+        if e["diversity_latent"] < MIN_DIVERSITY:
+            latent_spread.append(spread)
+        elif e["diversity_image"] < MIN_DIVERSITY:
+            image_spread.append(spread)
         for key, words in (("grey_seeds", "greyscale"), ("flat_seeds", "flat"), ("clipped_seeds", "saturated")):
             if e[key] >= DESTROYED_SEEDS:
                 destroyed.append(f"{words} in {e[key]:.0%} of seeds {where}")
-    # a wrecked picture is far from its seed in image features too: with the latent kept (cosine) and the seeds
-    # apart, that distance is the destroyed image's, not a collapse's
+    # a wrecked picture is far from its seed in image features too, and wrecked pictures look alike (flat, grey):
+    # with the latents kept (cosine) and apart, those image distances are the destroyed image's, not a collapse's
     failed = None
-    if collapse or identity:
-        failed = ("template collapse", collapse + identity + pictures)
+    if identity or latent_spread:
+        failed = ("template collapse", latent_spread + identity + image_spread + far)
     elif destroyed:
         failed = ("image destroyed", destroyed)
-    elif pictures:
-        failed = ("template collapse", pictures)
-    return {"identity_kept": not (identity or pictures), "identity_lost": identity + pictures,
-            "collapse": collapse + identity, "destroyed": destroyed,
-            "failed": failed[0] if failed else None, "failed_because": failed[1] if failed else []}
+    elif image_spread or far:
+        failed = ("template collapse", image_spread + far)
+    return {"identity_kept": not (identity or far), "identity_lost": identity + far,
+            "diverse": not (latent_spread or image_spread), "collapse": latent_spread + image_spread + identity,
+            "destroyed": destroyed, "failed": failed[0] if failed else None,
+            "failed_because": failed[1] if failed else []}
 
 
 def check_verdict(slope: float, judged: dict[str, Any]) -> str:
