@@ -60,6 +60,11 @@ def plot_summary(summary: dict[str, Any], path) -> None:
                        (r["target_up"], "--", "target"), (r["target_down"], "--", None)):
         if v is not None:
             ax.axhline(v, color="k" if ls == "--" else "grey", ls=ls, lw=1, label=lab)
+    if not inside:
+        steps_1x = r["along_direction"][0] if r["along_direction"] else {}
+        ax.text(0.5, 0.5, f"no multiple of alpha within the step bound:\nat 1x the steps are "
+                f"{max(_nan(steps_1x.get('step_up')), _nan(steps_1x.get('step_down'))):.2g} |z|",
+                ha="center", va="center", transform=ax.transAxes, fontsize=9, color=BAD)
     ax.set(title=f"attainable range, steps <= {_nan(r.get('step_bound')):.2g} |z|",
            xlabel="alpha / training alpha", ylabel="mean score change")
     ax.legend(fontsize=7)
@@ -92,6 +97,9 @@ def plot_summary(summary: dict[str, Any], path) -> None:
         xs = [j + (i - 0.5) * width for j in range(len(keys) + 1)]
         vals = [_nan(e.get(k)) for k, _ in keys] + [_nan(e.get("clipped"))]
         ax.bar(xs, vals, width, label=f"alpha {e['alpha']:+.3g}", color="C3" if side == "down" else "C2")
+        if i == 0:
+            ax.plot([len(keys) - width, len(keys) + width], [_nan(e.get("clipped_at_0"))] * 2, "k-", lw=2,
+                    label="clipped at alpha 0")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="as at alpha 0 (ratios)")
     ax.axhline(E.GREY_RATIO, color="grey", ls=":", lw=1, label=f"grey / flat below {E.GREY_RATIO}")
     ax.set_xticks(range(len(keys) + 1), [k[1] + " ratio" for k in keys] + ["clipped fraction"])
