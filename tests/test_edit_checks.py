@@ -109,6 +109,14 @@ def test_trained_into_template_collapse_is_named(tiny, tmp_path):
 
     html = render_report(result.run.path).read_text()
     assert "Held-out check: <b>template collapse</b>" in html
+    # the strips page and report.md carry the verdict line too
+    from ganalyze_mem.visualise.strips import StripsConfig, make_strips
+
+    strips = make_strips(result.run.path, StripsConfig(classes="0", seeds="0-1", steps=1, device="cpu",
+                                                       out=str(tmp_path / "strips"), save_images=False),
+                         progress=False, echo=lambda s: None)
+    assert "Held-out check: <b>template collapse</b>" in render_report(strips.folder).read_text()
+    assert "**template collapse**" in (strips.folder / "report.md").read_text()
 
 
 @pytest.mark.parametrize("control", list(CONTROLS))

@@ -154,8 +154,8 @@ def answer_html(d: Demo) -> str:
     out = [_p(lead)]
     short = [r for r in reps if r["heldout_verdict"] != "reaches target"]
     if short:
-        out.append(_p("Below the goal: " + " ".join(f"seed {r['seed']}: {r['heldout_reason']}" for r in short),
-                      note=True))
+        out.append(_p("Not a passing edit: " + " ".join(f"seed {r['seed']} ({r['heldout_verdict']}): "
+                                                        f"{r['heldout_reason']}" for r in short), note=True))
     out.append(_claims_table(f["claims"], seeds))
     wide = [c["claim"] for c in f["claims"].values()
             if c["verdict"] != "inconclusive" and not (c["combined"]["ci_low"] > 0 or c["combined"]["ci_high"] < 0)]
