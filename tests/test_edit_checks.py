@@ -185,3 +185,18 @@ def test_direction_consistency_against_chance(comps):
     assert not none["consistent"], none
     assert none["verdict"] == "this assessor has no consistent direction on this generator"
     assert np.isfinite(none["p"]) and none["p"] >= E.CHANCE_P
+
+
+def test_the_demo_answer_does_not_count_a_collapsed_direction():
+    from ganalyze_mem.demo.stages import steering
+    from ganalyze_mem.visualise.replicate import replicated_claims
+
+    reps = [{"seed": 0, "heldout_slope_ci": [0.8, 1.2], "heldout_verdict": "reaches target"},
+            {"seed": 1, "heldout_slope_ci": [0.9, 1.1], "heldout_verdict": "template collapse"},
+            {"seed": 2, "heldout_slope_ci": [0.9, 1.1], "heldout_verdict": "image destroyed"}]
+    assert steering(reps) == [True, False, False]
+    rng = np.random.default_rng(0)
+    arrays = [{"f": np.stack([k + 0.1 * rng.standard_normal(40) for k in (0.0, 0.5, 1.0)], 1)} for _ in reps]
+    claims = replicated_claims(arrays, [0, 1, 2], {"f": (+1, "more f")}, steering(reps))
+    assert claims[0]["verdict"] == "inconclusive" and "template collapse" in claims[0]["reason"]
+    assert replicated_claims(arrays, [0, 1, 2], {"f": (+1, "more f")}, [True] * 3)[0]["verdict"] == "agrees"

@@ -318,6 +318,13 @@ def _factors_one(d: Demo, run: str, seed: int, folder: Path) -> dict[str, Any]:
             "table": d.rel(folder / "factors.md"), "arrays": res["arrays"]}
 
 
+def steering(reps: list[dict[str, Any]]) -> list[bool]:
+    """Per replicate: does its direction steer? Only when its held-out slope interval is above 0 and it edits the
+    seeds' pictures: one that reaches the slope by collapsing onto a template or wrecking the picture is no "more
+    memorable" direction, so the answer's verdicts are inconclusive with it."""
+    return [r.get("heldout_slope_ci", [1.0])[0] > 0 and r.get("heldout_verdict") not in EDIT_FAILURES for r in reps]
+
+
 def stage_factors(d: Demo) -> dict[str, Any]:
     try:
         from ..transformers.store import load_trained  # noqa: F401
@@ -329,10 +336,7 @@ def stage_factors(d: Demo) -> dict[str, Any]:
     reps = train.get("replicates") or [{"seed": d.cfg.seed, "run": train["run"]}]
     per = [_factors_one(d, r["run"], r["seed"], d.root / "factors" / f"seed{r['seed']}") for r in reps]
     seeds = [r["seed"] for r in reps]
-    # a direction steers only when its held-out slope is above 0 and it edits the seeds' pictures: one that reaches
-    # the slope by collapsing onto a template or wrecking the picture is no "more memorable" direction
-    steers = [r.get("heldout_slope_ci", [1.0])[0] > 0 and r.get("heldout_verdict") not in EDIT_FAILURES
-              for r in reps]
+    steers = steering(reps)
     claims = replicated_claims([p["arrays"] for p in per], seeds, CLAIMS, steers)
     pixel = replicated_claims([{f: p["arrays"][f"score:{f}"] for f in PIXEL_CLAIMS} for p in per], seeds,
                               {f: CLAIMS[f] for f in PIXEL_CLAIMS}, steers)
