@@ -36,7 +36,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=960)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=0.3)
-    ap.add_argument("--alpha", type=float, default=0.1, help="alpha drawn in [-alpha, alpha]; strips reach +-alpha")
+    ap.add_argument("--alpha", type=float, default=0.1,
+                    help="alpha drawn in [-alpha, alpha] (raw units: --alpha-range raw); strips reach +-alpha")
     ap.add_argument("--train-seeds", default="0-2")
     ap.add_argument("--eval-seeds", default="1000-1015")
     ap.add_argument("--classes", default="0,250,500,750",
@@ -58,8 +59,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         for seed in parse_seeds(args.train_seeds):
             cfg = TrainConfig(assessor=args.assessor, generator="tiny", transformer=args.transformer,
-                              samples=args.samples, batch_size=args.batch_size, lr=args.lr, alpha_min=-args.alpha,
-                              alpha_max=args.alpha, seed=seed, out=out, log_every=10_000,
+                              samples=args.samples, batch_size=args.batch_size, lr=args.lr, alpha_range="raw",
+                              alpha_min=-args.alpha, alpha_max=args.alpha, seed=seed, out=out, log_every=10_000,
                               classes=None if args.classes == "all" else args.classes)
             t = time.perf_counter()
             result = train(cfg, generator=generator, assessor=assessor, progress=False, echo=lambda s: None)

@@ -18,12 +18,12 @@ from ganalyze_mem.visualise.train import TrainConfig, build_components, train
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = {"progress": False, "echo": lambda s: None}
 BASE = dict(generator="tiny", log_every=10, classes="0,250,500,750", eval_seeds="0-15", range_steps=0,
-            eval_every=1000)
+            eval_every=1000, alpha_range="raw")
 # Trained into template collapse on purpose: the nonlinear transformer at a high lr sends every seed far from its z
 # while the held-out slope is about 1 (measured: slope 1.01, cos(z, T(z)) -0.12 at the worse extreme, min -0.35,
 # steps of 1.5 |z|, image distance 1.02 of two seeds' in EfficientNet-Lite0 features, diversity 0.60).
 COLLAPSE = dict(BASE, assessor="brightness", transformer="nonlinear", samples=320, batch_size=8, lr=0.1,
-                alpha_min=-0.1, alpha_max=0.1)
+                alpha_min=-0.1, alpha_max=0.1, max_step=None)  # unbounded steps, as GANalyze's
 # The positive controls on one class of the tiny generator (measured: brightness slope 0.91, cos(z, T(z)) 0.96,
 # image distance 0.73, diversity 0.96; contrast slope 0.83, cos 0.92, image distance 0.78, diversity 0.94).
 CONTROLS = {"brightness": dict(BASE, assessor="brightness", samples=320, batch_size=8, lr=0.3, alpha_min=-0.1,

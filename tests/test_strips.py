@@ -26,8 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def trained_run(tmp_path_factory, tiny):
     """A short real training run on the tiny generator (a few steps: the strips code, not the quality, is tested)."""
     out = tmp_path_factory.mktemp("train")
-    cfg = TrainConfig(assessor="brightness", generator="tiny", samples=8, batch_size=4, lr=0.3, alpha_min=-0.1,
-                      alpha_max=0.1, out=str(out), log_every=1)
+    cfg = TrainConfig(assessor="brightness", generator="tiny", samples=8, batch_size=4, lr=0.3, alpha_range="raw",
+                      alpha_min=-0.1, alpha_max=0.1, out=str(out), log_every=1)
     return train(cfg, generator=tiny, progress=False, echo=lambda s: None).run.path
 
 
@@ -155,3 +155,9 @@ def test_strips_config_errors():
     with pytest.raises(GanalyzeError, match="--alpha"):
         StripsConfig(alpha=0).validate()
     assert StripsConfig(alpha=0.1, steps=2).alphas == [-0.2, -0.1, 0.0, 0.1, 0.2]
+    # the default step puts the outer images at the training range's edge (alpha_min/alpha_max of the card)
+    card = {"alpha_min": -0.09, "alpha_max": 0.12, "assessor_sd": 0.12}
+    assert StripsConfig(steps=3).resolved(card).alphas == [-0.12, -0.08, -0.04, 0.0, 0.04, 0.08, 0.12]
+    assert StripsConfig(alpha=0.05).resolved(card).alpha == 0.05
+    with pytest.raises(GanalyzeError, match="alpha is not set"):
+        _ = StripsConfig().alphas

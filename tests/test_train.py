@@ -21,11 +21,12 @@ from ganalyze_mem.visualise.train import TrainConfig, build_components, draw_bat
 QUIET = {"progress": False, "echo": lambda s: None}
 
 # The positive control: brightness has a known right answer. Chosen so the checks below pass with a margin (see
-# bench/positive_control.py for the same at larger scale): lr and alpha range fit the tiny generator, whose
-# brightness spans about 0.1-0.55, so alpha in [-0.1, 0.1] stays reachable. Four classes: the tiny generator's random
-# class embeddings make each class a different family of images (held-out seeds are what the control checks).
-CONTROL = dict(assessor="brightness", generator="tiny", samples=320, batch_size=8, lr=0.3, alpha_min=-0.1,
-               alpha_max=0.1, log_every=5, classes="0,250,500,750")
+# bench/positive_control.py for the same at larger scale): the lr fits the tiny generator; alpha is the default, +-1
+# SD of brightness over the generator's samples (about +-0.1 here), with the default step bound. Four classes: the
+# tiny generator's random class embeddings make each class a different family of images (held-out seeds are what
+# the control checks).
+CONTROL = dict(assessor="brightness", generator="tiny", samples=320, batch_size=8, lr=0.3, log_every=5,
+               classes="0,250,500,750")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -42,14 +43,19 @@ def test_config_validation_errors():
     with pytest.raises(GanalyzeError, match="--assessor"):
         TrainConfig().validate()
     with pytest.raises(GanalyzeError, match="alpha-min"):
-        TrainConfig(assessor="brightness", alpha_min=0.5, alpha_max=0.1).validate()
+        TrainConfig(assessor="brightness", alpha_range="raw", alpha_min=0.5, alpha_max=0.1).validate()
     with pytest.raises(GanalyzeError, match="truncation"):
         TrainConfig(assessor="brightness", truncation=0.0).validate()
     with pytest.raises(GanalyzeError, match="samples"):
         TrainConfig(assessor="brightness", samples=2, batch_size=4).validate()
     assert TrainConfig(assessor="x", samples=10, batch_size=4).steps == 3
     d = TrainConfig()
-    assert (d.samples, d.batch_size, d.lr, d.alpha_min, d.alpha_max, d.truncation) == (400_000, 4, 2e-4, -0.5, 0.5, 1)
+    assert (d.samples, d.batch_size, d.lr, d.truncation) == (400_000, 4, 2e-4, 1)
+    # issue 20: alpha in SDs of the assessor by default (measured by the run); GANalyze's +-0.5 one option away
+    assert (d.alpha_range, d.alpha_sd, d.alpha_min, d.alpha_max, d.assessor_sd) == ("auto", 1.0, None, None, None)
+    raw = TrainConfig(alpha_range="raw")
+    assert (raw.alpha_min, raw.alpha_max) == (-0.5, 0.5)
+    assert (d.max_step, d.keep, d.keep_weight) == (0.5, "", 10.0)
 
 
 def test_missing_predictor_weights_fail_clearly(tmp_path):
@@ -59,7 +65,7 @@ def test_missing_predictor_weights_fail_clearly(tmp_path):
 
 
 def test_batches_are_seeded_and_alpha_in_range(tmp_path):
-    cfg = small(tmp_path, alpha_min=-0.2, alpha_max=0.3, classes="3,5")
+    cfg = small(tmp_path, alpha_range="raw", alpha_min=-0.2, alpha_max=0.3, classes="3,5")
     a = draw_batch(torch.Generator().manual_seed(0), 64, 8, 10, [3, 5], cfg)
     b = draw_batch(torch.Generator().manual_seed(0), 64, 8, 10, [3, 5], cfg)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
@@ -71,7 +77,7 @@ def test_batches_are_seeded_and_alpha_in_range(tmp_path):
 def test_loss_is_ganalyze_objective_and_only_transformer_learns(tmp_path, tiny):
     c = build_components(small(tmp_path), generator=tiny)
     z, y, alpha = draw_batch(torch.Generator().manual_seed(1), 3, c.generator.dim_z, c.generator.num_classes,
-                             c.classes, small(tmp_path))
+                             c.classes, c.cfg)
     loss, before, after = ganalyze_loss(c, z, y, alpha)
     assert not before.requires_grad and after.requires_grad
     expected = ((c.assessor(c.generator(c.transformer(z, y, alpha), y)) - before - alpha) ** 2).mean()
@@ -137,6 +143,13 @@ def test_cli_train_dry_run_resume_and_errors(tmp_path):
     base = ["train", "--generator", "tiny", "--samples", "8", "--batch-size", "2", "--out", str(tmp_path), "-q"]
     r = runner.invoke(main, ["train", "--help"])
     assert r.exit_code == 0 and "--alpha-min" in r.output and "400000" in r.output
+    flat = " ".join(r.output.split())
+    assert all(k in flat for k in ("--alpha-range", "GANalyze's +-0.5", "--alpha-sd", "--max-step", "--keep",
+                                   "--keep-weight"))
+    r = runner.invoke(main, base + ["--assessor", "brightness", "--alpha-min", "-0.2"])
+    assert r.exit_code != 0 and "--alpha-range raw" in r.output and "Traceback" not in r.output
+    r = runner.invoke(main, base + ["--assessor", "brightness", "--keep", "brightnes"])
+    assert r.exit_code != 0 and "Did you mean 'brightness'" in r.output
     r = runner.invoke(main, base[:-1] + ["--dry-run", "--assessor", "brightness"])
     assert r.exit_code == 0 and "Would train one_direction" in r.output and not any(tmp_path.iterdir())
     r = runner.invoke(main, base)
@@ -158,7 +171,7 @@ def test_bf16_autocast_step_keeps_fp32_loss(tmp_path, tiny):
     c = build_components(small(tmp_path, amp="bf16"), generator=tiny)
     assert c.autocast_dtype == torch.bfloat16
     z, y, alpha = draw_batch(torch.Generator().manual_seed(0), 2, c.generator.dim_z, c.generator.num_classes,
-                             c.classes, small(tmp_path))
+                             c.classes, c.cfg)
     loss, _, _ = ganalyze_loss(c, z, y, alpha)
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
@@ -168,9 +181,13 @@ def test_bf16_autocast_step_keeps_fp32_loss(tmp_path, tiny):
 def test_positive_control_brightness(tmp_path, tiny):
     """Trained against brightness, held-out seeds get brighter with alpha at about the asked rate."""
     result = train(TrainConfig(**CONTROL, out=str(tmp_path)), generator=tiny, **QUIET)
+    card = json.loads((result.run.path / "transformer.json").read_text())
+    assert card["alpha_range"] == "auto" and card["alpha_max"] == pytest.approx(card["assessor_sd"])
+    held = json.loads((result.run.path / "heldout.json").read_text())
+    assert held["final"]["heldout_slope_ci_low"] >= 0.5, held["final"]  # measured 0.63 on seed 0 (slope 0.76)
     rows = score_strips(tiny, result.transformer, {"brightness": ASSESSORS.create("brightness")},
-                        classes=[0, 500], seeds=list(range(1000, 1008)), cfg=StripsConfig(alpha=0.1 / 3, steps=3),
-                        truncation=1.0)
+                        classes=[0, 500], seeds=list(range(1000, 1008)),
+                        cfg=StripsConfig(steps=3).resolved(card), truncation=1.0)
     s = summarize(rows, ["brightness"])["summary"]["brightness"]
     assert s["spearman_per_strip"] >= 0.9, s
     assert 0.5 <= s["slope"] <= 1.5, s
@@ -296,3 +313,81 @@ def test_stop_on_plateau_finishes_the_run(tmp_path, tiny):
     assert card["stopped"] == "plateau" and card["steps"] == 2
     again = train(resume=result.run.path, generator=tiny, **QUIET)
     assert again.step == 2  # a plateaued run is finished: resuming trains no further
+
+
+# ---- issue 20: alpha in the assessor's units, bounded steps, kept side assessors ---------------------------------
+
+def test_new_option_bounds_are_clear_errors():
+    ok = dict(assessor="brightness", generator="tiny")
+    for bad, match in ((dict(alpha_sd=0.0), "--alpha-sd"), (dict(alpha_sd=float("nan")), "--alpha-sd"),
+                       (dict(alpha_sd=float("inf")), "--alpha-sd"), (dict(max_step=0.0), "--max-step"),
+                       (dict(max_step=float("inf")), "--max-step"), (dict(max_step=-1.0), "--max-step"),
+                       (dict(alpha_range="sd"), "--alpha-range must be auto or raw"),
+                       (dict(alpha_min=-0.1, alpha_max=0.1), "apply with --alpha-range raw"),
+                       (dict(keep="brightnes"), "Did you mean 'brightness'"),
+                       (dict(keep="contrast,brightness"), "that is the assessor being steered"),
+                       (dict(keep="contrast", keep_weight=-1.0), "--keep-weight")):
+        with pytest.raises(GanalyzeError, match=match):
+            TrainConfig(**ok, **bad).validate()
+    TrainConfig(**ok, keep=" contrast, saturation ,contrast").validate()
+    assert TrainConfig(**ok, keep=" contrast, saturation ,contrast").kept() == ["contrast", "saturation"]
+
+
+def test_auto_alpha_is_measured_on_its_own_stream_and_recorded(tmp_path, tiny):
+    from ganalyze_mem.visualise.calibrate import SD_SAMPLES, SD_STREAM, measure_sd
+
+    auto = train(small(tmp_path / "auto"), generator=tiny, **QUIET)
+    saved = yaml.safe_load((auto.run.path / "config.yaml").read_text())
+    opts, rec = saved["options"], saved["resolved"]["alpha"]
+    sd = measure_sd(tiny, {"brightness": ASSESSORS.create("brightness")}, list(range(tiny.num_classes)), 1.0,
+                    seed=3, device=torch.device("cpu"))["brightness"]
+    assert opts["assessor_sd"] == sd and (opts["alpha_min"], opts["alpha_max"]) == (-sd, sd)
+    assert rec["alpha_min_in_sd"] == -1.0 and rec["sd_samples"] == SD_SAMPLES and rec["max_step"] == 0.5
+    assert 0.05 < sd < 0.2  # the tiny generator's brightness spreads about 0.1
+    # the SD's samples are not the training stream's: raw with the same range trains the same transformer
+    raw = train(small(tmp_path / "raw", alpha_range="raw", alpha_min=-sd, alpha_max=sd), generator=tiny, **QUIET)
+    a, b = auto.transformer.state_dict(), raw.transformer.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rg = torch.Generator().manual_seed(3)
+    assert not torch.equal(torch.Generator().manual_seed(SD_STREAM + 3).get_state(), rg.get_state())
+    wider = train(small(tmp_path / "wide", alpha_sd=2.0, samples=2), generator=tiny, **QUIET)
+    card = json.loads((wider.run.path / "transformer.json").read_text())
+    assert card["alpha_max"] == pytest.approx(2 * sd) and card["kwargs"]["alpha_scale"] == pytest.approx(2 * sd)
+    assert card["kwargs"]["max_step"] == 0.5 and card["assessor_sd"] == sd
+    held = json.loads((wider.run.path / "heldout.json").read_text())
+    assert max(held["alphas"]) == pytest.approx(2 * sd) and held["alpha"]["alpha_max_in_sd"] == pytest.approx(2.0)
+
+
+def test_keep_resume_is_bit_identical(tmp_path, tiny):
+    whole = train(small(tmp_path / "a", keep="contrast"), generator=tiny, **QUIET)
+    part = train(small(tmp_path / "b", keep="contrast", checkpoint_every=2), max_steps=3, generator=tiny, **QUIET)
+    resumed = train(resume=part.run.path, generator=tiny, **QUIET)
+    a, b = whole.transformer.state_dict(), resumed.transformer.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _train_rows(part.run.path) == _train_rows(whole.run.path)
+    kept = json.loads((whole.run.path / "heldout.json").read_text())["kept"]
+    assert set(kept) == {"contrast"} and kept["contrast"]["ci_low"] <= kept["contrast"]["slope"] <= \
+        kept["contrast"]["ci_high"]
+
+
+def test_keep_brightness_shrinks_the_brightness_slope_of_a_correlated_direction(tmp_path, tiny):
+    """Saturation and brightness correlate (0.88 on the tiny generator's samples): a saturation direction brightens
+    too, unless --keep brightness holds brightness; measured on the same held-out seeds for both runs."""
+    from ganalyze_mem.visualise.heldout import make_heldout
+    from ganalyze_mem.visualise.keep import kept_slopes
+
+    opts = dict(CONTROL, assessor="saturation", samples=240, eval_seeds="0-15", range_steps=0)
+    free = train(TrainConfig(**opts, out=str(tmp_path / "free")), generator=tiny, **QUIET)
+    kept = train(TrainConfig(**opts, keep="brightness", out=str(tmp_path / "kept")), generator=tiny, **QUIET)
+    c = build_components(TrainConfig(**opts, keep="brightness"), generator=tiny)
+    held = make_heldout(c, "100-131", c.cfg.alpha_min, c.cfg.alpha_max, 1.0)
+    s_free = kept_slopes(c, held, free.transformer)["brightness"]
+    s_kept = kept_slopes(c, held, kept.transformer)["brightness"]
+    assert abs(s_kept["slope"]) < abs(s_free["slope"]), (s_kept, s_free)
+    assert abs(s_kept["slope"]) < 0.5 * abs(s_free["slope"]), (s_kept, s_free)
+    summary = json.loads((kept.run.path / "heldout.json").read_text())
+    assert set(summary["kept"]) == {"brightness"} and "slope_in_sd" in summary["kept"]["brightness"]
+    # still a saturation direction, though a weaker one: most of saturation's change came with brightness (measured
+    # on seed 0: brightness slope 0.33 free vs 0.09 kept; saturation's held-out slope 0.17 kept)
+    assert summary["final"]["heldout_slope_ci_low"] > 0, summary["final"]
+    print("keep test:", {"free": s_free, "kept": s_kept, "saturation_kept": summary["final"]["heldout_slope"]})

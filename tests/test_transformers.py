@@ -113,7 +113,7 @@ def test_save_load_promote_round_trip(tmp_path, monkeypatch):
     save_trained(t, run, {"transformer": "nonlinear", "generator": "tiny", "assessor": "brightness",
                           "truncation": 1.0})
     loaded, card = load_trained(run)
-    assert card["kwargs"] == {"hidden": 32, "class_dim": 32}
+    assert card["kwargs"] == {"hidden": 32, "class_dim": 32, "max_step": None, "alpha_scale": 1.0}
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in t.state_dict().items())
 
     with pytest.raises(GanalyzeError, match="Bad name"):
@@ -144,3 +144,70 @@ def test_promote_refuses_unfinished_and_non_runs(tmp_path, monkeypatch):
         promote(tmp_path, "x")
     with pytest.raises(GanalyzeError, match="no trained transformer yet"):
         load_trained(tmp_path)
+
+
+# ---- issue 20: bounded steps -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", TRANSFORMERS.names())
+def test_a_huge_direction_moves_z_at_most_the_bound(name):
+    """|z' - z| (before the norm-keeping rescale) <= max_step |z| at |alpha| = alpha_scale, linear in |alpha| beyond;
+    the unbounded transformer with the same weights steps far further."""
+    bounded = TRANSFORMERS.create(name, dim_z=DIM_Z, num_classes=CLASSES, seed=3, max_step=0.5, alpha_scale=0.2)
+    free = TRANSFORMERS.create(name, dim_z=DIM_Z, num_classes=CLASSES, seed=3)
+    with torch.no_grad():
+        for t in (bounded, free):
+            for p in t.parameters():
+                p.mul_(1000.0)  # a direction 1000 times longer than any sensible one
+    z, y, _ = _batch(8)
+    for alpha, allowed in ((0.2, 0.5), (-0.2, 0.5), (0.1, 0.25), (0.6, 1.5)):
+        a = torch.full((8,), alpha)
+        step = bounded.step(z, y, a).norm(dim=1) / z.norm(dim=1)
+        assert (step <= allowed * (1 + 1e-5)).all(), (alpha, step)
+        assert (step >= 0.9 * allowed).all()  # a huge direction saturates the bound, it is not cut to nothing
+        assert (free.step(z, y, a).norm(dim=1) / z.norm(dim=1) > 10 * allowed).all()
+        out = bounded(z, y, a)
+        torch.testing.assert_close(out.norm(dim=1), z.norm(dim=1))  # the rescale still keeps |z|
+        if allowed < 1:  # a step of r |z| turns z by at most asin(r)
+            assert (torch.nn.functional.cosine_similarity(out, z) >= (1 - allowed ** 2) ** 0.5 - 1e-4).all()
+    assert bounded.extra_config()["max_step"] == 0.5 and bounded.extra_config()["alpha_scale"] == 0.2
+
+
+def test_the_bound_is_smooth_and_near_identity_for_short_steps():
+    t = TRANSFORMERS.create("one_direction", dim_z=DIM_Z, num_classes=CLASSES, seed=0, max_step=0.5, alpha_scale=1.0)
+    free = TRANSFORMERS.create("one_direction", dim_z=DIM_Z, num_classes=CLASSES, seed=0)
+    with torch.no_grad():
+        for m in (t, free):
+            m.theta.mul_(0.01)  # a step of ~1% of |z|: far inside the bound
+    z, y, alpha = _batch(6)
+    torch.testing.assert_close(t.step(z, y, alpha), free.step(z, y, alpha), rtol=1e-3, atol=1e-6)
+    with torch.no_grad():
+        t.theta.mul_(1e4)
+    t(z, y, alpha).sum().backward()
+    assert torch.isfinite(t.theta.grad).all() and t.theta.grad.abs().sum() > 0  # saturated, still a gradient
+    with pytest.raises(GanalyzeError, match="max_step"):
+        TRANSFORMERS.create("one_direction", dim_z=DIM_Z, num_classes=CLASSES, max_step=float("inf"))
+
+
+def test_old_cards_without_a_bound_load_unbounded_with_one_warning(tmp_path, monkeypatch):
+    import warnings
+
+    from ganalyze_mem.transformers import base
+
+    monkeypatch.setattr(base, "_warned_unbounded", set())
+    t = TRANSFORMERS.create("nonlinear", dim_z=DIM_Z, num_classes=CLASSES, hidden=16, seed=1)
+    save_trained(t, tmp_path, {"transformer": "nonlinear", "generator": "tiny", "assessor": "brightness"})
+    card = json.loads((tmp_path / "transformer.json").read_text())
+    card["kwargs"] = {"hidden": 16, "class_dim": 32}  # as saved before steps were bounded
+    (tmp_path / "transformer.json").write_text(json.dumps(card))
+    with pytest.warns(UserWarning, match="saved before steps were bounded"):
+        old, _ = load_trained(tmp_path)
+    assert old.max_step is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_trained(tmp_path)  # said once
+    z, y, alpha = _batch(4)
+    torch.testing.assert_close(old(z, y, alpha), t(z, y, alpha))
+    bounded = TRANSFORMERS.create("one_direction", dim_z=DIM_Z, num_classes=CLASSES, max_step=0.3, alpha_scale=0.1)
+    save_trained(bounded, tmp_path / "b", {"transformer": "one_direction", "generator": "tiny", "assessor": "x"})
+    again, card = load_trained(tmp_path / "b")
+    assert (again.max_step, again.alpha_scale) == (0.3, 0.1) and card["kwargs"]["max_step"] == 0.3

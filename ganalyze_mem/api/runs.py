@@ -167,7 +167,15 @@ def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_
     from ..visualise.train import train as run_train
 
     check_names("train", options, inspect.signature(train).parameters)
+    given = set(options)
     options = _from_config(config, options, train)
+    if config is not None:  # a rerun measures the assessor's SD again (the generator or assessor may differ)
+        from ..visualise.train import DERIVED
+
+        auto = options.get("alpha_range", TrainConfig.alpha_range) == "auto"
+        for k in DERIVED:
+            if k not in given and (auto or k in ("assessor_sd", "keep_sd")):
+                options.pop(k, None)
     if assessor is None and "assessor" in options:
         assessor = options.pop("assessor")
     options.pop("assessor", None)

@@ -21,8 +21,29 @@ D = TrainConfig()
               help="Training samples in total (GANalyze: 400k).")
 @click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=click.IntRange(1),
               help="Samples per step (GANalyze: 4); raise it on a GPU.")
-@click.option("--alpha-min", default=D.alpha_min, show_default=True, type=float, help="Smallest alpha drawn.")
-@click.option("--alpha-max", default=D.alpha_max, show_default=True, type=float, help="Largest alpha drawn.")
+@click.option("--alpha-range", default=D.alpha_range, show_default=True, type=click.Choice(["auto", "raw"]),
+              help="Units of alpha. auto: measure the assessor's SD over 256 generator samples (their own random "
+              "stream) and draw alpha in +-(--alpha-sd) SDs, so the target is a change the assessor gives on this "
+              "generator; raw: --alpha-min/--alpha-max in the assessor's own units (--alpha-range raw alone is "
+              "GANalyze's +-0.5, which fits MemNet's scale and few others). The SD and range are recorded in "
+              "config.yaml; reports give alpha raw and in SDs.")
+@click.option("--alpha-sd", default=D.alpha_sd, show_default=True, type=float,
+              help="With --alpha-range auto: alpha spans +-this many SDs of the assessor (> 0).")
+@click.option("--alpha-min", default=None, type=float,
+              help="With --alpha-range raw: smallest alpha drawn, in the assessor's units [default: -0.5].")
+@click.option("--alpha-max", default=None, type=float,
+              help="With --alpha-range raw: largest alpha drawn, in the assessor's units [default: 0.5].")
+@click.option("--max-step", default=D.max_step, show_default=True, type=float,
+              help="Bound on the latent step, as a fraction of |z|: |z' - z| <= max-step |z| at the range's largest "
+              "|alpha| (growing linearly beyond, for strips), by a smooth norm clamp of the step, so that a "
+              "direction edits images instead of replacing them (0.5: z turns by at most 30 degrees).")
+@click.option("--keep", default=D.keep, show_default=True,
+              help="Side assessors to hold fixed, comma separated (e.g. brightness,contrast): a penalty on their "
+              "score change (in their SDs) asks for a direction that moves the assessor and not these, so you can "
+              "ask whether 'more memorable' is more than 'brighter'. heldout.json reports each one's slope.")
+@click.option("--keep-weight", default=D.keep_weight, show_default=True, type=float,
+              help="Weight of the --keep penalty: a side change of one side SD costs this many times a missed target "
+              "of one SD of the assessor.")
 @click.option("--lr", default=D.lr, show_default=True, type=POSITIVE_FLOAT, help="Adam learning rate.")
 @click.option("--lr-schedule", default=D.lr_schedule, show_default=True, type=click.Choice(["constant", "cosine"]),
               help="constant (GANalyze) or cosine: decays to 0 at the last step, so the direction settles instead of "
@@ -78,12 +99,15 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
     \b
     Examples:
       ganalyze-mem train --assessor brightness --generator tiny --samples 2000 --batch-size 8 \\
-          --lr 0.3 --alpha-min -0.1 --alpha-max 0.1          # a CPU positive control in minutes
+          --lr 0.3                                           # a CPU positive control in minutes
+      ganalyze-mem train --assessor resnet50 --alpha-range raw    # GANalyze's alpha in [-0.5, 0.5]
+      ganalyze-mem train --assessor resnet50 --keep brightness,contrast
       ganalyze-mem train --assessor resnet50 --generator-weights ~/weights/biggan-deep-128
       ganalyze-mem train --resume outputs/train/00000-resnet50-one_direction-biggan-deep-128
     """
     from ..api.runs import train
     from ..errors import GanalyzeError
+    from ..visualise.calibrate import describe, record
     from ..visualise.train import build_components
 
     if resume is not None:
@@ -95,6 +119,10 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
         if run.path is not None:
             click.echo(f"Report: {run.path / 'report.html'}")
         return
+    if options.get("alpha_range") == "auto":  # --config of an auto run: its resolved range is measured again
+        for k in ("alpha_min", "alpha_max"):
+            if ctx.get_parameter_source(k) == click.core.ParameterSource.DEFAULT_MAP:
+                options[k] = None
     if not options.get("assessor"):
         raise GanalyzeError("Missing --assessor NAME (see `ganalyze-mem list assessors`), or pass --resume RUN_DIR.")
     cfg = TrainConfig.from_options(options).validate()
@@ -102,7 +130,7 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
         c = build_components(cfg)
         click.echo(f"Would train {cfg.transformer} ({sum(p.numel() for p in c.transformer.parameters())} parameters) "
                    f"on {cfg.generator} against {cfg.assessor}: {cfg.samples} samples in {cfg.steps} steps of "
-                   f"{cfg.batch_size}, alpha in [{cfg.alpha_min}, {cfg.alpha_max}], lr {cfg.lr}, "
+                   f"{cfg.batch_size}, {describe(record(c.cfg))}, lr {cfg.lr}, "
                    f"{len(c.classes)} classes, device {c.device}, "
                    f"autocast {c.autocast_dtype or 'none'}. Runs would go under {cfg.out}/.")
         return

@@ -57,8 +57,8 @@ SIZES: dict[str, DemoSize] = {
         fit=dict(backbone="resnet18", image_size=48, epochs=12, batch_size=32, lr=0.01, val_fraction=0.2),
         # nonlinear: the seeds' gains along one shared direction vary (each run's heldout.json states their CV), so
         # a z-dependent step has a better chance than one direction. Cosine decay: it ends settled, not noisy.
-        train=dict(transformer="nonlinear", samples=1600, batch_size=16, alpha_min=-0.2, alpha_max=0.2, lr=0.01,
-                   lr_schedule="cosine", eval_every=25),
+        train=dict(transformer="nonlinear", samples=1600, batch_size=16, alpha_range="raw", alpha_min=-0.2,
+                   alpha_max=0.2, lr=0.01, lr_schedule="cosine", eval_every=25),
         strips=dict(classes="0,4,8,12", seeds="0-3", alpha=0.1, steps=2),
         factor_seeds=64, shapes_per_set=10, nerf=dict(views=24),
         # HumanMem (ResNet-152) on every photo would double the run time on a CPU; the strips score it instead.
@@ -71,8 +71,8 @@ SIZES: dict[str, DemoSize] = {
                      seen_epochs=2, bin_size=4, whole_dataset=True, part_size=24, enforce_bar=False,
                      below_bar="keep", bootstrap=100, workers=1),
         fit=dict(backbone="resnet18", image_size=32, epochs=2, batch_size=16, lr=0.01, val_fraction=0.25),
-        train=dict(samples=64, batch_size=8, alpha_min=-0.2, alpha_max=0.2, lr=0.01, eval_every=4, eval_seeds="0-3",
-                   range_seeds=2, range_steps=2),
+        train=dict(samples=64, batch_size=8, alpha_range="raw", alpha_min=-0.2, alpha_max=0.2, lr=0.01, eval_every=4,
+                   eval_seeds="0-3", range_seeds=2, range_steps=2),
         strips=dict(classes="0,1", seeds="0-1", alpha=0.1, steps=1),
         factor_seeds=8, shapes_per_set=2, nerf=dict(views=6),
         attributes_only="hue,saturation,value,colourfulness,contrast,entropy",

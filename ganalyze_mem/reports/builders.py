@@ -204,6 +204,14 @@ def train_page(folder: Path) -> Page:
     last = rows[-1] if rows else {}
     page.text(f"{last.get('step', 0)} of {total or '?'} steps logged; "
               + ("finished: transformer.safetensors written." if card else "not finished (no transformer.json yet)."))
+    alpha = (cfg.get("resolved", {}) or {}).get("alpha")
+    if alpha and alpha.get("alpha_min") is not None:
+        from ..visualise.calibrate import describe
+
+        page.text(describe(alpha) + (f"; steps bounded by {alpha['max_step']:g} |z| at the range's edge"
+                                     if alpha.get("max_step") else "; steps unbounded")
+                  + (f"; held fixed: {', '.join(alpha['keep'])} (weight {alpha.get('keep_weight')})"
+                     if alpha.get("keep") else "") + ".")
     if rows:
         page.heading("Training curves")
         labels = {"loss": "loss (MSE of score change vs alpha)", "achieved_change_slope":

@@ -236,6 +236,13 @@ def _train_heldout(page: Page, folder: Path, rows: list[dict[str, Any]], held: d
                       note=not cons.get("consistent", True))
         if d.get("reason"):
             page.text(f"Diagnosis ({d.get('verdict', '')}): {d['reason']}", note=d.get("verdict") != "reaches target")
+        kept = held.get("kept") or {}
+        if kept:
+            page.table([{"kept assessor": name, "slope per unit alpha": k.get("slope"), "ci_low": k.get("ci_low"),
+                         "ci_high": k.get("ci_high"), "slope in SDs (side SD per assessor SD)": k.get("slope_in_sd")}
+                        for name, k in kept.items()],
+                       caption="--keep: each held assessor's held-out change per unit alpha of the target, with its "
+                               "95% interval over seeds; 0 means it was held fixed.", csv_link=False)
 
 
 def _sb(r) -> float:

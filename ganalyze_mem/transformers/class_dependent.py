@@ -15,8 +15,9 @@ from .base import Transformer
 class ClassDependent(Transformer):
     """z' = z + alpha * (W y + b), rescaled to the norm of z."""
 
-    def __init__(self, dim_z: int, num_classes: int, seed: int = 0):
-        super().__init__(dim_z, num_classes)
+    def __init__(self, dim_z: int, num_classes: int, seed: int = 0, max_step: float | None = None,
+                 alpha_scale: float = 1.0):
+        super().__init__(dim_z, num_classes, max_step, alpha_scale)
         self.to_direction = nn.utils.skip_init(nn.Linear, self.num_classes, self.dim_z)  # no global-RNG init
         g = torch.Generator().manual_seed(int(seed))
         with torch.no_grad():  # initialise from our own generator, never the global RNG

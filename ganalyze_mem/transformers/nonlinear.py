@@ -22,8 +22,9 @@ def _linear(n_in: int, n_out: int, bias: bool = True) -> nn.Linear:
 class Nonlinear(Transformer):
     """z' = z + alpha * f(z / |z|, embed(y), alpha), rescaled to the norm of z; f is an MLP with SiLU."""
 
-    def __init__(self, dim_z: int, num_classes: int, seed: int = 0, hidden: int = 256, class_dim: int = 32):
-        super().__init__(dim_z, num_classes)
+    def __init__(self, dim_z: int, num_classes: int, seed: int = 0, hidden: int = 256, class_dim: int = 32,
+                 max_step: float | None = None, alpha_scale: float = 1.0):
+        super().__init__(dim_z, num_classes, max_step, alpha_scale)
         self.hidden, self.class_dim = int(hidden), int(class_dim)
         self.embed = _linear(self.num_classes, self.class_dim, bias=False)
         self.net = nn.Sequential(
@@ -47,7 +48,7 @@ class Nonlinear(Transformer):
         last.bias.copy_(torch.randn(last.bias.shape, generator=g))
 
     def extra_config(self) -> dict:
-        return {"hidden": self.hidden, "class_dim": self.class_dim}
+        return {**super().extra_config(), "hidden": self.hidden, "class_dim": self.class_dim}
 
     def direction(self, z: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         unit = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)

@@ -13,10 +13,11 @@ from .base import Transformer
 
 
 class OneDirection(Transformer):
-    """z' = z + alpha * theta, rescaled to the norm of z."""
+    """z' = z + alpha * theta (theta norm-bounded, see `Transformer`), rescaled to the norm of z."""
 
-    def __init__(self, dim_z: int, num_classes: int, seed: int = 0):
-        super().__init__(dim_z, num_classes)
+    def __init__(self, dim_z: int, num_classes: int, seed: int = 0, max_step: float | None = None,
+                 alpha_scale: float = 1.0):
+        super().__init__(dim_z, num_classes, max_step, alpha_scale)
         g = torch.Generator().manual_seed(int(seed))
         self.theta = nn.Parameter(torch.randn(1, self.dim_z, generator=g))
 

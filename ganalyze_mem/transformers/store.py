@@ -22,15 +22,18 @@ from ..errors import GanalyzeError, WeightsError
 from ..rundir import RunDir, atomic_write_text
 from ..weights import artifact_dir, load_into, load_state_dict, save_safetensors, sha256_file
 from . import TRANSFORMERS
-from .base import Transformer
+from .base import Transformer, warn_unbounded
 
 WEIGHTS = "transformer.safetensors"
 CARD = "transformer.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def build(card: dict[str, Any]) -> Transformer:
-    """An untrained transformer of the card's kind and shape."""
+def build(card: dict[str, Any], where: str = "transformer") -> Transformer:
+    """An untrained transformer of the card's kind and shape; a card from before steps were bounded (no max_step)
+    builds an unbounded one, as it was trained, and says so once."""
+    if "max_step" not in card.get("kwargs", {}):
+        warn_unbounded(where)
     return TRANSFORMERS.create(card["transformer"], dim_z=int(card["dim_z"]), num_classes=int(card["num_classes"]),
                                **card.get("kwargs", {}))
 
@@ -70,7 +73,7 @@ def load_trained(source: str | Path, device: str | torch.device = "cpu") -> tupl
         if card.get("sha256") and path.is_file() and sha256_file(path) != card["sha256"]:
             raise WeightsError(f"{path}: its sha256 does not match the one in {folder / CARD}; the file was changed "
                                "or damaged. Promote or train it again.")
-        transformer = build(card)
+        transformer = build(card, str(folder))
         load_into(transformer, load_state_dict(path), path)
         return transformer.to(device).eval(), card
     from ..visualise import checkpoints
@@ -83,7 +86,7 @@ def load_trained(source: str | Path, device: str | torch.device = "cpu") -> tupl
     card = dict(state["card"])
     card["step"] = int(state["step"])
     card["unfinished"] = True
-    transformer = build(card)
+    transformer = build(card, str(folder))
     load_into(transformer, state["transformer"], path)
     return transformer.to(device).eval(), card
 

@@ -108,15 +108,27 @@ def summarize(rows: Sequence[dict[str, Any]], assessors: Sequence[str]) -> dict[
             "assessors": list(assessors)}
 
 
-def to_csv(report: dict[str, Any]) -> str:
+def _sd(training: dict[str, Any] | None) -> float | None:
+    """The training assessor's SD on the generator's samples (the unit of alpha with --alpha-range auto), if known."""
+    sd = (training or {}).get("assessor_sd")
+    return float(sd) if sd else None
+
+
+def to_csv(report: dict[str, Any], training: dict[str, Any] | None = None) -> str:
+    """The per-alpha table; with the training card's assessor SD, alpha in SDs too (column alpha_in_sd)."""
     buf = io.StringIO()
+    sd = _sd(training)
     cols = ["assessor", "alpha", "n", "mean", "ci_low", "ci_high", "change", "change_ci_low", "change_ci_high"]
-    w = csv.DictWriter(buf, fieldnames=cols + ["class_kept"], lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=cols[:2] + (["alpha_in_sd"] if sd else []) + cols[2:] + ["class_kept"],
+                       lineterminator="\n")
     w.writeheader()
     kept = {k["alpha"]: k["class_kept"] for k in report["class_kept"] or []}
     for r in report["per_alpha"]:
-        w.writerow({**{c: (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c]) for c in cols},
-                    "class_kept": f"{kept[r['alpha']]:.4g}" if r["alpha"] in kept else ""})
+        row = {**{c: (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c]) for c in cols},
+               "class_kept": f"{kept[r['alpha']]:.4g}" if r["alpha"] in kept else ""}
+        if sd:
+            row["alpha_in_sd"] = f"{r['alpha'] / sd:.4g}"
+        w.writerow(row)
     return buf.getvalue()
 
 
@@ -125,7 +137,15 @@ def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_a
     def f(v: float, d: int = 3) -> str:
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}"
 
+    sd = _sd(training)
+
+    def alpha_text(a: float) -> str:
+        return f"{a:+.3f}" + (f" ({a / sd:+.2f} SD)" if sd else "")
+
     lines = [f"# {title}", ""]
+    if sd:
+        lines += [f"alpha is the target change of the trained assessor's score, in its own units; in brackets in SDs "
+                  f"of that assessor over the generator's samples (SD {sd:.4g}, measured by the training run).", ""]
     lines += ["Achieved change = score at alpha minus the seed image's score; the target is alpha itself for the "
               "training assessor (slope 1). Spearman: pooled over all images; on change: seed differences removed.",
               "", "| assessor | slope | intercept | R² | Spearman(alpha, score) | Spearman(alpha, change) | "
@@ -141,7 +161,7 @@ def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_a
         lines += ["", f"## {name}", "", "| alpha | n | mean score | 95% CI | mean change | 95% CI |",
                   "|---|---|---|---|---|---|"]
         for r in (r for r in report["per_alpha"] if r["assessor"] == name):
-            lines.append(f"| {r['alpha']:+.3f} | {r['n']} | {f(r['mean'], 4)} | [{f(r['ci_low'], 4)}, "
+            lines.append(f"| {alpha_text(r['alpha'])} | {r['n']} | {f(r['mean'], 4)} | [{f(r['ci_low'], 4)}, "
                          f"{f(r['ci_high'], 4)}] | {f(r['change'], 4)} | [{f(r['change_ci_low'], 4)}, "
                          f"{f(r['change_ci_high'], 4)}] |")
     if training and training.get("heldout"):
@@ -153,12 +173,15 @@ def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_a
                   f"[{f(h.get('heldout_slope_ci_low'), 2)}, {f(h.get('heldout_slope_ci_high'), 2)}], "
                   f"{h.get('heldout_seeds')} seeds, step {h.get('step')}): **{diag.get('verdict', 'n/a')}**. "
                   f"{diag.get('reason', '')}"]
+        for name, k in (h.get("heldout_kept") or {}).items():
+            lines.append(f"Kept {name}: {f(k.get('slope'), 4)} per unit alpha (95% CI [{f(k.get('ci_low'), 4)}, "
+                         f"{f(k.get('ci_high'), 4)}]; 0 is held fixed).")
         if training.get("check"):
             lines += ["", verdict_line(training)]
     if report["class_kept"]:
         lines += ["", "## Class kept (top-1 of the classifier is the seed's class)", "", "| alpha | n | kept |",
                   "|---|---|---|"]
-        lines += [f"| {k['alpha']:+.3f} | {k['n']} | {k['class_kept']:.2f} |" for k in report["class_kept"]]
+        lines += [f"| {alpha_text(k['alpha'])} | {k['n']} | {k['class_kept']:.2f} |" for k in report["class_kept"]]
     return "\n".join(lines) + "\n"
 
 
@@ -212,7 +235,7 @@ def write_report(report: dict[str, Any], folder: str | Path, title: str = "Per-a
     """Write report.csv, report.md and report.png into `folder`; `training` (the transformer's card) adds the
     training run's held-out check and its diagnosis (under-trained, saturated, ...) to report.md."""
     folder = Path(folder)
-    out = {"csv": atomic_write_text(folder / "report.csv", to_csv(report)),
+    out = {"csv": atomic_write_text(folder / "report.csv", to_csv(report, training)),
            "md": atomic_write_text(folder / "report.md", to_markdown(report, title, train_assessor, training)),
            "png": plot(report, folder / "report.png", train_assessor)}
     return out

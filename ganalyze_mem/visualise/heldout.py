@@ -341,8 +341,8 @@ def diagnose(fraction: float, reach: dict[str, Any], scale: dict[str, Any], cv: 
     improving = bool((trend or {}).get("improving"))
     if not along and ((free_known and not free) or (not free_known and not improving)):
         return {"verdict": "saturated", "reason": numbers + ": the assessor's attainable range on this generator "
-                "within the step bound is smaller than the alpha range; lower --alpha-min/--alpha-max to what it "
-                "can reach." + no_dir}
+                "within the step bound is smaller than the alpha range; lower --alpha-sd (or --alpha-min/--alpha-max "
+                "with --alpha-range raw) to what it can reach." + no_dir}
     if improving or (transformer in LINEAR_STEP and scale.get("longer_step_helps")):
         why = ("the held-out slope is still improving (interval above 0)" if improving else
                "a longer step lowers the held-out loss (paired interval above 0)")
@@ -368,10 +368,11 @@ def json_safe(obj: Any) -> Any:
 
 
 def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, stopped: str,
-                  step: int) -> dict[str, Any]:
+                  step: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """``heldout.json`` (final held-out slope, its history with per-seed slopes, the edit checks, the attainable
-    range within the step bound, the direction-consistency diagnostic, the thresholds and the diagnosis) and
-    ``heldout.png`` (`heldout_plot.plot_summary`)."""
+    range within the step bound, the direction-consistency diagnostic, the thresholds and the diagnosis; `extra`
+    adds keys, e.g. the alpha range in SDs and the kept assessors' slopes) and ``heldout.png``
+    (`heldout_plot.plot_summary`)."""
     import json
     from pathlib import Path
 
@@ -415,7 +416,7 @@ def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, 
                      "feature_ratio": r.get("heldout_feature_ratio"), "diversity": r.get("heldout_diversity")}
                     for r in history],
         "attainable": reach, "loss_by_scale": scale, "direction_consistency": consistency,
-        "thresholds": edit_checks.thresholds(), "diagnosis": diagnosis,
+        "thresholds": edit_checks.thresholds(), "diagnosis": diagnosis, **(extra or {}),
     }
     atomic_write_text(folder / "heldout.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     plot_summary(summary, folder / "heldout.png")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class StripsConfig:
 
     classes: str | None = None  # names or indices; None: 8 classes spread over the generator's classes
     seeds: str = "0-9"
-    alpha: float = 0.1
+    alpha: float | None = None  # None: the training range's largest |alpha| / steps (from the transformer's card)
     steps: int = 3
     mode: str = "bigger_step"
     truncation: float | None = None  # None: the truncation the transformer was trained with
@@ -51,14 +51,23 @@ class StripsConfig:
     def validate(self) -> StripsConfig:
         if self.mode not in ("bigger_step", "iterative"):
             raise GanalyzeError(f"--mode must be bigger_step or iterative, got {self.mode!r}.")
-        if self.steps < 1 or self.alpha <= 0:
+        if self.steps < 1 or (self.alpha is not None and not self.alpha > 0):
             raise GanalyzeError(f"Need --steps >= 1 and --alpha > 0; got {self.steps} and {self.alpha}.")
         if self.batch_size < 1:
             raise GanalyzeError("--batch-size must be at least 1.")
         return self
 
+    def resolved(self, card: dict[str, Any]) -> StripsConfig:
+        """This config with the default alpha step taken from a trained transformer's card."""
+        if self.alpha is not None:
+            return self
+        top = max(abs(float(card.get("alpha_min", -0.5))), abs(float(card.get("alpha_max", 0.5))))
+        return replace(self, alpha=round(top / self.steps, 10))
+
     @property
     def alphas(self) -> list[float]:
+        if self.alpha is None:
+            raise GanalyzeError("StripsConfig.alpha is not set: give an alpha step, or use cfg.resolved(card).")
         return [round(k * self.alpha, 10) for k in range(-self.steps, self.steps + 1)]
 
 
@@ -220,6 +229,9 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
     cfg = (cfg or StripsConfig()).validate()
     device = resolve_device(cfg.device)
     transformer, card = load_trained(source, device)
+    cfg = cfg.resolved(card)
+    sd = card.get("assessor_sd")
+    step_text = f"alpha step {cfg.alpha:.4g}" + (f" ({cfg.alpha / sd:.2f} SD of the assessor)" if sd else "")
     truncation = float(cfg.truncation if cfg.truncation is not None else card.get("truncation", 1.0))
     generator = GENERATORS.create(card["generator"], truncation=truncation,
                                   weights=cfg.generator_weights or card.get("generator_weights")).to(device)
@@ -249,7 +261,7 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
         slug = f"{c:04d}-{cname.replace(' ', '_').replace('/', '_')[:40]}"
         labels = [[_cell_labels(r, names) for r in rows[i * len(cfg.alphas):(i + 1) * len(cfg.alphas)]]
                   for i in range(images.shape[0])]
-        title = f"class {c} ({cname}): {train_name}, {cfg.mode}, alpha step {cfg.alpha}"
+        title = f"class {c} ({cname}): {train_name}, {cfg.mode}, {step_text}"
         sheet = compose_strips(images, labels, cfg.alphas, title)
         with atomic_path(run.path / "strips" / f"{slug}.png") as tmp:
             sheet.save(tmp, format="PNG")
@@ -264,7 +276,7 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
                         on_class, progress)
     grid = compose_strips(torch.stack(first_strips), first_labels, cfg.alphas,
                           f"first seed of each class (at most {GRID_CLASSES}): {train_name}, {cfg.mode}, "
-                          f"alpha step {cfg.alpha}")
+                          f"{step_text}")
     with atomic_path(run.path / "grid.png") as tmp:
         grid.save(tmp, format="PNG")
     atomic_write_text(run.path / "scores.csv", rows_to_csv(rows, names, class_names))

@@ -19,7 +19,7 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from ..rundir import RunDir
 from ..seeding import parse_seeds
 from . import checkpoints, heldout
 
+# Options a run fills in itself (alpha_min/alpha_max too, with --alpha-range auto): a resume reuses the run's own.
+DERIVED = ("assessor_sd", "keep_sd", "alpha_min", "alpha_max")
 # Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).
 RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples", "generator_weights",
                      "assessor_weights")
@@ -45,8 +47,18 @@ class TrainConfig:
     transformer: str = "one_direction"
     samples: int = 400_000
     batch_size: int = 4
-    alpha_min: float = -0.5
-    alpha_max: float = 0.5
+    alpha_range: str = "auto"  # auto: alpha in SDs of the assessor on the generator's samples; raw: as given
+    alpha_sd: float = 1.0  # with auto: alpha spans +-alpha_sd SDs of the assessor
+    alpha_min: float | None = None  # raw: None is GANalyze's -0.5; auto: filled by the run (-alpha_sd * SD)
+    alpha_max: float | None = None  # raw: None is GANalyze's +0.5; auto: filled by the run (+alpha_sd * SD)
+    assessor_sd: float | None = None  # filled by the run: the assessor's SD over SD_SAMPLES generator samples
+    # An edit, not a replacement: |z' - z| <= max_step |z| at the range's largest |alpha|. 0.5 allows at most a 30
+    # degree turn of z (cosine >= 0.87) at the range's edge; the positive controls need about 0.35 there, and a
+    # collapsed transformer stepped 2 |z| (cosine ~0; ganalyze-mem issue 20). None: unbounded, as GANalyze.
+    max_step: float | None = 0.5
+    keep: str = ""  # side assessors (comma separated) whose score change is held at zero by a penalty
+    keep_weight: float = 10.0  # weight of that penalty: side change in side SDs against missed target in main SDs
+    keep_sd: dict[str, float] | None = None  # filled by the run: each kept assessor's SD, measured like assessor_sd
     lr: float = 2e-4
     lr_schedule: str = "constant"  # constant (GANalyze) or cosine (decays to 0 at the last step)
     truncation: float = 1.0
@@ -73,8 +85,35 @@ class TrainConfig:
         if self.batch_size < 1 or self.samples < self.batch_size:
             raise GanalyzeError(f"Need --batch-size >= 1 and --samples >= --batch-size; got {self.batch_size} "
                                 f"and {self.samples}.")
-        if not self.alpha_min < self.alpha_max:
+        if self.alpha_range not in ("auto", "raw"):
+            raise GanalyzeError(f"--alpha-range must be auto or raw, got {self.alpha_range!r}.")
+        if not (isinstance(self.alpha_sd, (int, float)) and math.isfinite(self.alpha_sd) and self.alpha_sd > 0):
+            raise GanalyzeError(f"--alpha-sd must be a positive finite number of SDs (e.g. 1), got {self.alpha_sd}.")
+        if self.alpha_range == "auto" and self.assessor_sd is None and (self.alpha_min, self.alpha_max) != (None, None):
+            raise GanalyzeError(f"--alpha-min/--alpha-max ({self.alpha_min}, {self.alpha_max}) are in the assessor's "
+                                "raw units and apply with --alpha-range raw; with --alpha-range auto (the default) "
+                                "set the range with --alpha-sd (SDs of the assessor).")
+        if self.assessor_sd is not None and not (math.isfinite(self.assessor_sd) and self.assessor_sd > 0):
+            raise GanalyzeError(f"assessor_sd must be a positive finite SD (or None: measured), got "
+                                f"{self.assessor_sd}.")
+        if self.alpha_min is not None and self.alpha_max is not None and not self.alpha_min < self.alpha_max:
             raise GanalyzeError(f"--alpha-min ({self.alpha_min}) must be below --alpha-max ({self.alpha_max}).")
+        if self.max_step is not None and not (isinstance(self.max_step, (int, float)) and math.isfinite(self.max_step)
+                                              and self.max_step > 0):
+            raise GanalyzeError(f"--max-step must be a positive finite fraction of |z| (e.g. 0.5), got "
+                                f"{self.max_step}.")
+        if not (isinstance(self.keep_weight, (int, float)) and math.isfinite(self.keep_weight)
+                and self.keep_weight >= 0):
+            raise GanalyzeError(f"--keep-weight must be a finite number >= 0, got {self.keep_weight}.")
+        from ..assessors import ASSESSORS
+        from ..assessors.folders import register_predictor_folders
+
+        if self.kept():
+            register_predictor_folders(ASSESSORS)  # promoted predictors are assessors too
+        for name in self.kept():
+            ASSESSORS.entry(name)  # an unknown name fails here, with the close names
+            if name == self.assessor:
+                raise GanalyzeError(f"--keep {name}: that is the assessor being steered; keep other assessors.")
         if not 0 < self.truncation <= 1:
             raise GanalyzeError(f"--truncation must be in (0, 1], got {self.truncation}.")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -94,6 +133,20 @@ class TrainConfig:
             raise GanalyzeError(f"--eval-seeds must name at least 2 seeds (for an interval), got {self.eval_seeds!r}.")
         return self
 
+    def __post_init__(self) -> None:
+        if self.alpha_range == "raw":  # GANalyze's range unless given
+            self.alpha_min = -0.5 if self.alpha_min is None else self.alpha_min
+            self.alpha_max = 0.5 if self.alpha_max is None else self.alpha_max
+
+    def kept(self) -> list[str]:
+        """The side assessors of --keep, in order, without repeats."""
+        return list(dict.fromkeys(n.strip() for n in (self.keep or "").split(",") if n.strip()))
+
+    @property
+    def alpha_scale(self) -> float:
+        """The training range's largest |alpha| (resolved runs only): the step bound holds at this alpha."""
+        return max(abs(self.alpha_min), abs(self.alpha_max))
+
     @property
     def steps(self) -> int:
         return math.ceil(self.samples / self.batch_size)
@@ -109,7 +162,8 @@ class TrainConfig:
 
 @dataclass
 class Components:
-    """What a run trains and with what: frozen generator and assessor, the transformer, the class pool."""
+    """What a run trains and with what: frozen generator and assessor, the transformer, the class pool; `cfg` is the
+    run's config with its alpha range and SDs resolved; `sides` are the --keep assessors (frozen)."""
 
     generator: nn.Module
     assessor: nn.Module
@@ -117,6 +171,12 @@ class Components:
     classes: list[int]
     device: torch.device
     autocast_dtype: torch.dtype | None
+    cfg: TrainConfig | None = None
+    sides: dict[str, nn.Module] = field(default_factory=dict)
+
+    @property
+    def keep_weight(self) -> float:
+        return float(self.cfg.keep_weight) if self.cfg is not None and self.sides else 0.0
 
 
 @dataclass
@@ -135,35 +195,57 @@ def resolve_device(device: str) -> torch.device:
 
 def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
                      assessor: nn.Module | None = None) -> Components:
-    """Create the generator, assessor and an untrained transformer for `cfg` (raises WeightsError when missing).
-
-    An already built `generator` or `assessor` (the presets `cfg` names) is used instead of building another.
+    """Create the generator, assessor, --keep assessors and an untrained transformer for `cfg` (raises WeightsError
+    when weights are missing), after resolving the alpha range (`resolve_alpha`): `Components.cfg` is the resolved
+    config. An already built `generator` or `assessor` (the presets `cfg` names) is used instead of building another.
     """
     from ..generators import GENERATORS
+    from ..scoring import build_assessor  # the one way: promoted predictor folders are registered first
     from ..transformers import TRANSFORMERS
 
     device = resolve_device(cfg.device)
     TRANSFORMERS.entry(cfg.transformer)  # unknown names fail before anything slow is built
     if assessor is None:
-        from ..scoring import build_assessor  # the one way: promoted predictor folders are registered first
-
         assessor = build_assessor(cfg.assessor, cfg.assessor_weights)
+    sides = {name: build_assessor(name) for name in cfg.kept()}
     if generator is None:
         generator = GENERATORS.create(cfg.generator, truncation=cfg.truncation, weights=cfg.generator_weights)
     elif float(getattr(generator, "truncation", cfg.truncation)) != cfg.truncation:
         raise GanalyzeError(f"The generator passed in uses truncation {generator.truncation}, the config "
                             f"{cfg.truncation}; build it with truncation={cfg.truncation}.")
-    transformer = TRANSFORMERS.create(cfg.transformer, dim_z=generator.dim_z, num_classes=generator.num_classes,
-                                      seed=cfg.seed)
-    for m in (generator, assessor):
+    for m in (generator, assessor, *sides.values()):
         m.eval()
         for p in m.parameters():
             p.requires_grad_(False)
     dtype = None
     if cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda"):
         dtype = torch.bfloat16
-    return Components(generator.to(device), assessor.to(device), transformer.to(device),
-                      generator.resolve_classes(cfg.classes), device, dtype)
+    generator, assessor = generator.to(device), assessor.to(device)
+    sides = {name: a.to(device) for name, a in sides.items()}
+    classes = generator.resolve_classes(cfg.classes)
+    cfg = resolve_alpha(cfg, generator, assessor, sides, classes, device, dtype)
+    transformer = TRANSFORMERS.create(cfg.transformer, dim_z=generator.dim_z, num_classes=generator.num_classes,
+                                      seed=cfg.seed, max_step=cfg.max_step, alpha_scale=cfg.alpha_scale)
+    return Components(generator, assessor, transformer.to(device), classes, device, dtype, cfg, sides)
+
+
+def resolve_alpha(cfg: TrainConfig, generator: nn.Module, assessor: nn.Module, sides: dict[str, nn.Module],
+                  classes: list[int], device: torch.device, dtype: torch.dtype | None) -> TrainConfig:
+    """`cfg` with assessor_sd and keep_sd measured where missing (`calibrate.measure_sd`, on samples of their own
+    stream) and, with --alpha-range auto, alpha_min/alpha_max = -+alpha_sd * assessor_sd. A resumed run has them all
+    recorded already and measures nothing."""
+    from .calibrate import measure_sd
+
+    kept_sd = dict(cfg.keep_sd or {})
+    if cfg.assessor_sd is None or any(name not in kept_sd for name in sides):
+        sd = measure_sd(generator, {cfg.assessor: assessor, **sides}, classes, cfg.truncation, cfg.seed, device,
+                        dtype)
+        main = sd.pop(cfg.assessor)
+        cfg = replace(cfg, assessor_sd=cfg.assessor_sd if cfg.assessor_sd is not None else main,
+                      keep_sd={**sd, **kept_sd} if sides else cfg.keep_sd)
+    if cfg.alpha_range == "auto" and (cfg.alpha_min is None or cfg.alpha_max is None):
+        cfg = replace(cfg, alpha_min=-cfg.alpha_sd * cfg.assessor_sd, alpha_max=cfg.alpha_sd * cfg.assessor_sd)
+    return cfg
 
 
 def weight_record(registry, name: str, obj: nn.Module, explicit: str | None) -> dict[str, Any]:
@@ -184,10 +266,13 @@ def weight_record(registry, name: str, obj: nn.Module, explicit: str | None) -> 
 
 def draw_batch(rng: torch.Generator, n: int, dim_z: int, num_classes: int, classes: list[int], cfg: TrainConfig):
     """One training batch (z, one-hot y, alpha) from the run's generator: z ~ truncated normal in [-2, 2] times the
-    truncation (BigGAN's truncation trick), classes uniform over `classes`, alpha uniform in [alpha_min, alpha_max]."""
-    z = torch.nn.init.trunc_normal_(torch.empty(n, dim_z), a=-2.0, b=2.0, generator=rng) * cfg.truncation
-    pool = torch.as_tensor(classes, dtype=torch.long)
-    y = nn.functional.one_hot(pool[torch.randint(len(pool), (n,), generator=rng)], num_classes).float()
+    truncation (BigGAN's truncation trick), classes uniform over `classes`, alpha uniform in [alpha_min, alpha_max]
+    (a resolved config's)."""
+    from .calibrate import draw_latents
+
+    if cfg.alpha_min is None or cfg.alpha_max is None:
+        raise GanalyzeError("draw_batch needs a resolved alpha range: use build_components(cfg).cfg.")
+    z, y = draw_latents(rng, n, dim_z, num_classes, classes, cfg.truncation)
     alpha = cfg.alpha_min + (cfg.alpha_max - cfg.alpha_min) * torch.rand(n, generator=rng)
     return z, y, alpha
 
@@ -208,15 +293,27 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 def ganalyze_loss(c: Components, z: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor):
     """GANalyze's objective: MSE(A(G(T(z, y, alpha))), A(G(z, y)) + alpha); the target carries no gradient.
 
+    With --keep, plus the side assessors' penalty (`keep.penalty`): keep_weight * SD_A^2 * the mean over sides of
+    mean(((S(G(T(z, y, alpha))) - S(G(z, y))) / SD_S)^2), i.e. each side's change in its own SDs, weighed in the
+    main assessor's squared units like the MSE it is added to.
     Returns (loss, score of the seed image, score of the transformed image); scores and loss are fp32 even under
     bf16 autocast, which covers only the generator and assessor forwards.
     """
     with torch.no_grad(), autocast(c.device, c.autocast_dtype):
-        before = c.assessor(c.generator(z, y)).float()
+        seed_images = c.generator(z, y)
+        before = c.assessor(seed_images).float()
+        side_before = {name: a(seed_images).float() for name, a in c.sides.items()} if c.keep_weight else {}
     moved = c.transformer(z, y, alpha)
     with autocast(c.device, c.autocast_dtype):
-        after = c.assessor(c.generator(moved, y)).float()
+        images = c.generator(moved, y)
+        after = c.assessor(images).float()
     loss = nn.functional.mse_loss(after, before + alpha)
+    if side_before:
+        from .keep import penalty
+
+        with autocast(c.device, c.autocast_dtype):
+            side_after = {name: a(images).float() for name, a in c.sides.items()}
+        loss = loss + c.keep_weight * c.cfg.assessor_sd ** 2 * penalty(side_before, side_after, c.cfg.keep_sd)
     return loss, before, after
 
 
@@ -265,14 +362,21 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
     """
     from ..assessors import ASSESSORS
     from ..generators import GENERATORS
+    from .calibrate import describe, record
 
     run: RunDir | None = None
     if resume is not None:
         run = RunDir.open(resume)
         run.warn_if_compute_changed()
-        saved = run.config.get("options", {})
+        saved = dict(run.config.get("options", {}))
+        if "alpha_range" not in saved:  # a run from before alpha had units or steps a bound: as it was trained
+            saved.update(alpha_range="raw", max_step=None)
+            from ..transformers.base import warn_unbounded
+
+            warn_unbounded(str(run.path))
         if cfg is not None:
-            run.check_resume(cfg.options(), ignore=RESUME_MAY_CHANGE)
+            given = {k: v for k, v in cfg.options().items() if k not in DERIVED or v is not None}
+            run.check_resume(given, ignore=RESUME_MAY_CHANGE)
             merged = {**saved, **{k: v for k, v in cfg.options().items() if k in RESUME_MAY_CHANGE}}
         else:
             merged = saved
@@ -281,13 +385,20 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
         raise GanalyzeError("train() needs a TrainConfig or a run directory to resume.")
     cfg.validate()
     c = build_components(cfg, generator, assessor)
+    cfg = c.cfg  # alpha range and SDs resolved (measured for a new run, the recorded ones on a resume)
     card = {"transformer": cfg.transformer, "generator": cfg.generator, "assessor": cfg.assessor,
-            "truncation": cfg.truncation, "alpha_min": cfg.alpha_min, "alpha_max": cfg.alpha_max, "seed": cfg.seed,
-            "dim_z": c.generator.dim_z, "num_classes": c.generator.num_classes,
+            "truncation": cfg.truncation, "alpha_min": cfg.alpha_min, "alpha_max": cfg.alpha_max,
+            "alpha_range": cfg.alpha_range, "alpha_sd": cfg.alpha_sd, "assessor_sd": cfg.assessor_sd,
+            "max_step": cfg.max_step, "keep": cfg.kept(), "keep_weight": cfg.keep_weight, "keep_sd": cfg.keep_sd,
+            "seed": cfg.seed, "dim_z": c.generator.dim_z, "num_classes": c.generator.num_classes,
             "kwargs": c.transformer.extra_config(), "generator_weights": cfg.generator_weights,
             "assessor_weights": cfg.assessor_weights}
+    echo(describe(record(cfg)) + (f"; steps bounded by {cfg.max_step:g} |z| there" if cfg.max_step else
+                                  "; steps unbounded") + (f"; kept: {', '.join(cfg.kept())}" if cfg.kept() else "")
+         + ".")
     if run is None:
         resolved = {
+            "alpha": record(cfg),
             "steps": cfg.steps, "device": str(c.device),
             "autocast": str(c.autocast_dtype).replace("torch.", "") if c.autocast_dtype else "none",
             "classes": len(c.classes),
@@ -311,6 +422,8 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
                 max_steps: int | None, progress: bool, echo: Callable[[str], None]) -> TrainResult:
     """The training loop of `train`, run while holding the run's lock."""
     from ..transformers.store import save_trained
+    from .calibrate import record
+    from .keep import kept_slopes
 
     optimizer = torch.optim.Adam(c.transformer.parameters(), lr=cfg.lr)
     rng = torch.Generator().manual_seed(cfg.seed)
@@ -347,6 +460,8 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
         ev = heldout.evaluate(c, held)
         row = {"kind": "heldout", "step": step, "samples": min(step * cfg.batch_size, cfg.samples),
                **heldout.row_fields(ev)}
+        if c.sides:
+            row["heldout_kept"] = kept_slopes(c, held)
         run.log(**row)
         history.append(row)
         return row
@@ -401,7 +516,8 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
     checkpoint()
     c.transformer.eval()
     if step >= cfg.steps or stopped is not None:
-        summary = heldout.write_summary(run.path, c, held, history, cfg, stopped or "samples", step)
+        summary = heldout.write_summary(run.path, c, held, history, cfg, stopped or "samples", step,
+                                        extra={"alpha": record(cfg), "kept": history[-1].get("heldout_kept", {})})
         save_trained(c.transformer, run.path, {**card, "steps": step, "samples": cfg.samples,
                                                "final_metrics": metrics, "heldout": summary["final"],
                                                "diagnosis": summary["diagnosis"],
@@ -414,6 +530,9 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
              f"[{summary['final']['heldout_slope_ci_low']:.2f}, {summary['final']['heldout_slope_ci_high']:.2f}], "
              f"identity cos {ch['identity_cosine']:.2f}, diversity {ch['diversity']:.2f}: "
              f"{summary['diagnosis']['verdict']}.")
+        for name, k in summary.get("kept", {}).items():
+            echo(f"Kept {name}: {k['slope']:+.3g} per unit alpha [{k['ci_low']:+.3g}, {k['ci_high']:+.3g}] "
+                 f"({k['slope_in_sd']:+.2f} of its SDs per SD of {cfg.assessor}).")
         echo(f"Done: {run.path} ({step} steps). Next: ganalyze-mem strips {run.path}")
     else:
         echo(f"Stopped at step {step}/{cfg.steps}; checkpoint saved. Continue with: "
