@@ -77,7 +77,7 @@ D = TrainConfig()
               help="Smallest improvement of the held-out slope (target 1) that counts.")
 @click.option("--range-seeds", default=D.range_seeds, show_default=True, type=click.IntRange(1),
               help="Held-out seeds whose latent is optimised freely at the end, to measure the assessor's attainable "
-              "range on this generator (heldout.json).")
+              "range on this generator within the step bound (heldout.json).")
 @click.option("--range-steps", default=D.range_steps, show_default=True, type=click.IntRange(0),
               help="Adam steps of that optimisation; 0 skips it.")
 @click.option("--resume", default=None, type=click.Path(exists=True, file_okay=False),
@@ -89,9 +89,11 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
     """Train a transformer so that ASSESSOR scores G(T(z, y, alpha)) as A(G(z, y)) + alpha (GANalyze).
 
     Writes a run directory (config.yaml, metrics.jsonl, checkpoints/, transformer.safetensors, heldout.json and
-    heldout.png: the held-out slope during training and whether a shortfall is under-training, the assessor's range
-    or the objective). Ctrl-C once stops after the current step with a checkpoint; resume with --resume RUN_DIR,
-    which ends bit-identical on the CPU and writes the same metrics lines. A run directory is locked
+    heldout.png: the held-out slope during training; whether the direction edits the seeds or replaces them
+    (identity, diversity, image integrity: "reaches target", "template collapse", "image destroyed"); whether a
+    shortfall is under-training, the assessor's range or the objective; whether the assessor has a consistent
+    direction on the generator). Ctrl-C once stops after the current step with a checkpoint; resume with
+    --resume RUN_DIR, which ends bit-identical on the CPU and writes the same metrics lines. A run directory is locked
     (train.lock) while a process trains it.
 
     \b

@@ -344,7 +344,7 @@ def _train(d: Demo, o: dict[str, Any]) -> dict[str, Any]:
     rows = [[str(r["seed"]), f"`{r['run']}`", str(r["steps"]), _est(r["heldout_slope"], r.get("heldout_slope_ci")),
              "n/a" if r.get("identity_kept") is None else
              f"{'kept' if r['identity_kept'] else 'lost'} (cos {_num(r.get('identity_cosine'))}, image "
-             f"{_num(r.get('feature_ratio'))})",
+             f"{_num(r.get('feature_ratio'))}, diversity {_num(r.get('diversity'))})",
              r["heldout_verdict"], "passes" if r.get("passes") else f"fails: {r.get('check_reason', 'n/a')}"]
             for r in reps]
     sd = next((r.get("assessor_sd") for r in reps if r.get("assessor_sd")), None)

@@ -26,6 +26,8 @@ from .config import (
     generator_family,
 )
 
+EDIT_FAILURES = ("template collapse", "image destroyed")  # held-out verdicts of a direction that is no real edit
+
 
 def demo_images(limit: int | None = None) -> tuple[list[Path], list[Path]]:
     """The bundled photos split into two interleaved halves (objects and scenes in both)."""
@@ -294,7 +296,8 @@ def _train_replicate(job: dict[str, Any]) -> dict[str, Any]:
             "feature_ratio": check.get("feature_ratio"), "diversity": check.get("diversity"),
             "edit_step": check.get("step"), "assessor_sd": cfg_run.get("assessor_sd"),
             "alpha_min": cfg_run.get("alpha_min"), "alpha_max": cfg_run.get("alpha_max"),
-            "alpha_sd": cfg_run.get("alpha_sd"), "max_step": cfg_run.get("max_step")}
+            "alpha_sd": cfg_run.get("alpha_sd"), "max_step": cfg_run.get("max_step"),
+            "direction_consistency": (held.get("direction_consistency") or {}).get("verdict")}
 
 
 def passes_check(r: dict[str, Any]) -> tuple[bool, str]:
@@ -478,6 +481,15 @@ def _factors_one(d: Demo, run: str, seed: int, folder: Path, generator: str) -> 
             "table": d.rel(folder / "factors.md"), "arrays": res["arrays"]}
 
 
+def steering(reps: list[dict[str, Any]]) -> list[bool]:
+    """Per replicate: does its direction steer? Only when it passes the check (`passes_check`: held-out slope >=
+    GOAL_SLOPE with identity kept); for a replicate recorded without it, when its held-out slope interval is above 0
+    and it edits the seeds' pictures: one that reaches the slope by collapsing onto a template or wrecking the picture
+    is no "more memorable" direction, so the answer's verdicts are inconclusive with it."""
+    return [bool(r["passes"]) if "passes" in r else  # the new check (`passes_check`), where the run recorded it
+            r.get("heldout_slope_ci", [1.0])[0] > 0 and r.get("heldout_verdict") not in EDIT_FAILURES for r in reps]
+
+
 def stage_factors(d: Demo) -> dict[str, Any]:
     try:
         from ..transformers.store import load_trained  # noqa: F401
@@ -494,7 +506,7 @@ def stage_factors(d: Demo) -> dict[str, Any]:
     seeds = [r["seed"] for r in reps]
     # The answer comes only from directions that pass the new check (slope >= GOAL_SLOPE with identity kept):
     # where a replicate fails it, every verdict is "inconclusive" and says which check failed.
-    steers = [bool(r.get("passes", r.get("heldout_slope_ci", [1.0])[0] > 0)) for r in reps]
+    steers = steering(reps)
     failed = "; ".join(f"seed {r['seed']}: {r.get('check_reason', 'no check')}" for r, ok in zip(reps, steers,
                                                                                                   strict=True)
                        if not ok)
@@ -533,7 +545,7 @@ def write_answer_json(d: Demo, reps: list[dict[str, Any]], claims: list[dict[str
         "generator": generator,
         "replicates": [{k: r.get(k) for k in ("seed", "run", "steps", "heldout_slope", "heldout_slope_ci",
                                               "heldout_verdict", "identity_kept", "identity_cosine", "feature_ratio",
-                                              "passes", "check_reason")} for r in reps],
+                                              "diversity", "passes", "check_reason")} for r in reps],
         "check": {"goal_slope": GOAL_SLOPE, "passes": all(r.get("passes") for r in reps)},
         "method": method, "alpha": 0.05, "correction": f"Holm over {len(claims)} claims",
         "claims": claims,

@@ -291,6 +291,15 @@ def strips_page(folder: Path) -> Page:
     per_alpha = [{k: (_num(v) if k not in ("assessor",) else v) for k, v in r.items()}
                  for r in _rows(folder / "report.csv")]
     page.heading("Overview")
+    from ..visualise.edit_checks import verdict_line
+
+    line = verdict_line(res.get("transformer") or {})
+    if line:
+        verdict = ((res.get("transformer") or {}).get("diagnosis") or {}).get("verdict")
+        page.text(line, note=verdict != "reaches target")
+    else:
+        page.text("Held-out check: n/a (the transformer's card holds no held-out check: trained before it existed, "
+                  "or not finished).", note=True)
     page.text("Each row is one seed image (middle) made less (left) and more (right) to the trained assessor; "
               f"alpha step {cfg.get('options', {}).get('alpha')}; every image is annotated with its scores.")
     page.image_file(folder / "grid.png", "First seed of each class.", relative_to=folder)

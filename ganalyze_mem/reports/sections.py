@@ -202,16 +202,40 @@ def _train_heldout(page: Page, folder: Path, rows: list[dict[str, Any]], held: d
                     f"{fmt(last.get('heldout_slope_ci_low'), 3)} to {fmt(last.get('heldout_slope_ci_high'), 3)}).",
                     save_to=folder / FIG_DIR)
     if held:
+        from ..visualise.edit_checks import verdict_line
+
         d = held.get("diagnosis") or {}
-        page.table([{"item": "verdict", "value": d.get("verdict", "")},
-                    {"item": "fraction of the target slope", "value": held.get("fraction_of_target")},
-                    {"item": "still rising at the end", "value": held.get("still_rising")},
-                    {"item": "stopped by", "value": held.get("stopped")},
-                    {"item": "step", "value": held.get("step")}],
-                   caption="heldout.json: whether a shortfall is under-training, the assessor's attainable range or "
-                           "the objective.", csv_link=False)
+        ch, cons = held.get("check") or {}, held.get("direction_consistency") or {}
+        trend = held.get("slope_trend") or {}
+        line = verdict_line(held)
+        if line:
+            page.text(line, note=d.get("verdict") != "reaches target")
+        items = [{"item": "verdict", "value": d.get("verdict", "")},
+                 {"item": "fraction of the target slope", "value": held.get("fraction_of_target")},
+                 {"item": "identity: cos(z, T(z)) at the worse extreme, mean (min) over seeds",
+                  "value": f"{fmt(ch.get('identity_cosine'), 3)} ({fmt(ch.get('identity_cosine_min'), 3)})"},
+                 {"item": f"identity: image distance / two seeds' ({ch.get('feature_space', '')})",
+                  "value": ch.get("feature_ratio")},
+                 {"item": "diversity across seeds at the extremes / at alpha 0", "value": ch.get("diversity")},
+                 {"item": "step ||T(z) - z|| / ||z||, mean", "value": ch.get("step")},
+                 {"item": "direction consistency (mean unit gradient, basic-bootstrap 95% CI; chance)",
+                  "value": f"{fmt(cons.get('alignment'), 3)} [{fmt(cons.get('alignment_ci_low'), 3)}, "
+                           f"{fmt(cons.get('alignment_ci_high'), 3)}]; {fmt(cons.get('chance_mean'), 3)}"
+                  if cons else None},
+                 {"item": "slope change over the last evaluations, paired over seeds [95% CI]",
+                  "value": f"{fmt(trend.get('mean'), 3)} [{fmt(trend.get('ci_low'), 3)}, "
+                           f"{fmt(trend.get('ci_high'), 3)}]" if trend.get("known") else "n/a"},
+                 {"item": "stopped by", "value": held.get("stopped")},
+                 {"item": "step", "value": held.get("step")}]
+        page.table([i for i in items if ch or not i["item"].startswith(("identity", "diversity", "step "))],
+                   caption="heldout.json: the edit checks (identity, diversity, image integrity; thresholds in "
+                           "heldout.json) and whether a shortfall is under-training, the assessor's attainable range "
+                           "or the objective.", csv_link=False)
+        if cons.get("reason"):
+            page.text(f"Direction consistency: {cons.get('verdict', '')}: {cons['reason']}.",
+                      note=not cons.get("consistent", True))
         if d.get("reason"):
-            page.text(f"Diagnosis ({d.get('verdict', '')}): {d['reason']}", note=d.get("verdict") not in ("ok",))
+            page.text(f"Diagnosis ({d.get('verdict', '')}): {d['reason']}", note=d.get("verdict") != "reaches target")
         kept = held.get("kept") or {}
         if kept:
             page.table([{"kept assessor": name, "slope per unit alpha": k.get("slope"), "ci_low": k.get("ci_low"),

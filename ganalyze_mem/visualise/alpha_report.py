@@ -165,6 +165,8 @@ def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_a
                          f"{f(r['ci_high'], 4)}] | {f(r['change'], 4)} | [{f(r['change_ci_low'], 4)}, "
                          f"{f(r['change_ci_high'], 4)}] |")
     if training and training.get("heldout"):
+        from .edit_checks import verdict_line
+
         h, diag = training["heldout"], training.get("diagnosis", {})
         lines += ["", "## Training's held-out check", "",
                   f"Held-out slope {f(h.get('heldout_slope'), 2)} of the target (95% CI "
@@ -174,6 +176,8 @@ def to_markdown(report: dict[str, Any], title: str = "Per-alpha report", train_a
         for name, k in (h.get("heldout_kept") or {}).items():
             lines.append(f"Kept {name}: {f(k.get('slope'), 4)} per unit alpha (95% CI [{f(k.get('ci_low'), 4)}, "
                          f"{f(k.get('ci_high'), 4)}]; 0 is held fixed).")
+        if training.get("check"):
+            lines += ["", verdict_line(training)]
     if report["class_kept"]:
         lines += ["", "## Class kept (top-1 of the classifier is the seed's class)", "", "| alpha | n | kept |",
                   "|---|---|---|"]

@@ -57,8 +57,9 @@ def replicated_claims(per_replicate: Sequence[dict[str, np.ndarray]], seeds: Seq
                       claims: dict[str, tuple[int, str]], steers: Sequence[bool] | None = None) -> list[dict[str, Any]]:
     """Per-seed effects, the combined Holm-corrected test and the verdict of each claim (factor -> (sign, words)).
 
-    `steers` says per replicate whether its transformer does move the assessor's score on held-out seeds (held-out
-    slope's interval above 0); where one does not, it is no "more memorable" direction and every verdict is
+    `steers` says per replicate whether its transformer does move the assessor's score on held-out seeds by editing
+    them (held-out slope's interval above 0, no template collapse or destroyed image); where one does not, it is no
+    "more memorable" direction and every verdict is
     "inconclusive" (the effects are still reported).
     """
     not_steering = [int(s) for s, ok in zip(seeds, steers or [True] * len(seeds), strict=True) if not ok]
@@ -80,8 +81,9 @@ def replicated_claims(per_replicate: Sequence[dict[str, np.ndarray]], seeds: Seq
         c["combined"]["p_holm"] = ph
         if not_steering:
             c["verdict"] = "inconclusive"
-            c["reason"] = (f"the transformer of seed(s) {', '.join(map(str, not_steering))} does not raise the "
-                           "assessor's score on held-out seeds (held-out slope interval not above 0)")
+            c["reason"] = (f"the transformer of seed(s) {', '.join(map(str, not_steering))} does not steer: its "
+                           "held-out slope interval is not above 0, or it reaches the slope by template collapse or "
+                           "a destroyed image rather than an edit")
         elif c["seeds_agree"] and ph < ALPHA:
             c["verdict"] = "agrees" if (c["direction"] == "up") == (c["expected_sign"] > 0) else "opposes"
             c["reason"] = f"every seed's interval on the same side of 0 and Holm p {ph:.2g} < {ALPHA}"

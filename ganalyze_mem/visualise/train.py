@@ -459,11 +459,7 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
     def evaluate() -> dict[str, Any]:
         ev = heldout.evaluate(c, held)
         row = {"kind": "heldout", "step": step, "samples": min(step * cfg.batch_size, cfg.samples),
-               "heldout_slope": ev["slope"], "heldout_slope_ci_low": ev["slope_ci_low"],
-               "heldout_slope_ci_high": ev["slope_ci_high"], "heldout_corr": ev["corr"],
-               "heldout_abs_error": ev["abs_error"], "heldout_per_seed_cv": ev["per_seed_cv"],
-               "heldout_seeds": ev["seeds"], "heldout_alphas": ev["alphas"],
-               "heldout_change_by_alpha": ev["change_by_alpha"]}
+               **heldout.row_fields(ev)}
         if c.sides:
             row["heldout_kept"] = kept_slopes(c, held)
         run.log(**row)
@@ -524,10 +520,15 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
                                         extra={"alpha": record(cfg), "kept": history[-1].get("heldout_kept", {})})
         save_trained(c.transformer, run.path, {**card, "steps": step, "samples": cfg.samples,
                                                "final_metrics": metrics, "heldout": summary["final"],
-                                               "diagnosis": summary["diagnosis"], "stopped": stopped or "samples",
-                                               "run_dir": str(run.path)})
+                                               "diagnosis": summary["diagnosis"],
+                                               "check": heldout.json_safe(summary["check"]),
+                                               "direction_consistency": heldout.json_safe(
+                                                   summary["direction_consistency"]),
+                                               "stopped": stopped or "samples", "run_dir": str(run.path)})
+        ch = summary["check"]
         echo(f"Held-out slope {summary['final']['heldout_slope']:.2f} of the target "
-             f"[{summary['final']['heldout_slope_ci_low']:.2f}, {summary['final']['heldout_slope_ci_high']:.2f}]: "
+             f"[{summary['final']['heldout_slope_ci_low']:.2f}, {summary['final']['heldout_slope_ci_high']:.2f}], "
+             f"identity cos {ch['identity_cosine']:.2f}, diversity {ch['diversity']:.2f}: "
              f"{summary['diagnosis']['verdict']}.")
         for name, k in summary.get("kept", {}).items():
             echo(f"Kept {name}: {k['slope']:+.3g} per unit alpha [{k['ci_low']:+.3g}, {k['ci_high']:+.3g}] "
