@@ -30,7 +30,7 @@ CLAIMS = CLAIMS_BY_GENERATOR["collage"]
 PIXEL_CLAIMS = {"contrast": (+1, "more contrast"), "brightness": (-1, "darker")}
 # The new check (issue 20): every replicate's held-out slope at least this, with identity kept
 GOAL_SLOPE = 0.7
-PRETRAINED_SIZE = 224  # the pretrained predictor's input side (EfficientNet-Lite0's own)
+PRETRAINED_SIZE = 128  # the pretrained predictor's input side: 224 (its own) validates 0.55 against 0.51 here, at 3x the training cost
 
 
 def generator_family(name: str) -> str:
@@ -75,8 +75,9 @@ SIZES: dict[str, DemoSize] = {
         train={
             # one_direction: one recipe of edits for every photo. alpha +-0.5 SD of the predictor over photoedit's
             # samples: about half of that SD is between photos, which no bounded edit of one photo can bridge. The
-            # step per unit alpha must reach ~1/|gradient| (tens of z units): lr 1 gets there within the run.
-            "photoedit-64": dict(transformer="one_direction", samples=1600, batch_size=16, alpha_range="auto",
+            # step per unit alpha must reach ~1/|gradient| (tens of z units): lr 1 gets there within the run (the
+            # held-out slope was flat from step 50 to 100 at 1600 samples).
+            "photoedit-64": dict(transformer="one_direction", samples=800, batch_size=16, alpha_range="auto",
                                  alpha_sd=0.5, lr=1.0, lr_schedule="cosine", eval_every=25),
             # nonlinear: one shared direction's least-squares optimum stays near slope 0.68 here (the seeds' gains
             # vary; see heldout.json); a z-dependent step reaches >= 0.7. Cosine decay: it ends settled, not noisy.
