@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "list_assessors", "list_generators", "list_transformers", "list_machines",
     "create_assessor", "create_generator", "create_transformer", "as_assessor", "as_generator",
-    "score", "train", "strips", "measure", "fit_predictor", "validate", "report", "load_run",
+    "score", "train", "strips", "measure", "fit_predictor", "validate", "report", "load_run", "import_scores",
     "Scores", "TrainRun", "StripsRun", "MeasureRun", "PredictorRun", "StudyRun", "GanalyzeError",
 ]
 

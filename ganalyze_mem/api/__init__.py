@@ -18,6 +18,7 @@ EXPORTS: dict[str, str] = {
     **{n: f"ganalyze_mem.api.results:{n}" for n in (
         "Scores", "TrainRun", "StripsRun", "MeasureRun", "PredictorRun", "StudyRun")},
     "report": "ganalyze_mem.reports:render_report",
+    "import_scores": "ganalyze_mem.score_import:import_scores",
     "GanalyzeError": "ganalyze_mem.errors:GanalyzeError",
 }
 

@@ -105,6 +105,7 @@ def read_scores_csv(path: str | os.PathLike, score_range: tuple[float, float] | 
         raise GanalyzeError(f"Score file {path} does not exist. Pass a CSV with columns path,score (as written by "
                             "`ganalyze-mem score` or `ganalyze-mem measure`).")
     table = read_csv(path, "Score file")
+    table.check_header()
     if not len(table):
         raise GanalyzeError(f"Score file {path} holds no rows.")
     pcol = table.find(*PATH_COLUMNS)

@@ -1,0 +1,196 @@
+"""The field's own files, each built here in its owner's published format (written from the description, never
+from the owner's code), loaded by the toolkit: load, scores and errors. Bad input gets one clear line and leaves
+the disk as it was."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ganalyze_mem.cli import main
+from ganalyze_mem.errors import GanalyzeError
+from ganalyze_mem.images import save_image
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _snapshot(root) -> dict[str, bytes]:
+    return {os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), "rb").read()
+            for d, _, files in os.walk(root) for f in files}
+
+
+@pytest.fixture(scope="module")
+def lamem(tmp_path_factory):
+    """A LaMem-shaped folder: images/ named in order (00000001.jpg ...), splits/train_1.txt and test_1.txt with
+    'name score' lines (HumanMem scores), and the MachineMem repository's machinemem_scores.txt: one number per
+    line, no header, in the images' order. Scores are the images' brightness, so a predictor can learn them."""
+    root = tmp_path_factory.mktemp("lamem")
+    gen = torch.Generator().manual_seed(0)
+    names, scores = [], []
+    for i in range(1, 41):
+        level = 0.15 + 0.7 * (i % 10) / 9
+        image = (level + 0.1 * (torch.rand(3, 40, 40, generator=gen) - 0.5)).clamp(0, 1)
+        name = f"{i:08d}.jpg"
+        save_image(image, root / "images" / name)
+        names.append(name)
+        scores.append(round(float(image.mean()), 6))
+    (root / "machinemem_scores.txt").write_text("".join(f"{s}\n" for s in scores))
+    (root / "splits").mkdir()
+    (root / "splits" / "train_1.txt").write_text("".join(f"{n} {0.5 + s / 2:.6f}\n" for n, s in
+                                                         zip(names[:30], scores[:30], strict=True)))
+    (root / "splits" / "test_1.txt").write_text("".join(f"{n} {0.5 + s / 2:.6f}\n" for n, s in
+                                                        zip(names[30:], scores[30:], strict=True)))
+    return root, names, scores
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_score_file_pairs_with_sorted_folder(lamem, tmp_path):
+    from ganalyze_mem import import_scores
+
+    root, names, scores = lamem
+    out = import_scores(root / "machinemem_scores.txt", tmp_path / "mm.csv", images=root / "images")
+    rows = _rows(out)
+    assert [os.path.basename(r["path"]) for r in rows] == names
+    assert [float(r["score"]) for r in rows] == scores
+    assert all((tmp_path / r["path"]).is_file() for r in rows)  # relative to the CSV's folder
+
+
+def test_lamem_split_files_list_the_images_and_carry_scores(lamem, tmp_path):
+    from ganalyze_mem.score_import import import_scores
+
+    root, names, scores = lamem
+    splits = [root / "splits" / "train_1.txt", root / "splits" / "test_1.txt"]
+    out = import_scores(root / "machinemem_scores.txt", tmp_path / "a.csv", lists=splits)  # images/ found
+    assert [float(r["score"]) for r in _rows(out)] == scores
+    own = import_scores(None, tmp_path / "b.csv", lists=splits)  # the split files' own (HumanMem) scores
+    assert [float(r["score"]) for r in _rows(own)] == pytest.approx([0.5 + s / 2 for s in scores], abs=1e-6)
+    plain = tmp_path / "names.txt"
+    plain.write_text("".join(f"{n}\n" for n in reversed(names)))
+    with pytest.raises(GanalyzeError, match="no score after the image name"):
+        import_scores(None, tmp_path / "c.csv", lists=[plain], images=root / "images")
+    rev = import_scores(root / "machinemem_scores.txt", tmp_path / "d.csv", lists=[plain], images=root / "images")
+    assert [os.path.basename(r["path"]) for r in _rows(rev)] == names[::-1]
+
+
+def test_imported_scores_train_a_predictor_and_feed_validate(lamem, tmp_path):
+    """The paper's section-4 path on a small scale: the official score file -> import-scores -> fit-predictor."""
+    root, _, scores = lamem
+    out = tmp_path / "mm.csv"
+    r = CliRunner().invoke(main, ["import-scores", str(root / "machinemem_scores.txt"), "--images",
+                                  str(root / "images"), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "40 images" in r.output and "fit-predictor --scores" in r.output
+    from ganalyze_mem.predictor.data import read_scores
+    from ganalyze_mem.validation.scoring import read_scores_csv
+
+    table = read_scores(out)  # what fit-predictor reads, without --images
+    assert len(table) == 40 and table.scores == scores
+    assert len(read_scores_csv(out)) == 40  # what validate --scores reads
+    from ganalyze_mem import fit_predictor
+
+    run = fit_predictor(str(out), backbone="resnet18", image_size=32, epochs=1, batch_size=20, test_size=0,
+                        val_fraction=0.25, device="cpu", progress=False, out=str(tmp_path / "runs"), plots=False)
+    assert (run.path / "checkpoints" / "best.pt").is_file() and len(run.history) == 1
+    assert run.best["val_spearman"] is not None  # scored on the 10 validation images of the imported CSV
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("short", "holds 39 scores but the folder .* holds 40 images"),
+    ("long", "holds 41 scores but the folder .* holds 40 images"),
+    ("text", "line 3: 'abc' is not a number"),
+    ("blank", "line 2: blank line inside the file"),
+    ("nan", "line 1: score is nan"),
+    ("range", "line 2: score 1.5 is outside --score-range 0,1"),
+    ("csv", "several fields: a CSV with a path and a score column goes straight to --scores"),
+])
+def test_bad_score_files_one_clear_error_nothing_written(lamem, tmp_path, case, expected):
+    root, _, scores = lamem
+    lines = [str(s) for s in scores]
+    if case == "short":
+        lines = lines[:-1]
+    elif case == "long":
+        lines.append("0.5")
+    elif case == "text":
+        lines[2] = "abc"
+    elif case == "blank":
+        lines[1] = ""
+    elif case == "nan":
+        lines[0] = "nan"
+    elif case == "range":
+        lines[1] = "1.5"
+    elif case == "csv":
+        lines[0] = "00000001.jpg,0.7"
+    bad = tmp_path / "scores.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    before = _snapshot(tmp_path)
+    r = CliRunner().invoke(main, ["import-scores", str(bad), "-i", str(root / "images"), "-o",
+                                  str(tmp_path / "out.csv")])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    import re
+
+    assert re.search(expected, r.output), r.output
+    assert _snapshot(tmp_path) == before
+
+
+def test_bad_lists_and_existing_output(lamem, tmp_path):
+    from ganalyze_mem.score_import import import_scores
+
+    root, names, _ = lamem
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{names[0]}\n{names[1]}\nmissing.jpg\n{names[0]}\n")
+    with pytest.raises(GanalyzeError) as e:
+        import_scores(None, tmp_path / "x.csv", lists=[listed], images=root / "images", score_range=None)
+    assert "line 3: image not found" in str(e.value) and "line 4: 00000001.jpg is listed twice (first at " \
+        "list.txt line 1)" in str(e.value)
+    (tmp_path / "exists.csv").write_text("keep\n")
+    with pytest.raises(GanalyzeError, match="exists; pass --force"):
+        import_scores(root / "machinemem_scores.txt", tmp_path / "exists.csv", images=root / "images")
+    assert (tmp_path / "exists.csv").read_text() == "keep\n"
+    with pytest.raises(GanalyzeError, match="--images FOLDER .* or --list FILE"):
+        import_scores(root / "machinemem_scores.txt", tmp_path / "y.csv")
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "y.csv").exists()
+
+
+def test_score_file_given_to_scores_options_points_to_import_scores(lamem, tmp_path):
+    """Once the suggestion was '--path-column 0.7' (a data value); now it names the command that reads the file."""
+    root, _, _ = lamem
+    score_file = str(root / "machinemem_scores.txt")
+    r = CliRunner().invoke(main, ["fit-predictor", "--scores", score_file, "--out", str(tmp_path / "runs")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "no header" in r.output and "import-scores machinemem_scores.txt" in r.output
+    assert "--path-column 0." not in r.output
+    r = CliRunner().invoke(main, ["validate", "attributes", str(root / "images"), "--scores", score_file,
+                                  "--out", str(tmp_path / "runs")])
+    assert r.exit_code == 1 and "import-scores" in r.output and "Traceback" not in r.output, r.output
+    headless = tmp_path / "headless.csv"
+    headless.write_text("a.jpg,0.5\nb.jpg,0.6\n")
+    with pytest.raises(GanalyzeError, match="no header.*'path,score'"):
+        from ganalyze_mem.predictor.data import read_scores
+
+        read_scores(headless, check_images=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_test_last_lists_the_held_out_images_for_fit_predictor(lamem, tmp_path):
+    """The MachineMem repository's training script holds out LaMem's last 1000 images; --test-last N lists them."""
+    from ganalyze_mem.predictor.data import read_scores, split
+    from ganalyze_mem.score_import import import_scores
+
+    root, names, _ = lamem
+    out = import_scores(root / "machinemem_scores.txt", tmp_path / "mm.csv", images=root / "images", test_last=8)
+    listed = (tmp_path / "mm_test.txt").read_text().splitlines()
+    assert [os.path.basename(p) for p in listed] == names[-8:]
+    table = read_scores(out)
+    _, _, test = split(table, 0.1, 0, test_list=tmp_path / "mm_test.txt")
+    assert test == list(range(32, 40))
+    with pytest.raises(GanalyzeError, match="--test-last 40 must be below the number of images"):
+        import_scores(root / "machinemem_scores.txt", tmp_path / "z.csv", images=root / "images", test_last=40)
+    assert not (tmp_path / "z.csv").exists() and not (tmp_path / "z_test.txt").exists()
