@@ -121,7 +121,10 @@ def build_assessor(name: str, weights: str | os.PathLike | None = None, device: 
         assessor = ASSESSORS.create(name, **overrides)
     except TypeError as e:
         if overrides and "weights" in str(e):
-            raise GanalyzeError(f"Assessor '{name}' takes no weights; drop --weights.") from None
+            from .weight_options import weights_option
+
+            raise GanalyzeError(f"Assessor '{name}' takes no weights; drop {weights_option('assessor') or 'weights'}."
+                                ) from None
         raise
     return assessor.freeze().to(device)
 

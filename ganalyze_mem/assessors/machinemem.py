@@ -26,6 +26,7 @@ from torch import nn
 
 from ..backbones import HEADS, Normalize, build_backbone
 from ..errors import GanalyzeError, WeightsError
+from ..weight_options import weights_option
 from ..weights import (
     WeightSpec,
     check_weights_file,
@@ -40,13 +41,20 @@ from .base import Assessor
 from .folders import CARD_FILE, MODEL_FILE, NORMALIZATIONS, CardError, check_image_size, load_card
 
 PRESETS = ("resnet50", "resnet18", "resnet152", "alexnet", "vgg16", "densenet121", "wide_resnet50_2", "maxvit_t")
-HINT = ("fit one with `ganalyze-mem fit-predictor` then `ganalyze-mem promote-predictor RUN NAME`, "
-        "or convert an official checkpoint with `ganalyze-mem import-predictor`")
+HINT = "fit one with `ganalyze-mem fit-predictor` then `ganalyze-mem promote-predictor RUN NAME`"
+
+
+OFFICIAL = ("the MachineMem repository, github.com/JunlinHan/MachineMem: predictor/README.md links the pre-trained "
+            "MachineMem and HumanMem predictors (timm ResNet-50 checkpoints, *.pth.tar)")
 
 
 def weight_spec(name: str, **_: Any) -> WeightSpec:
-    """Where the predictor `name` lives: a folder `name` holding model.safetensors + card.json."""
-    return WeightSpec(name=name, files=(MODEL_FILE, CARD_FILE), folder=name, hint=HINT)
+    """Where the predictor `name` lives: a folder `name` holding model.safetensors + card.json. The official
+    MachineMem predictor is a ResNet-50, so the ``resnet50`` preset names where it is published."""
+    return WeightSpec(name=name, files=(MODEL_FILE, CARD_FILE), folder=name, hint=HINT,
+                      published=OFFICIAL if name == "resnet50" else "",
+                      importer="import an official-format checkpoint: ganalyze-mem import-predictor "
+                               f"CHECKPOINT.pth.tar --name {name}")
 
 
 class MachineMemAssessor(Assessor):
@@ -182,7 +190,7 @@ def _checked(assessor: MachineMemAssessor, backbone: str) -> MachineMemAssessor:
     if assessor.backbone != backbone:
         raise WeightsError(f"The weights for '{assessor.name}' are a {assessor.backbone} predictor "
                            f"(see its card.json), but the preset asks for {backbone}. Use the assessor named after "
-                           "the folder instead, or pass the right --weights.")
+                           f"the folder instead, or pass the right {weights_option('assessor') or 'weights'}.")
     return assessor
 
 

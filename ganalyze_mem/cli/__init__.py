@@ -58,6 +58,16 @@ SHORT_HELP: dict[str, str] = {
     "game": "The human visual memory game: build an experiment, serve it, export and analyze the trials.",
 }
 
+# the option that takes weights, per kind of model, in each command that loads models (named in every missing-weights
+# message; `ganalyze_mem.weight_options`)
+WEIGHTS_OPTIONS: dict[str, dict[str, str]] = {
+    "train": {"assessor": "--assessor-weights", "generator": "--generator-weights"},
+    "strips": {"assessor": "--assessor-weights", "generator": "--generator-weights"},
+    "sample": {"generator": "--generator-weights"},
+    "score": {"assessor": "--weights"},
+    "validate": {"assessor": "--weights"},
+}
+
 EPILOG = """\b
 Typical session:
   ganalyze-mem list assessors                      what can score images
@@ -151,6 +161,10 @@ class LazyGroup(click.Group):
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
+        if name in COMMANDS:
+            from ..weight_options import set_weights_options
+
+            set_weights_options(WEIGHTS_OPTIONS.get(name, {}))
         if name and name not in COMMANDS and not name.startswith("-"):
             import difflib
 
@@ -178,6 +192,10 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except GanalyzeError as e:
             raise click.ClickException(str(e)) from None
+        finally:
+            from ..weight_options import set_weights_options
+
+            set_weights_options(None)  # the command's options name nothing once it has run (tests run many)
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
