@@ -194,3 +194,97 @@ def test_test_last_lists_the_held_out_images_for_fit_predictor(lamem, tmp_path):
     with pytest.raises(GanalyzeError, match="--test-last 40 must be below the number of images"):
         import_scores(root / "machinemem_scores.txt", tmp_path / "z.csv", images=root / "images", test_last=40)
     assert not (tmp_path / "z.csv").exists() and not (tmp_path / "z_test.txt").exists()
+
+
+# -- the official predictor's evaluation transform ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory):
+    """A MachineMem-format checkpoint (timm-style ResNet, "module."-prefixed keys under "state_dict") with random
+    weights, and images of every kind: square, wide, tall, EXIF-rotated and transparent."""
+    from PIL import Image
+
+    from ganalyze_mem.backbones import build_backbone
+    from ganalyze_mem.predictor.init import seeded
+
+    root = tmp_path_factory.mktemp("official")
+    with seeded(5):
+        reference = build_backbone("resnet18", 1, 224).eval()
+    torch.save({"epoch": 30, "arch": "resnet18", "state_dict": {f"module.{k}": v for k, v in
+                                                                reference.state_dict().items()}},
+               root / "predictor.pth.tar")
+    gen = torch.Generator().manual_seed(1)
+
+    def noise(w, h, channels=3):
+        return (torch.rand(h, w, channels, generator=gen) * 255).to(torch.uint8).numpy()
+
+    images = root / "images"
+    images.mkdir()
+    Image.fromarray(noise(300, 300)).save(images / "square.png")
+    Image.fromarray(noise(128, 85)).save(images / "wide.png")
+    Image.fromarray(noise(85, 128)).save(images / "tall.png")
+    rotated = Image.fromarray(noise(160, 100))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
+    rotated.save(images / "exif.jpg", exif=exif, quality=95)
+    Image.fromarray(noise(210, 150, 4)).save(images / "transparent.png")  # random alpha too
+    return root, reference
+
+
+def _official_eval(path, reference):
+    """The MachineMem repository's evaluation, from its description: ImageFolder's loader (PIL convert("RGB")),
+    RandomResizedCrop(224, scale=(1, 1)), ToTensor, ImageNet Normalize, the network."""
+    from PIL import Image
+    from torchvision import transforms
+
+    torch.manual_seed(0)
+    tf = transforms.Compose([transforms.RandomResizedCrop(224, scale=(1, 1)), transforms.ToTensor(),
+                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    with open(path, "rb") as f:
+        img = Image.open(f).convert("RGB")
+    with torch.no_grad():
+        return float(reference(tf(img)[None])[0, 0])
+
+
+def test_imported_predictor_scores_like_the_official_evaluation(official, tmp_path):
+    from ganalyze_mem.assessors.machinemem import from_folder
+    from ganalyze_mem.predictor.promote import import_checkpoint
+    from ganalyze_mem.scoring import score_files
+
+    root, reference = official
+    folder = import_checkpoint(root / "predictor.pth.tar", "resnet18", "official", out=tmp_path)
+    card = __import__("json").loads((folder / "card.json").read_text())
+    assert card["preprocess"] == {"size": 224, "fit": "crop", "alpha": "drop", "exif": False}
+    assessor = from_folder(folder)
+    result = score_files([root / "images"], "official", model=assessor, workers=0, progress=False, device="cpu")
+    assert not result.problems and len(result.scores) == 5
+    diffs = {path.name: abs(ours - _official_eval(path, reference)) for path, ours in result.scores}
+    print("official evaluation vs imported predictor:", diffs)
+    assert all(d < 1e-5 for d in diffs.values()), diffs
+    # the toolkit's own recipe (stretch, alpha on white, EXIF applied) differs on all but the square image
+    with pytest.warns(UserWarning, match="--preprocess toolkit .* is not how this model prepares images"):
+        toolkit = score_files([root / "images"], "official", model=assessor, workers=0, progress=False,
+                              device="cpu", preprocess="toolkit")
+    gaps = {p.name: abs(a - b) for (p, a), (_, b) in zip(result.scores, toolkit.scores, strict=True)}
+    print("toolkit recipe vs official:", gaps)
+    assert gaps["square.png"] < 1e-5 and all(gaps[n] > 1e-4 for n in gaps if n != "square.png"), gaps
+
+
+def test_our_predictors_keep_the_toolkit_recipe_and_bad_cards_are_refused(official, tmp_path):
+    import json
+
+    from ganalyze_mem.assessors.folders import CardError, load_card
+    from ganalyze_mem.predictor.promote import import_checkpoint
+
+    root, _ = official
+    folder = import_checkpoint(root / "predictor.pth.tar", "resnet18", "ours", out=tmp_path, preprocess="toolkit")
+    assert load_card(folder)["preprocess"].fit == "stretch"
+    card = json.loads((folder / "card.json").read_text())
+    del card["preprocess"]  # a card written before recipes were recorded: the toolkit's
+    (folder / "card.json").write_text(json.dumps(card))
+    recipe = load_card(folder)["preprocess"]
+    assert (recipe.fit, recipe.alpha, recipe.exif, recipe.size) == ("stretch", "white", True, 224)
+    card["preprocess"] = {"fit": "squash"}
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CardError, match="preprocess"):
+        load_card(folder)

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..backbones import HEADS, Normalize, build_backbone
 from ..errors import GanalyzeError, WeightsError
+from ..images import Preprocess
 from ..weight_options import weights_option
 from ..weights import (
     WeightSpec,
@@ -124,7 +125,7 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
                    image_size: int = 224, normalization: str = "imagenet", name: str | None = None,
                    score_range: tuple[float, float] = (0.0, 1.0), higher_is: str = "more memorable (to machines)",
                    training_data_sha256: str | None = None, metrics: Mapping[str, Any] | None = None,
-                   source: str = "") -> Path:
+                   source: str = "", preprocess: Any = None) -> Path:
     """Write a predictor folder (model.safetensors + card.json, both atomically) after checking the state dict loads."""
     from ..rundir import atomic_write_text
 
@@ -144,6 +145,7 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
         "higher_is": higher_is, "sha256": sha256_file(folder / MODEL_FILE),
         "training_data_sha256": training_data_sha256, "metrics": dict(metrics or {}), "source": source,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "preprocess": (preprocess or Preprocess(size=int(image_size))).to_card(),
     }
     atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2) + "\n")
     return folder
@@ -159,9 +161,11 @@ def from_folder(folder: str | os.PathLike, name: str | None = None) -> MachineMe
     if sha256_file(model_path) != want:
         raise WeightsError(f"{model_path}: sha256 does not match the one in {folder / CARD_FILE}; the weights were "
                            "changed or damaged after the card was written. Promote or import the predictor again.")
-    return MachineMemAssessor(card["backbone"], model_path, card["image_size"], card["normalization"],
-                              name=name or card.get("name") or folder.name, score_range=card["score_range"],
-                              higher_is=card.get("higher_is"))
+    assessor = MachineMemAssessor(card["backbone"], model_path, card["image_size"], card["normalization"],
+                                  name=name or card.get("name") or folder.name, score_range=card["score_range"],
+                                  higher_is=card.get("higher_is"))
+    assessor.preprocess = card["preprocess"]  # the loader reads it (`images.assessor_recipe`)
+    return assessor
 
 
 def machinemem(name: str, backbone: str, weights: str | os.PathLike | None = None, image_size: int = 224,
