@@ -206,11 +206,12 @@ def assessor_side(model: object, size: int | None = None) -> int:
 
 
 def assessor_recipe(model: object, size: int | None = None, override: str | None = None) -> int | Preprocess:
-    """How files are loaded for `model`: its card's `Preprocess` (``model.preprocess``) at `assessor_side`, else
+    """How files are loaded for `model`: its card's `Preprocess` (``model.image_recipe``) at `assessor_side`, else
     just that side (the toolkit's stretch resize). `override` (a `PRESETS` name, ``score --preprocess``) replaces
     it, with a warning when it differs from what the model records."""
     side = assessor_side(model, size)
-    recipe = getattr(model, "preprocess", None)
+    recipe = getattr(model, "image_recipe", None)
+    recipe = recipe if isinstance(recipe, Preprocess) else None
     if override is not None:
         own = replace(recipe or TOOLKIT, size=side)
         chosen = preset(override, side)

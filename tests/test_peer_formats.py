@@ -288,3 +288,84 @@ def test_our_predictors_keep_the_toolkit_recipe_and_bad_cards_are_refused(offici
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(CardError, match="preprocess"):
         load_card(folder)
+
+
+# -- GANalyze's trained transformers -----------------------------------------------------------------------------------
+
+def _ganalyze_step(z, w_dir, alpha):
+    """GANalyze's step from its description: z + alpha * direction, rescaled to the norm of the whole batch."""
+    moved = z + alpha * w_dir
+    return z.norm() * moved / moved.norm()
+
+
+def test_ganalyze_transformers_import_and_step_like_ganalyze(tmp_path):
+    from ganalyze_mem.transformers.ganalyze_import import import_transformer
+    from ganalyze_mem.transformers.store import load_trained
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(1, 128, generator=g)
+    torch.save({"w": w}, tmp_path / "pytorch_model_one.pth")
+    (tmp_path / "opts.json").write_text('{"assessor": "emonet", "transformer": ["OneDirection", "None"]}')
+    folder = import_transformer(tmp_path / "pytorch_model_one.pth", "gz-one", out=tmp_path / "t")
+    transformer, card = load_trained(folder)
+    assert card["transformer"] == "one_direction" and card["assessor"] == "valence"
+    assert card["generator"] == "biggan-deep-256" and card["ganalyze_opts"]["assessor"] == "emonet"
+    z = torch.randn(1, 128, generator=g)
+    y = torch.zeros(1, 1000)
+    y[0, 3] = 1
+    with torch.no_grad():
+        for alpha in (-0.3, 0.1, 0.2):
+            assert torch.allclose(transformer(z, y, alpha), _ganalyze_step(z, w, alpha), atol=1e-6)
+    weight, bias = torch.randn(128, 1000, generator=g), torch.randn(128, generator=g)
+    torch.save({"NN_output.weight": weight, "NN_output.bias": bias}, tmp_path / "class.pth")
+    folder = import_transformer(tmp_path / "class.pth", "gz-class", assessor="brightness", out=tmp_path / "t")
+    transformer, card = load_trained(folder)
+    assert card["transformer"] == "class_dependent" and card["assessor"] == "brightness"
+    with torch.no_grad():
+        assert torch.allclose(transformer(z, y, 0.1), _ganalyze_step(z, (y @ weight.T + bias), 0.1), atol=1e-5)
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("z140", "z of size 140, and no registered generator takes that .*original BigGAN"),
+    ("truncated", "truncated|corrupt|could not|neither"),
+    ("other", "not a GANalyze transformer checkpoint: it holds"),
+    ("wrong_generator", "takes 32; use --generator biggan-deep-128"),
+    ("no_assessor", "--assessor NAME"),
+])
+def test_bad_ganalyze_transformers_one_line_nothing_written(tmp_path, case, expected):
+    ckpt = tmp_path / "model.pth"
+    if case == "z140":
+        torch.save({"w": torch.randn(1, 140)}, ckpt)
+    elif case == "other":
+        from ganalyze_mem.backbones import build_backbone
+
+        torch.save(build_backbone("resnet18", 1, 64).state_dict(), ckpt)
+    else:
+        torch.save({"w": torch.randn(1, 128)}, ckpt)
+    if case == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:200])
+    args = ["import-transformer", str(ckpt), "--name", "x", "-o", str(tmp_path / "t")]
+    if case == "wrong_generator":
+        args += ["-g", "tiny", "-a", "brightness"]
+    elif case != "no_assessor":
+        args += ["-a", "brightness"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    import re
+
+    assert re.search(expected, r.output), r.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_strips_from_an_imported_transformer_use_ganalyze_test_settings(tmp_path):
+    from ganalyze_mem.transformers.ganalyze_import import import_transformer
+    from ganalyze_mem.visualise.strips import StripsConfig, make_strips
+
+    torch.save({"w": torch.randn(1, 32, generator=torch.Generator().manual_seed(2))}, tmp_path / "w.pth")
+    folder = import_transformer(tmp_path / "w.pth", "gz-tiny", generator="tiny", assessor="brightness",
+                                out=tmp_path / "t")
+    cfg = StripsConfig(classes="0", seeds="0", classifier="none", device="cpu", out=str(tmp_path / "strips"),
+                       save_images=False)
+    assert cfg.alphas == [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]  # GANalyze's test script: alpha 0.1, 3 steps
+    result = make_strips(folder, cfg, progress=False, echo=lambda *a: None)
+    assert len(result.rows) == 7 and sorted(r["alpha"] for r in result.rows) == cfg.alphas

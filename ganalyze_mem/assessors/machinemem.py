@@ -164,7 +164,7 @@ def from_folder(folder: str | os.PathLike, name: str | None = None) -> MachineMe
     assessor = MachineMemAssessor(card["backbone"], model_path, card["image_size"], card["normalization"],
                                   name=name or card.get("name") or folder.name, score_range=card["score_range"],
                                   higher_is=card.get("higher_is"))
-    assessor.preprocess = card["preprocess"]  # the loader reads it (`images.assessor_recipe`)
+    assessor.image_recipe = card["preprocess"]  # the loader reads it (`images.assessor_recipe`)
     return assessor
 
 
