@@ -369,3 +369,27 @@ def test_strips_from_an_imported_transformer_use_ganalyze_test_settings(tmp_path
     assert cfg.alphas == [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]  # GANalyze's test script: alpha 0.1, 3 steps
     result = make_strips(folder, cfg, progress=False, echo=lambda *a: None)
     assert len(result.rows) == 7 and sorted(r["alpha"] for r in result.rows) == cfg.alphas
+
+
+def test_renorm_batch_reproduces_ganalyze_and_round_trips(tmp_path):
+    from ganalyze_mem.transformers import TRANSFORMERS
+    from ganalyze_mem.transformers.store import load_trained, save_trained
+    from ganalyze_mem.visualise.train import TrainConfig
+
+    g = torch.Generator().manual_seed(4)
+    t = TRANSFORMERS.create("one_direction", dim_z=16, num_classes=10)
+    z, y = torch.randn(4, 16, generator=g), torch.eye(10)[:4]
+    alpha = torch.tensor([-0.5, -0.1, 0.2, 0.5])
+    with torch.no_grad():
+        theirs = _ganalyze_step(z, t.theta, alpha[:, None])
+        per_sample = t(z, y, alpha)
+        t.renorm = "batch"
+        batch = t(z, y, alpha)
+    assert torch.allclose(batch, theirs, atol=1e-6) and not torch.allclose(per_sample, theirs, atol=1e-3)
+    folder = save_trained(t, tmp_path / "t", {"transformer": "one_direction", "generator": "tiny",
+                                              "assessor": "brightness", "renorm": "batch"})
+    loaded, card = load_trained(folder)
+    assert loaded.renorm == "batch" and card["renorm"] == "batch"
+    with pytest.raises(GanalyzeError, match="--renorm must be sample or batch"):
+        TrainConfig(assessor="brightness", renorm="layer").validate()
+    assert TrainConfig().renorm == "sample"

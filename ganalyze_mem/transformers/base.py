@@ -24,6 +24,15 @@ def keep_norm(z: torch.Tensor, moved: torch.Tensor, eps: float = 1e-12) -> torch
     return moved * (z.norm(dim=1, keepdim=True) / moved.norm(dim=1, keepdim=True).clamp_min(eps))
 
 
+RENORMS = ("sample", "batch")
+
+
+def batch_norm_like(z: torch.Tensor, moved: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """GANalyze's renormalisation, for exact replication (``--renorm batch``): `moved` rescaled to the norm of the
+    whole batch `z` (``z.norm() * moved / moved.norm()``), so a sample's result depends on its batch."""
+    return moved * (z.norm() / moved.norm().clamp_min(eps))
+
+
 class Transformer(nn.Module):
     """Base class: subclasses implement `direction(z, y, alpha)`, a step per sample; `forward` applies it.
 
@@ -34,6 +43,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.dim_z = int(dim_z)
         self.num_classes = int(num_classes)
+        self.renorm = "sample"  # or "batch" (GANalyze's); set after construction, recorded in the card
 
     def extra_config(self) -> dict:
         """Constructor arguments beyond dim_z and num_classes, saved with a trained transformer."""
@@ -57,4 +67,5 @@ class Transformer(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
         a = self.check(z, y, alpha)
-        return keep_norm(z, z + a * self.direction(z, y, a))
+        moved = z + a * self.direction(z, y, a)
+        return batch_norm_like(z, moved) if self.renorm == "batch" else keep_norm(z, moved)

@@ -122,7 +122,7 @@ def import_transformer(checkpoint: str | os.PathLike, name: str, generator: str 
             "name": name, "transformer": kind, "generator": generator, "assessor": assessor,
             "truncation": float(options.get("truncation", truncation)),
             "imported_from": f"{checkpoint.name} (sha256 {sha256_file(checkpoint)})", "ganalyze_opts": options,
-            "renorm": "batch (GANalyze's; applied here per sample)"})
+            "renorm": "sample"})  # GANalyze renormalised by the batch; a strip of one seed is the same
         if dest.exists():
             shutil.rmtree(dest)
         tmp.rename(dest)

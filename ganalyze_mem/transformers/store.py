@@ -31,8 +31,10 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def build(card: dict[str, Any]) -> Transformer:
     """An untrained transformer of the card's kind and shape."""
-    return TRANSFORMERS.create(card["transformer"], dim_z=int(card["dim_z"]), num_classes=int(card["num_classes"]),
-                               **card.get("kwargs", {}))
+    transformer = TRANSFORMERS.create(card["transformer"], dim_z=int(card["dim_z"]),
+                                      num_classes=int(card["num_classes"]), **card.get("kwargs", {}))
+    transformer.renorm = card.get("renorm", "sample")
+    return transformer
 
 
 def save_trained(transformer: Transformer, folder: str | Path, card: dict[str, Any]) -> Path:

@@ -43,6 +43,7 @@ class TrainConfig:
     assessor: str = ""
     generator: str = "biggan-deep-128"
     transformer: str = "one_direction"
+    renorm: str = "sample"  # "batch": GANalyze's batch renormalisation, for exact replication
     samples: int = 400_000
     batch_size: int = 4
     alpha_min: float = -0.5
@@ -70,6 +71,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if not self.assessor:
             raise GanalyzeError("No assessor given: pass --assessor NAME (see `ganalyze-mem list assessors`).")
+        if self.renorm not in ("sample", "batch"):
+            raise GanalyzeError(f"--renorm must be sample or batch, got {self.renorm!r}.")
         if self.batch_size < 1 or self.samples < self.batch_size:
             raise GanalyzeError(f"Need --batch-size >= 1 and --samples >= --batch-size; got {self.batch_size} "
                                 f"and {self.samples}.")
@@ -155,6 +158,7 @@ def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
                             f"{cfg.truncation}; build it with truncation={cfg.truncation}.")
     transformer = TRANSFORMERS.create(cfg.transformer, dim_z=generator.dim_z, num_classes=generator.num_classes,
                                       seed=cfg.seed)
+    transformer.renorm = cfg.renorm
     for m in (generator, assessor):
         m.eval()
         for p in m.parameters():
@@ -285,7 +289,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
             "truncation": cfg.truncation, "alpha_min": cfg.alpha_min, "alpha_max": cfg.alpha_max, "seed": cfg.seed,
             "dim_z": c.generator.dim_z, "num_classes": c.generator.num_classes,
             "kwargs": c.transformer.extra_config(), "generator_weights": cfg.generator_weights,
-            "assessor_weights": cfg.assessor_weights}
+            "assessor_weights": cfg.assessor_weights, "renorm": cfg.renorm}
     if run is None:
         resolved = {
             "steps": cfg.steps, "device": str(c.device),
