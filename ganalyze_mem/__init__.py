@@ -26,6 +26,7 @@ __all__ = [
     "list_assessors", "list_generators", "list_transformers", "list_machines", "list_backbones", "image_embedder",
     "create_assessor", "create_generator", "create_transformer", "as_assessor", "as_generator",
     "score", "train", "strips", "measure", "fit_predictor", "validate", "report", "load_run", "verify", "VerifyRun",
+    "import_scores",
     "Scores", "TrainRun", "StripsRun", "MeasureRun", "PredictorRun", "StudyRun", "GanalyzeError",
 ]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import stat
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,74 @@ def check_images(x: torch.Tensor, where: str = "images") -> torch.Tensor:
     return x
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB; transparency is composited on white."""
+FITS = ("stretch", "crop")  # resize to a square as is, or first centre-crop the aspect ratio into [3/4, 4/3]
+ALPHAS = ("white", "drop")  # transparency composited on white, or the colour channels kept as they are
+ASPECT = (3 / 4, 4 / 3)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model prepares an image file: part of the model's identity, recorded in its card.json.
+
+    `fit` "stretch" resizes the whole image to `size` x `size`; "crop" first centre-crops it to an aspect ratio
+    within [3/4, 4/3] (the whole image when already within), which is what torchvision's
+    ``RandomResizedCrop(size, scale=(1, 1))`` does in effect (no random box covers the whole area at another aspect
+    ratio, so it falls back to that centre crop). `alpha` "white" composites transparency on white, "drop" keeps the
+    colour channels (PIL's ``convert("RGB")``); `exif` applies the EXIF orientation or not. Resampling is bilinear.
+    """
+
+    size: int = 224
+    fit: str = "stretch"
+    alpha: str = "white"
+    exif: bool = True
+
+    def __post_init__(self):
+        if self.fit not in FITS or self.alpha not in ALPHAS or not isinstance(self.exif, bool) or int(self.size) < 1:
+            raise GanalyzeError(f"Bad preprocessing {self}: fit is one of {FITS}, alpha one of {ALPHAS}, exif true "
+                                "or false, size a positive number.")
+
+    def to_card(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_card(cls, raw: Mapping | None, size: int) -> Preprocess:
+        """The recipe a card records (`size` is the card's image_size); a card without one gets the toolkit's."""
+        if raw is None:
+            return cls(size=int(size))
+        if not isinstance(raw, Mapping) or set(raw) - {"size", "fit", "alpha", "exif"}:
+            raise GanalyzeError(f"card.json 'preprocess' must be an object with size, fit, alpha, exif; got {raw!r}.")
+        return cls(**{**dict(raw), "size": int(raw.get("size", size))})
+
+
+TOOLKIT = Preprocess()  # our loader's recipe: what our predictors were trained and evaluated with
+# The MachineMem repository's evaluation: ImageFolder's loader (convert("RGB"): alpha dropped, EXIF ignored), then
+# RandomResizedCrop(224, scale=(1, 1)), ToTensor.
+OFFICIAL_MACHINEMEM = Preprocess(fit="crop", alpha="drop", exif=False)
+PRESETS = {"toolkit": TOOLKIT, "official-machinemem": OFFICIAL_MACHINEMEM}
+
+
+def preset(name: str, size: int | None = None) -> Preprocess:
+    """A named recipe (`PRESETS`), at `size` when given."""
+    if name not in PRESETS:
+        raise GanalyzeError(f"Unknown preprocessing '{name}'; use one of {', '.join(PRESETS)}.")
+    return PRESETS[name] if size is None else replace(PRESETS[name], size=int(size))
+
+
+def aspect_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the centre crop whose aspect ratio lies within `ASPECT` (torchvision's
+    fallback box of RandomResizedCrop: the full width or height kept, the other side cut to the nearest bound)."""
+    ratio = width / height
+    w, h = width, height
+    if ratio < ASPECT[0]:
+        h = int(round(w / ASPECT[0]))
+    elif ratio > ASPECT[1]:
+        w = int(round(h * ASPECT[1]))
+    top, left = (height - h) // 2, (width - w) // 2
+    return left, top, left + w, top + h
+
+
+def _to_rgb(img: Image.Image, alpha: str = "white") -> Image.Image:
+    """Any PIL mode to 8-bit RGB; transparency is composited on white (`alpha` "white") or dropped ("drop")."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -58,6 +125,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         arr = np.asarray(img, dtype=np.float64)
         span = max(arr.max() - arr.min(), 1e-12)
         img = Image.fromarray(((arr - arr.min()) / span * 255).astype(np.uint8), mode="L")
+    if alpha == "drop" and img.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La"):
+        return img.convert("RGB")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("LA", "PA"):
@@ -69,8 +138,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # CMYK, YCbCr, L, 1, LAB ...
 
 
-def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = None) -> torch.Tensor:
-    """Read one image file as a float32 3 x H x W tensor in [0, 1] (optionally resized to `size`)."""
+def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = None,
+               recipe: Preprocess | None = None) -> torch.Tensor:
+    """Read one image file as a float32 3 x H x W tensor in [0, 1] (optionally resized to `size`). With a `recipe`
+    (`Preprocess`), its EXIF and alpha handling and its crop apply, and `size` defaults to its size."""
+    if recipe is not None and size is None:
+        size = recipe.size
     p = Path(path)
     if not p.exists():
         raise ImageError(p, "file does not exist")
@@ -92,8 +165,13 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = Non
                     raise ImageError(p, f"image is only {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
                 ImageFile.LOAD_TRUNCATED_IMAGES = False
                 im.load()
-                im = ImageOps.exif_transpose(im)
-                rgb = _to_rgb(im)
+                if recipe is None or recipe.exif:
+                    im = ImageOps.exif_transpose(im)
+                rgb = _to_rgb(im, "white" if recipe is None else recipe.alpha)
+                if recipe is not None and recipe.fit == "crop":
+                    box = aspect_box(*rgb.size)
+                    if box != (0, 0, *rgb.size):
+                        rgb = rgb.crop(box)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
@@ -112,16 +190,42 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] | None = Non
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
-def load_resized(path: str | os.PathLike, size: int) -> torch.Tensor:
+def load_resized(path: str | os.PathLike, size: int | Preprocess) -> torch.Tensor:
     """One image file as a float32 3 x size x size tensor in [0, 1]: robust decoding (`load_image`) and the project's
-    one resize (`RESAMPLE`). Every path that feeds files to an assessor or a predictor loads them through this, so a
-    file gets the same score from `score`, a validation study and a predictor run's own evaluation."""
+    one resize (`RESAMPLE`), or a model's own recipe (a `Preprocess`, from its card). Every path that feeds files to
+    an assessor or a predictor loads them through this, so a file gets the same score from `score`, a validation
+    study and a predictor run's own evaluation."""
+    if isinstance(size, Preprocess):
+        return load_image(path, int(size.size), recipe=size)
     return load_image(path, int(size))
 
 
 def assessor_side(model: object, size: int | None = None) -> int:
     """The side images are loaded at for `model`: `size` when given, else its ``input_size``, else `FALLBACK_SIZE`."""
     return int(size or getattr(model, "input_size", None) or FALLBACK_SIZE)
+
+
+def assessor_recipe(model: object, size: int | None = None, override: str | None = None) -> int | Preprocess:
+    """How files are loaded for `model`: its card's `Preprocess` (``model.image_recipe``) at `assessor_side`, else
+    just that side (the toolkit's stretch resize). `override` (a `PRESETS` name, ``score --preprocess``) replaces
+    it, with a warning when it differs from what the model records."""
+    side = assessor_side(model, size)
+    recipe = getattr(model, "image_recipe", None)
+    recipe = recipe if isinstance(recipe, Preprocess) else None
+    if override is not None:
+        own = replace(recipe or TOOLKIT, size=side)
+        chosen = preset(override, side)
+        if chosen != own:
+            warnings.warn(f"--preprocess {override} ({chosen.fit}, alpha {chosen.alpha}, EXIF "
+                          f"{'applied' if chosen.exif else 'ignored'}) is not how this model prepares images "
+                          f"({own.fit}, alpha {own.alpha}, EXIF {'applied' if own.exif else 'ignored'}): its scores "
+                          "will differ from the model's own evaluation.", stacklevel=2)
+        return chosen
+    return side if recipe is None else replace(recipe, size=side)
+
+
+def side_of(size: int | Preprocess) -> int:
+    return int(size.size if isinstance(size, Preprocess) else size)
 
 
 def _special(q: str) -> str | None:

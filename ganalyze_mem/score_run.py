@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import GanalyzeError, ImageError
-from .images import assessor_side
+from .images import assessor_recipe
 from .paths import path_to_text, warn_escaped
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
 
@@ -109,6 +109,7 @@ def score_to_csv(
     on_problem: Callable[[ImageError], None] | None = None,
     stream: IO[str] | None = None,
     model: Any = None,
+    preprocess: str | None = DEFAULTS.preprocess,
 ) -> ScoreStats:
     """Score every image under `paths` and write ``path,score`` rows as they come: to `out` (via ``OUT.part``,
     resumable) or, when `out` is None, to `stream` (default stdout). See the module docstring. `model` is an
@@ -118,7 +119,7 @@ def score_to_csv(
     from .cli.common import pick_device
     from .images import scan_images
 
-    ScoreConfig(assessor, batch_size, workers, device, None, size, amp)  # every bound, before anything is written
+    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # every bound, before any write
     if executor not in EXECUTORS:
         raise GanalyzeError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}.")
     if model is not None and executor != "local":
@@ -133,7 +134,7 @@ def score_to_csv(
         raise GanalyzeError("No paths given: name image files or folders to score.")
     dev = pick_device(device)
     options = {"assessor": assessor, "weights": None if weights is None else str(weights), "size": size,
-               "batch_size": batch_size, "paths": paths,
+               "batch_size": batch_size, "paths": paths, **({"preprocess": preprocess} if preprocess else {}),
                "precision": "float16" if amp and dev.startswith("cuda") else "float32"}
     part = meta = None
     if out is not None:
@@ -178,7 +179,7 @@ def score_to_csv(
         remaining = sum(min(len(files), (k + 1) * batch_size) - k * batch_size for k in todo)
         with tqdm(total=remaining, desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
             if todo:
-                side = assessor_side(net, size)  # the driver's assessor decides the side for Ray tasks too
+                side = assessor_recipe(net, size, preprocess)  # the driver's assessor decides for Ray tasks too
                 batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers)
                            if executor == "local" else
                            _ray_batches(files, todo, batch_size, shard_size, assessor, weights, side, dev, amp,

@@ -18,7 +18,15 @@ from pathlib import Path
 import torch
 
 from .errors import GanalyzeError, ImageError
-from .images import FALLBACK_SIZE, assessor_side, find_images, load_resized  # noqa: F401 (FALLBACK_SIZE re-exported)
+from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
+    FALLBACK_SIZE,
+    Preprocess,
+    assessor_recipe,
+    assessor_side,
+    find_images,
+    load_resized,
+    side_of,
+)
 from .paths import path_to_text
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # load-time resize side: 2048 px is 50 MB per image in float32, times the batch
@@ -35,6 +43,7 @@ class ScoreConfig:
     weights: str | None = None
     size: int | None = None  # load-time resize side; None = the assessor's input size (else FALLBACK_SIZE)
     amp: bool = False  # float16 autocast on CUDA (opt-in: float32 scores match validation's); ignored on the CPU
+    preprocess: str | None = None  # override of the recipe the assessor's card records (images.PRESETS); warns
 
     def __post_init__(self) -> None:
         from .cli.common import check_device
@@ -48,6 +57,11 @@ class ScoreConfig:
                                       or not MIN_SIZE <= self.size <= MAX_SIZE):
             problems.append(f"--size must be from {MIN_SIZE} to {MAX_SIZE} pixels (or left out for the assessor's "
                             f"own input size), got {self.size!r}")
+        from .images import PRESETS
+
+        if self.preprocess is not None and self.preprocess not in PRESETS:
+            problems.append(f"--preprocess must be one of {', '.join(PRESETS)} (or left out for the assessor's own), "
+                            f"got {self.preprocess!r}")
         try:
             check_device(self.device)
         except GanalyzeError as e:
@@ -91,8 +105,8 @@ class ScoreResult:
 class ImageFiles(torch.utils.data.Dataset):
     """Items are (image, index, error): a failed file gives a blank image and the reason, so a batch never breaks."""
 
-    def __init__(self, files: list[Path], size: int):
-        self.files, self.size = files, size
+    def __init__(self, files: list[Path], size: int | Preprocess):
+        self.files, self.size, self.side = files, size, side_of(size)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -101,9 +115,9 @@ class ImageFiles(torch.utils.data.Dataset):
         try:
             return load_resized(self.files[i], self.size), i, ""
         except ImageError as e:
-            return torch.zeros(3, self.size, self.size), i, e.reason
+            return torch.zeros(3, self.side, self.side), i, e.reason
         except Exception as e:  # noqa: BLE001 - one odd file must not end the run; its reason is reported
-            return torch.zeros(3, self.size, self.size), i, f"could not be read ({type(e).__name__}: {e})"
+            return torch.zeros(3, self.side, self.side), i, f"could not be read ({type(e).__name__}: {e})"
 
 
 def _worker_init(_: int) -> None:
@@ -121,7 +135,10 @@ def build_assessor(name: str, weights: str | os.PathLike | None = None, device: 
         assessor = ASSESSORS.create(name, **overrides)
     except TypeError as e:
         if overrides and "weights" in str(e):
-            raise GanalyzeError(f"Assessor '{name}' takes no weights; drop --weights.") from None
+            from .weight_options import weights_option
+
+            raise GanalyzeError(f"Assessor '{name}' takes no weights; drop {weights_option('assessor') or 'weights'}."
+                                ) from None
         raise
     return assessor.freeze().to(device)
 
@@ -181,6 +198,7 @@ def score_files(
     progress: bool = True,
     on_problem: Callable[[ImageError], None] | None = None,
     model: torch.nn.Module | None = None,
+    preprocess: str | None = DEFAULTS.preprocess,
 ) -> ScoreResult:
     """Score every image under `paths` with `assessor`; bad files are collected, never raised.
 
@@ -191,7 +209,7 @@ def score_files(
 
     from .cli.common import pick_device
 
-    ScoreConfig(assessor, batch_size, workers, device, None, size, amp)  # checks every value (GanalyzeError)
+    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # checks every value
     paths = list(paths)
     if not paths:
         raise GanalyzeError("No paths given: name image files or folders to score.")
@@ -205,7 +223,7 @@ def score_files(
     if not files:
         return result
     net = model if model is not None else build_assessor(assessor, weights, dev)
-    side = assessor_side(net, size)
+    side = assessor_recipe(net, size, preprocess)
     with tqdm(total=len(files), desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
         for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers):
             for i, score, err in rows:

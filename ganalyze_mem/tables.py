@@ -98,12 +98,34 @@ class Table:
         lower = {c.lower(): c for c in self.columns}
         return next((lower[c.lower()] for c in candidates if c.lower() in lower), None)
 
+    def headerless(self) -> bool:
+        """True when the first line is data, not a header: a "column name" is a number or an image file name."""
+        image = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+        return any(parse_float(c) is not None or c.lower().endswith(image) for c in self.columns)
+
+    def check_header(self) -> None:
+        """Raise, saying what to do, when the file has no header line (see `headerless`): a file of numbers alone
+        (MachineMem's machinemem_scores.txt) goes through ``import-scores``; a CSV with paths needs a header."""
+        if not self.headerless():
+            return
+        first = ",".join(self.columns)
+        if all(parse_float(c) is not None for c in self.columns):
+            raise GanalyzeError(
+                f"{self.source} (line 1) has no header: its first line {first!r} is data. A file of scores alone "
+                "(one number per line, like MachineMem's machinemem_scores.txt) needs its images: `ganalyze-mem "
+                f"import-scores {self.source.name} --images FOLDER -o scores.csv` (or --list FILE naming the images "
+                "in order) writes the path,score CSV to pass here.")
+        raise GanalyzeError(f"{self.source} (line 1) has no header: its first line {first!r} is data. Add a header "
+                            "line naming the columns, e.g. 'path,score'.")
+
     def require(self, wanted: dict[str, str]) -> None:
-        """Raise unless every column of ``{option: column}`` is in the header; suggest the closest ones."""
+        """Raise unless every column of ``{option: column}`` is in the header; suggest the closest ones (never a
+        data value: a file without a header is reported as such)."""
         missing = {opt: col for opt, col in wanted.items() if col not in self.columns}
         if not missing:
             return
-        spare = [c for c in self.columns if c not in wanted.values()]
+        self.check_header()
+        spare = [c for c in self.columns if c not in wanted.values() and parse_float(c) is None]
         hints = []
         for opt, col in missing.items():
             close = difflib.get_close_matches(col, spare, n=1, cutoff=0.4) or spare[:1]

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .errors import WeightsError
+from .weight_options import weights_option
 
 ENV_DIR = "GANALYZE_MEM_WEIGHTS"
 ENV_CACHE = "GANALYZE_MEM_CACHE"
@@ -35,8 +36,11 @@ class WeightSpec:
 
     `files` are the file names the preset needs (the first is the main one); `folder` is the sub-folder name used in
     every search location; `urls` and `sha256` are keyed by file name; `hint` tells the user how to produce or import
-    the weights when none are found. `package` is ``"module/sub/folder"``: an importable package (found without
-    importing it) whose sub-folder holds the files, searched after the cache.
+    the weights when none are found (``{option}`` in it becomes the weights option of the command in use);
+    `published` says where the weights are published, `importer` the command that makes them usable; `kind`
+    ("assessor" or "generator") picks the command's weights option (`weights_option`). `package` is
+    ``"module/sub/folder"``: an importable package (found without importing it) whose sub-folder holds the files,
+    searched after the cache.
     """
 
     name: str
@@ -46,6 +50,9 @@ class WeightSpec:
     sha256: Mapping[str, str] = field(default_factory=dict)
     hint: str = ""
     package: str = ""
+    kind: str = "assessor"
+    published: str = ""
+    importer: str = ""
 
     @property
     def main_file(self) -> str:
@@ -121,19 +128,20 @@ def lookup(spec: WeightSpec, explicit: str | os.PathLike | None = None) -> Looku
     """Search every local place for `spec` without downloading."""
     tried: list[tuple[str, Path, str]] = []
     if explicit is not None:
+        opt = weights_option(spec.kind) or "weights"
         p = Path(explicit).expanduser()
         if p.is_file():
             if len(spec.files) == 1 or _complete(p.parent, spec):
-                return Lookup(spec, tried + [("--weights", p, "found")], p, "--weights")
+                return Lookup(spec, tried + [(opt, p, "found")], p, opt)
             missing = [f for f in spec.files if not (p.parent / f).is_file()]
-            tried.append(("--weights", p.parent, f"missing {', '.join(missing)}"))
+            tried.append((opt, p.parent, f"missing {', '.join(missing)}"))
         elif p.is_dir():
             if _complete(p, spec):
-                return Lookup(spec, tried + [("--weights", p, "found")], p / spec.main_file, "--weights")
+                return Lookup(spec, tried + [(opt, p, "found")], p / spec.main_file, opt)
             missing = [f for f in spec.files if not (p / f).is_file()]
-            tried.append(("--weights", p, f"folder lacks {', '.join(missing)}"))
+            tried.append((opt, p, f"folder lacks {', '.join(missing)}"))
         else:
-            tried.append(("--weights", p, "does not exist"))
+            tried.append((opt, p, "does not exist"))
         # An explicit path that is wrong is an error in itself: do not fall through to other places silently.
         return Lookup(spec, tried)
     for source, folder in search_dirs(spec):
@@ -144,19 +152,29 @@ def lookup(spec: WeightSpec, explicit: str | os.PathLike | None = None) -> Looku
 
 
 def not_found_message(lk: Lookup) -> str:
+    """Where the search looked, and how to provide the weights: the command's own weights option, the folders, where
+    the weights are published and which command imports them."""
     spec = lk.spec
+    option = weights_option(spec.kind)
     lines = [f"No weights for '{spec.name}' (needs {', '.join(spec.files)}). Looked in:"]
     lines += [f"  - {src}: {path} ({outcome})" for src, path, outcome in lk.tried]
     if spec.urls and os.environ.get(ENV_OFFLINE):
         lines.append(f"  - download: skipped because ${ENV_OFFLINE} is set")
     elif not spec.urls:
         lines.append("  - download: no public URL is known for these weights")
+    if spec.published:
+        lines.append(f"Published: {spec.published}")
     lines.append("To provide them, do one of:")
-    lines.append(f"  - pass --weights PATH (a file, or a folder holding {', '.join(spec.files)})")
+    if spec.importer:
+        lines.append(f"  - {spec.importer}")
+    if option:
+        lines.append(f"  - pass {option} PATH (a file, or a folder holding {', '.join(spec.files)})")
     lines.append(f"  - put the files in ${ENV_DIR}/{spec.subdir}/")
     lines.append(f"  - put the files in {artifact_dir('assessors') / spec.subdir}/ or {cache_dir() / spec.subdir}/")
     if spec.hint:
-        lines.append(f"  - {spec.hint}")
+        what = "their folder" if len(spec.files) > 1 else "it"
+        where = f"pass {what} with {option}" if option else "put them in one of the folders above"
+        lines.append(f"  - {spec.hint.format(option=option or 'a folder above', where=where)}")
     return "\n".join(lines)
 
 
@@ -169,9 +187,12 @@ def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None = None,
         return lk.found
     if explicit is None and download and spec.urls and not os.environ.get(ENV_OFFLINE):
         folder = cache_dir() / spec.subdir
-        for fname in spec.files:
-            if not (folder / fname).is_file():
-                download_file(spec.urls[fname], folder / fname, spec.sha256.get(fname))
+        try:
+            for fname in spec.files:
+                if not (folder / fname).is_file():
+                    download_file(spec.urls[fname], folder / fname, spec.sha256.get(fname))
+        except WeightsError as e:  # offline, a changed file: say also how to provide the weights by hand
+            raise WeightsError(f"{e}\n{not_found_message(lk)}") from None
         return folder / spec.main_file
     raise WeightsError(not_found_message(lk))
 

@@ -26,10 +26,8 @@ Usage: python scripts/make_imagenet_synonyms.py [--wordnet /usr/share/wordnet] [
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import re
-import shutil
 import sys
 import tempfile
 import warnings
@@ -39,41 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ganalyze_mem.generators.classes import imagenet_categories, normalize, synonym_tables  # noqa: E402
-
-LEXNAMES_MAN = Path("/usr/share/man/man5/lexnames.5WN.gz")
-POS_NUMBER = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
-
-
-def lexnames_from_man(path: Path) -> str:
-    """The ``lexnames`` file (number, name, syntactic category) from the table in the lexnames(5WN) man page."""
-    text = gzip.open(path, "rt", encoding="utf-8").read() if path.suffix == ".gz" else path.read_text()
-    rows = re.findall(r"^(\d\d)\t(\w+\.\w+)\s*\t", text, flags=re.M)
-    if len(rows) != 45:
-        raise SystemExit(f"{path}: expected 45 lexicographer files in the table, found {len(rows)}")
-    return "".join(f"{num}\t{name}\t{POS_NUMBER[name.split('.')[0]]}\n" for num, name in rows)
+from ganalyze_mem.generators.wordnet import open_debian_wordnet  # noqa: E402
 
 
 def open_wordnet(source: Path, workdir: Path):
-    """An nltk WordNet reader over a copy of the Debian WordNet files."""
-    import nltk
-    from nltk.corpus.reader.wordnet import WordNetCorpusReader
-
-    class _WordNet30(WordNetCorpusReader):
-        def map_wn(self, version="wordnet"):  # the data is 3.0 itself; no cross-version map (needs index.sense)
-            return None
-
-    target = workdir / "corpora" / "wordnet"
-    target.mkdir(parents=True)
-    for f in source.iterdir():
-        if f.is_file():
-            shutil.copyfile(f, target / f.name)
-    if not (target / "lexnames").is_file():
-        (target / "lexnames").write_text(lexnames_from_man(LEXNAMES_MAN), encoding="utf-8")
-    nltk.data.path.insert(0, str(workdir))
-    wn = _WordNet30(str(target), None)
-    if wn.get_version() != "3.0":
-        raise SystemExit(f"{source}: WordNet {wn.get_version()} found, ImageNet needs 3.0")
-    return wn
+    """An nltk WordNet reader over a copy of the Debian WordNet files (`ganalyze_mem.generators.wordnet`)."""
+    try:
+        return open_debian_wordnet(source, workdir)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
 
 
 def load_wnids(path: Path | None) -> list[str]:

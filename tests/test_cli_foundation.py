@@ -72,8 +72,8 @@ def test_sample_biggan_without_weights_lists_places(tmp_path):
     res = run("sample", "--generator", "biggan-deep-128", "--classes", "pizza,giant panda", "--seeds", "0-3",
               "--truncation", "0.4", "--out", tmp_path / "out")
     assert res.exit_code != 0
-    for needle in ("No weights for 'biggan-deep-128'", "Looked in", "cache", "--weights", "GANALYZE_MEM_WEIGHTS",
-                   "pytorch_model.bin", "config.json"):
+    for needle in ("No weights for 'biggan-deep-128'", "Looked in", "cache", "pass --generator-weights PATH",
+                   "GANALYZE_MEM_WEIGHTS", "pytorch_model.bin", "config.json"):
         assert needle in res.output, needle
     assert "Traceback" not in res.output
     assert not (tmp_path / "out").exists()

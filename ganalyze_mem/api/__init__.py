@@ -20,6 +20,7 @@ EXPORTS: dict[str, str] = {
     "verify": "ganalyze_mem.api.verify:verify", "VerifyRun": "ganalyze_mem.api.verify:VerifyRun",
     "report": "ganalyze_mem.reports:render_report",
     "image_embedder": "ganalyze_mem.features:image_embedder",
+    "import_scores": "ganalyze_mem.score_import:import_scores",
     "GanalyzeError": "ganalyze_mem.errors:GanalyzeError",
 }
 

@@ -94,6 +94,13 @@ def check_card(card: Any, path: Path) -> dict[str, Any]:
                         f"required so that changed weights are noticed; re-run promote-predictor or "
                         f"import-predictor, or write the output of `sha256sum {MODEL_FILE}` into the card)")
     out["sha256"] = sha.lower()
+    from ..errors import GanalyzeError
+    from ..images import Preprocess
+
+    try:  # how the model prepares an image; cards written before it was recorded get the toolkit's recipe
+        out["preprocess"] = Preprocess.from_card(out.get("preprocess"), out["image_size"])
+    except (GanalyzeError, TypeError, ValueError) as e:
+        raise CardError(path, "preprocess", str(e)) from None
     return out
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from ..weight_options import weights_option
 from ..weights import load_into, load_state_dict
 from .base import Assessor
 
@@ -41,9 +42,12 @@ def packaged_weights() -> Path:
     try:
         res = importlib.resources.files("resmem") / "model.pt"
     except ModuleNotFoundError:
-        raise WeightsError("The humanmem assessor needs the `resmem` package (ResMem weights, non-commercial "
-                           "licence). Install it with `pip install 'ganalyze-mem[humanmem]'` or `pip install resmem`, "
-                           "or pass --weights PATH to a ResMem model.pt.") from None
+        option = weights_option("assessor")
+        path_hint = f", or pass {option} PATH to a ResMem model.pt" if option else ""
+        raise WeightsError("The humanmem assessor needs the `resmem` package (ResMem, published by the Brain Bridge "
+                           "Lab: pypi.org/project/resmem, github.com/Brain-Bridge-Lab/resmem; weights inside the "
+                           "wheel, non-commercial licence). Install it with `pip install 'ganalyze-mem[humanmem]'` or "
+                           f"`pip install resmem`{path_hint}.") from None
     path = Path(str(res))
     if not path.is_file():
         raise WeightsError(f"The installed resmem package has no model.pt at {path}; reinstall it with "

@@ -26,6 +26,8 @@ from torch import nn
 
 from ..backbones import HEADS, build_backbone, normalizer
 from ..errors import GanalyzeError, WeightsError
+from ..images import Preprocess
+from ..weight_options import weights_option
 from ..weights import (
     WeightSpec,
     check_weights_file,
@@ -40,13 +42,20 @@ from .base import Assessor
 from .folders import CARD_FILE, MODEL_FILE, NORMALIZATIONS, CardError, check_image_size, load_card
 
 PRESETS = ("resnet50", "resnet18", "resnet152", "alexnet", "vgg16", "densenet121", "wide_resnet50_2", "maxvit_t")
-HINT = ("fit one with `ganalyze-mem fit-predictor` then `ganalyze-mem promote-predictor RUN NAME`, "
-        "or convert an official checkpoint with `ganalyze-mem import-predictor`")
+HINT = "fit one with `ganalyze-mem fit-predictor` then `ganalyze-mem promote-predictor RUN NAME`"
+
+
+OFFICIAL = ("the MachineMem repository, github.com/JunlinHan/MachineMem: predictor/README.md links the pre-trained "
+            "MachineMem and HumanMem predictors (timm ResNet-50 checkpoints, *.pth.tar)")
 
 
 def weight_spec(name: str, **_: Any) -> WeightSpec:
-    """Where the predictor `name` lives: a folder `name` holding model.safetensors + card.json."""
-    return WeightSpec(name=name, files=(MODEL_FILE, CARD_FILE), folder=name, hint=HINT)
+    """Where the predictor `name` lives: a folder `name` holding model.safetensors + card.json. The official
+    MachineMem predictor is a ResNet-50, so the ``resnet50`` preset names where it is published."""
+    return WeightSpec(name=name, files=(MODEL_FILE, CARD_FILE), folder=name, hint=HINT,
+                      published=OFFICIAL if name == "resnet50" else "",
+                      importer="import an official-format checkpoint: ganalyze-mem import-predictor "
+                               f"CHECKPOINT.pth.tar --name {name}")
 
 
 class MachineMemAssessor(Assessor):
@@ -116,7 +125,7 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
                    image_size: int = 224, normalization: str = "imagenet", name: str | None = None,
                    score_range: tuple[float, float] = (0.0, 1.0), higher_is: str = "more memorable (to machines)",
                    training_data_sha256: str | None = None, metrics: Mapping[str, Any] | None = None,
-                   source: str = "") -> Path:
+                   source: str = "", preprocess: Any = None) -> Path:
     """Write a predictor folder (model.safetensors + card.json, both atomically) after checking the state dict loads."""
     from ..rundir import atomic_write_text
 
@@ -136,6 +145,7 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
         "higher_is": higher_is, "sha256": sha256_file(folder / MODEL_FILE),
         "training_data_sha256": training_data_sha256, "metrics": dict(metrics or {}), "source": source,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "preprocess": (preprocess or Preprocess(size=int(image_size))).to_card(),
     }
     atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2) + "\n")
     return folder
@@ -151,9 +161,11 @@ def from_folder(folder: str | os.PathLike, name: str | None = None) -> MachineMe
     if sha256_file(model_path) != want:
         raise WeightsError(f"{model_path}: sha256 does not match the one in {folder / CARD_FILE}; the weights were "
                            "changed or damaged after the card was written. Promote or import the predictor again.")
-    return MachineMemAssessor(card["backbone"], model_path, card["image_size"], card["normalization"],
-                              name=name or card.get("name") or folder.name, score_range=card["score_range"],
-                              higher_is=card.get("higher_is"))
+    assessor = MachineMemAssessor(card["backbone"], model_path, card["image_size"], card["normalization"],
+                                  name=name or card.get("name") or folder.name, score_range=card["score_range"],
+                                  higher_is=card.get("higher_is"))
+    assessor.image_recipe = card["preprocess"]  # the loader reads it (`images.assessor_recipe`)
+    return assessor
 
 
 def machinemem(name: str, backbone: str, weights: str | os.PathLike | None = None, image_size: int = 224,
@@ -182,7 +194,7 @@ def _checked(assessor: MachineMemAssessor, backbone: str) -> MachineMemAssessor:
     if assessor.backbone != backbone:
         raise WeightsError(f"The weights for '{assessor.name}' are a {assessor.backbone} predictor "
                            f"(see its card.json), but the preset asks for {backbone}. Use the assessor named after "
-                           "the folder instead, or pass the right --weights.")
+                           f"the folder instead, or pass the right {weights_option('assessor') or 'weights'}.")
     return assessor
 
 

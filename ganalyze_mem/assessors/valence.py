@@ -32,8 +32,10 @@ FULL, CROP = 256, 224
 def weight_spec(**_: Any) -> WeightSpec:
     # No sha256 is published for this file, so it is never downloaded automatically: the user fetches it.
     return WeightSpec(name="valence", files=(CHECKPOINT,), folder="valence",
-                      hint=f"download GANalyze's EmoNet checkpoint from {SOURCE_URL} (see GANalyze's "
-                           "pytorch/download_pretrained.sh) and put it in one of the folders above")
+                      published=f"the GANalyze repository, github.com/LoreGoetschalckx/GANalyze "
+                                f"(pytorch/download_pretrained.sh fetches {SOURCE_URL})",
+                      hint="download that checkpoint (no sha256 is published, so it is never downloaded "
+                           "automatically) and {where}")
 
 
 def ten_crop(images: torch.Tensor, crop: int = CROP) -> torch.Tensor:

@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "fit-predictor": "ganalyze_mem.cli.fit_predictor:fit_predictor_cmd",
     "promote-predictor": "ganalyze_mem.cli.promote_predictor:promote_predictor_cmd",
     "import-predictor": "ganalyze_mem.cli.import_predictor:import_predictor_cmd",
+    "import-scores": "ganalyze_mem.cli.import_scores:import_scores_cmd",
+    "import-transformer": "ganalyze_mem.cli.import_transformer:import_transformer_cmd",
     "validate": "ganalyze_mem.cli.validate:validate_group",
     "report": "ganalyze_mem.cli.report:report_cmd",
     "game": "ganalyze_mem.cli.game:game_group",
@@ -52,10 +54,22 @@ SHORT_HELP: dict[str, str] = {
     "fit-predictor": "Fit a memorability predictor on measured scores (MachineMem paper, section 4).",
     "promote-predictor": "Make a fit-predictor run the assessor --assessor NAME.",
     "import-predictor": "Make an official MachineMem/HumanMem predictor checkpoint an assessor.",
+    "import-scores": "Pair a header-less score file (machinemem_scores.txt) with its images; write a scores CSV.",
+    "import-transformer": "Make a transformer trained by GANalyze's own code usable by `strips`.",
     "validate": "Validation studies with reports (shapes, nerf-views, food, attributes, classes, machines).",
     "report": "(Re)write report.html of any run folder from its files.",
     "game": "The human visual memory game: build an experiment, serve it, export and analyze the trials.",
     "verify": "Measure a GANalyze run's held-out strips with the measurer: measured MachineMem vs alpha.",
+}
+
+# the option that takes weights, per kind of model, in each command that loads models (named in every missing-weights
+# message; `ganalyze_mem.weight_options`)
+WEIGHTS_OPTIONS: dict[str, dict[str, str]] = {
+    "train": {"assessor": "--assessor-weights", "generator": "--generator-weights"},
+    "strips": {"assessor": "--assessor-weights", "generator": "--generator-weights"},
+    "sample": {"generator": "--generator-weights"},
+    "score": {"assessor": "--weights"},
+    "validate": {"assessor": "--weights"},
 }
 
 EPILOG = """\b
@@ -152,6 +166,10 @@ class LazyGroup(click.Group):
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
+        if name in COMMANDS:
+            from ..weight_options import set_weights_options
+
+            set_weights_options(WEIGHTS_OPTIONS.get(name, {}))
         if name and name not in COMMANDS and not name.startswith("-"):
             import difflib
 
@@ -179,6 +197,10 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except GanalyzeError as e:
             raise click.ClickException(str(e)) from None
+        finally:
+            from ..weight_options import set_weights_options
+
+            set_weights_options(None)  # the command's options name nothing once it has run (tests run many)
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],

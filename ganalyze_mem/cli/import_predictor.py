@@ -20,8 +20,13 @@ from ..backbones import HEADS
               help="What a higher score means, e.g. 'more memorable (to people)' for the HumanMem predictor.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Folder to create NAME/ in. Default: the repository's assessors/.")
+@click.option("--preprocess", type=click.Choice(["official-machinemem", "toolkit"]), default="official-machinemem",
+              help="How it prepares an image, recorded in card.json: the official evaluation's (centre crop to an "
+                   "aspect ratio in [3/4, 4/3], alpha dropped, no EXIF rotation) or the toolkit's (stretch resize, "
+                   "alpha on white, EXIF applied).")
 @click.option("--force", is_flag=True, help="Replace an existing predictor folder of that name.")
-def import_predictor_cmd(file, backbone, name, image_size, normalization, score_range, higher_is, out, force) -> None:
+def import_predictor_cmd(file, backbone, name, image_size, normalization, score_range, higher_is, preprocess, out,
+                         force) -> None:
     """Convert an official MachineMem/HumanMem predictor checkpoint (timm ResNet-50 under "state_dict") into
     assessors/NAME/ (model.safetensors + card.json), so that `--assessor NAME` works in every command.
 
@@ -36,5 +41,5 @@ def import_predictor_cmd(file, backbone, name, image_size, normalization, score_
 
     folder = import_checkpoint(file, backbone, name, out=out, force=force, image_size=image_size,
                                normalization=normalization, score_range=_pair(score_range, "--score-range"),
-                               higher_is=higher_is)
+                               higher_is=higher_is, preprocess=preprocess)
     click.echo(f"Wrote {folder}; use it with: --assessor {name}")

@@ -31,6 +31,10 @@ from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as
 @click.option("--size", type=int_range(MIN_SIZE, MAX_SIZE), default=None,
               help="Resize every image to SIZE x SIZE when loading. Default: the assessor's input size "
                    "(256 for assessors that take any size).")
+@click.option("--preprocess", type=click.Choice(["toolkit", "official-machinemem"]), default=None,
+              help="Prepare images this way instead of the assessor's own recipe (its card.json; a warning says "
+                   "when they differ): 'toolkit' stretch-resizes, composites alpha on white and applies EXIF; "
+                   "'official-machinemem' centre-crops to an aspect ratio in [3/4, 4/3], drops alpha, ignores EXIF.")
 @click.option("--amp/--no-amp", default=DEFAULTS.amp, show_default=True,
               help="float16 autocast on a GPU: faster, but its scores differ slightly from the float32 ones that "
                    "validate, the predictor's evaluation and the CPU give. Ignored on the CPU.")
@@ -42,8 +46,8 @@ from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as
               help="With --executor ray: an existing cluster ('auto', 'ray://host:10001'), whose workers see the "
                    "same paths; without it a local Ray with --workers CPUs is started.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights, size, amp, executor, shard_size,
-              ray_address, quiet) -> None:
+def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights, size, preprocess, amp, executor,
+              shard_size, ray_address, quiet) -> None:
     """Score image files and folders (searched recursively) with an assessor; write a CSV of path,score.
 
     One row per good file, in a fixed order (arguments in order, each folder sorted). Bad files (corrupt,
@@ -71,7 +75,7 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
     with warnings_as_lines():
         result = score(list(paths), assessor, out=out, resume=resume, executor=executor, shard_size=shard_size,
                        ray_address=ray_address, progress=not quiet, on_problem=report, batch_size=batch_size,
-                       workers=workers, device=device, weights=weights, size=size, amp=amp)
+                       workers=workers, device=device, weights=weights, size=size, amp=amp, preprocess=preprocess)
     if out is None:
         sys.stdout.write(result.to_csv())
     stats = result.stats or ScoreStats(scored=len(result.rows), failed=len(result.problems))

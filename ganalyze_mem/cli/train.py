@@ -17,6 +17,9 @@ D = TrainConfig()
               help="Generator preset (see `ganalyze-mem list generators`); 'tiny' runs on a CPU.")
 @click.option("--transformer", "-t", default=D.transformer, show_default=True,
               help="Transformer preset: one_direction, class_dependent or nonlinear.")
+@click.option("--renorm", type=click.Choice(["sample", "batch"]), default=D.renorm, show_default=True,
+              help="Rescale z' to each sample's norm (batch-independent), or to the batch's as GANalyze's code does "
+                   "(exact replication; a sample's step then depends on its batch).")
 @click.option("--samples", default=D.samples, show_default=True, type=click.IntRange(1),
               help="Training samples in total (GANalyze: 400k).")
 @click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=click.IntRange(1),

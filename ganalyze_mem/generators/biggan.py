@@ -69,8 +69,11 @@ def weight_spec(name: str) -> WeightSpec:
         files=("pytorch_model.bin", "config.json"),
         folder=name,
         urls={f: _URL.format(name=name, file=f) for f in ("pytorch_model.bin", "config.json")},
-        hint=(f"download {name}-pytorch_model.bin and {name}-config.json from the pytorch-pretrained-BigGAN release, "
-              "rename them pytorch_model.bin and config.json, and pass their folder with --weights DIR"),
+        kind="generator",
+        published=("the BigGAN release of pytorch-pretrained-BigGAN (github.com/huggingface/pytorch-pretrained-"
+                   f"BigGAN): {_URL.format(name=name, file='pytorch_model.bin')} and {name}-config.json beside it"),
+        hint=(f"download {name}-pytorch_model.bin and {name}-config.json from that release, rename them "
+              "pytorch_model.bin and config.json, and {where}"),
     )
 
 

@@ -2,20 +2,32 @@
 
 ImageNet's classes are WordNet 3.0 noun synsets (Deng et al., 2009); class i is the i-th wnid in sorted order. A class
 is named by its index (``"388"``), by torchvision's category name (``"giant panda"``), or by any lemma of its synset
-(``"panda bear"``, ``"Ailuropoda melanoleuca"``), case-insensitively, with ``_``/``-`` read as spaces.
+(``"panda bear"``, ``"Ailuropoda melanoleuca"``), with ``_``/``-`` read as spaces.
 
 Where the synonyms come from, in order of preference:
 
-1. nltk's WordNet, when nltk and its ``wordnet`` data are installed (then plurals also resolve, through ``morphy``);
+1. WordNet (`generators.wordnet`: nltk's data, else Debian's wordnet-base), when available (then plurals also
+   resolve, through ``morphy``, and names resolve through WordNet's neighbours, see 5 below);
 2. the bundled ``ganalyze_mem/data/imagenet_synonyms.json``, generated once from WordNet 3.0 by
    ``scripts/make_imagenet_synonyms.py`` (it also holds the 1000 wnids in class order).
 
 Both routes build the table with the same function (`synonym_tables`), so they agree.
 
-Ambiguity rules (documented in the script too): torchvision's category name always wins (``"crane"`` is the machine,
-517; the bird is ``"crane bird"`` or 134; ``"maillot"`` is 638 and ``"tank suit"`` 639). A lemma shared by several
-classes and naming none of them exactly is ambiguous: it raises a `GanalyzeError` listing the candidates. Unknown
-names raise a `GanalyzeError` with did-you-mean suggestions.
+Order and ambiguity rules (no silent collisions):
+
+1. a category name written with its own case wins: ``"Cardigan"`` is the corgi, 264, ``"cardigan"`` the sweater, 474;
+2. case-folded, a category name that only one class has (``"GIANT PANDA"``); two (``"CARDIGAN"``) is an error naming
+   both;
+3. torchvision's category name always wins over synonyms (``"crane"`` is the machine, 517; the bird is ``"crane
+   bird"`` or 134; ``"maillot"`` is 638 and ``"tank suit"`` 639);
+4. a lemma shared by several classes and naming none of them exactly is ambiguous: a `GanalyzeError` lists the
+   candidates;
+5. any other name WordNet knows resolves as ``pytorch_pretrained_biggan.one_hot_from_names`` resolves it: its noun
+   synsets' first ImageNet class, else the one ImageNet class among their hypernyms and hyponyms (``"soap bubble"``
+   -> 971 bubble, ``"coffee"`` -> 967 espresso), announced with a warning; several there (``"dog"``) are an
+   ambiguity error listing them, where the package's pick changes with Python's hash seed.
+
+Unknown names raise a `GanalyzeError` with did-you-mean suggestions.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from importlib import resources
 
@@ -44,10 +57,29 @@ def normalize(name: str) -> str:
     return " ".join(name.strip().lower().replace("_", " ").replace("-", " ").split())
 
 
+def spaced(name: str) -> str:
+    """`normalize` without lower-casing: the form exact-case category names are matched in."""
+    return " ".join(name.strip().replace("_", " ").replace("-", " ").split())
+
+
 @functools.lru_cache(maxsize=1)
+def exact_table() -> dict[str, int]:
+    """torchvision category name, case kept (``_``/``-`` as spaces) -> class index (these are unique)."""
+    return {spaced(cat): i for i, cat in enumerate(imagenet_categories())}
+
+
+@functools.lru_cache(maxsize=1)
+def folded_table() -> dict[str, list[int]]:
+    """Case-folded category name -> every class index with that name (two for "cardigan": 264 and 474)."""
+    table: dict[str, list[int]] = {}
+    for i, cat in enumerate(imagenet_categories()):
+        table.setdefault(normalize(cat), []).append(i)
+    return table
+
+
 def name_table() -> dict[str, int]:
-    """Normalised torchvision category name -> class index (the names are unique)."""
-    return {normalize(cat): i for i, cat in enumerate(imagenet_categories())}
+    """Normalised torchvision category name -> class index, for names only one class has."""
+    return {k: v[0] for k, v in folded_table().items() if len(v) == 1}
 
 
 def synonym_tables(categories: Sequence[str],
@@ -80,18 +112,11 @@ def imagenet_wnids() -> list[str]:
     return list(bundled()["wnids"])
 
 
-@functools.lru_cache(maxsize=1)
 def nltk_wordnet():
-    """nltk's WordNet reader when nltk and its data are installed, else None (never downloads)."""
-    try:
-        import nltk
-        from nltk.corpus import wordnet as wn
+    """A WordNet 3.0 reader (`generators.wordnet.wordnet`: nltk's data, else Debian's wordnet-base), or None."""
+    from .wordnet import wordnet
 
-        nltk.data.find("corpora/wordnet")
-        wn.ensure_loaded()
-        return wn
-    except Exception:  # noqa: BLE001 - missing, partial or odd WordNet data: the bundled table is the fallback
-        return None
+    return wordnet()
 
 
 @functools.lru_cache(maxsize=2)
@@ -120,19 +145,56 @@ def _base_forms(key: str, use_nltk: bool) -> list[str]:
     return [f"{head} {f}".strip() for f in dict.fromkeys(forms)]
 
 
+def _ambiguous(name: str, indices: Sequence[int], what: str) -> GanalyzeError:
+    cats = imagenet_categories()
+    options = "; ".join(f"{i} '{cats[i]}'" for i in indices)
+    return GanalyzeError(f"ImageNet class name '{name}' is ambiguous: {what} {options}. Give the category name as "
+                         "written there or the index instead.")
+
+
 def _lookup(key: str, use_nltk: bool) -> int | None:
-    table = name_table()
-    if key in table:
-        return table[key]
+    folded = folded_table().get(key)
+    if folded is not None:
+        if len(folded) > 1:
+            raise _ambiguous(key, folded, "ignoring case it names")
+        return folded[0]
     unique, ambiguous, _ = synonyms(use_nltk)
     if key in unique:
         return unique[key]
     if key in ambiguous:
-        cats = imagenet_categories()
-        options = "; ".join(f"{i} '{cats[i]}'" for i in ambiguous[key])
-        raise GanalyzeError(f"ImageNet class name '{key}' is ambiguous: it names {options}. "
-                            "Give the category name or the index instead.")
+        raise _ambiguous(key, ambiguous[key], "it names")
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _offsets() -> dict[int, int]:
+    """WordNet noun offset -> ImageNet class index."""
+    return {int(w[1:]): i for i, w in enumerate(imagenet_wnids())}
+
+
+def _neighbour(text: str, use_nltk: bool) -> int | None:
+    """Step 5: the class pytorch_pretrained_biggan's resolver gives, through WordNet (None without WordNet); several
+    neighbouring classes are an ambiguity error."""
+    wn = nltk_wordnet() if use_nltk else None
+    if wn is None:
+        return None
+    from .wordnet import neighbour_classes
+
+    found, how = neighbour_classes(wn, " ".join(text.split()), _offsets())
+    if len(found) > 1:
+        cats = imagenet_categories()
+        shown = "; ".join(f"{i} '{cats[i]}'" for i in found[:8]) + (f"; ... ({len(found)} in all)"
+                                                                    if len(found) > 8 else "")
+        raise GanalyzeError(f"ImageNet class name '{text}' is ambiguous: it is no ImageNet class, and its WordNet "
+                            f"neighbours include {shown} (pytorch_pretrained_biggan picks one by Python's hash "
+                            "seed). Give one of those names or indices instead.")
+    if not found:
+        return None
+    if how != "synset":
+        warnings.warn(f"'{text}' is no ImageNet class; the one ImageNet class among its WordNet hypernyms and "
+                      f"hyponyms is {found[0]} '{imagenet_categories()[found[0]]}' (as pytorch_pretrained_biggan "
+                      "resolves it).", stacklevel=3)
+    return found[0]
 
 
 def resolve_imagenet_class(name: str, use_nltk: bool = True) -> int:
@@ -146,10 +208,16 @@ def resolve_imagenet_class(name: str, use_nltk: bool = True) -> int:
     key = normalize(text)
     if not key:
         raise GanalyzeError("Empty ImageNet class name; give a class name such as 'giant panda' or an index 0..999.")
+    exact = exact_table().get(spaced(text))
+    if exact is not None:
+        return exact
     for candidate in [key, *_base_forms(key, use_nltk)]:
         idx = _lookup(candidate, use_nltk)
         if idx is not None:
             return idx
+    idx = _neighbour(text, use_nltk)
+    if idx is not None:
+        return idx
     unique, ambiguous, _ = synonyms(use_nltk)
     close = difflib.get_close_matches(key, [*name_table(), *unique, *ambiguous], n=4, cutoff=0.6)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""

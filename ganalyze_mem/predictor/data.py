@@ -56,6 +56,7 @@ def read_scores(csv_path: str | os.PathLike, images: str | os.PathLike | None = 
     if images is not None and not root.is_dir():
         raise GanalyzeError(f"--images {root} is not a folder. Pass the folder that the CSV's paths are relative to.")
     table = read_csv(source, "Scores CSV")
+    table.check_header()
     table.require({"--path-column": path_column, "--score-column": score_column})
     inside = os.path.abspath(root)
     keys, paths, scores, lines, problems = [], [], [], [], []

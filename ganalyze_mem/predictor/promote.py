@@ -102,15 +102,21 @@ def test_figures(run_path: Path, epoch: int) -> dict[str, Any]:
 def import_checkpoint(file: str | os.PathLike, backbone: str, name: str, out: str | os.PathLike | None = None,
                       force: bool = False, image_size: int = 224, normalization: str = "imagenet",
                       score_range: tuple[float, float] = (0.0, 1.0),
-                      higher_is: str = "more memorable (to machines)") -> Path:
-    """Convert an official MachineMem/HumanMem predictor checkpoint into the assessor folder `out/name`."""
+                      higher_is: str = "more memorable (to machines)", preprocess: str = "official-machinemem"
+                      ) -> Path:
+    """Convert an official MachineMem/HumanMem predictor checkpoint into the assessor folder `out/name`. Its card
+    records `preprocess` (a `images.PRESETS` name): by default the official evaluation's (aspect-preserving crop,
+    alpha dropped, EXIF ignored), so the imported predictor scores a file as the MachineMem repository does."""
     from ..assessors.machinemem import convert_official_checkpoint, save_predictor
+    from ..images import preset
 
     path = Path(file).expanduser()
     if not path.is_file():
         raise GanalyzeError(f"{path} does not exist; pass the downloaded predictor checkpoint (.pth/.pth.tar).")
+    recipe = preset(preprocess, image_size)
     folder = _destination(name, out, backbone, force)
     state = convert_official_checkpoint(path, backbone)
     return save_predictor(folder, state, backbone=backbone, image_size=image_size, normalization=normalization,
                           name=name, score_range=score_range, higher_is=higher_is, training_data_sha256=None,
-                          metrics={}, source=f"imported from {path.name} (sha256 {sha256_file(path)})")
+                          metrics={}, source=f"imported from {path.name} (sha256 {sha256_file(path)})",
+                          preprocess=recipe)

@@ -41,6 +41,15 @@ def soft_clamp(d: torch.Tensor, limit: torch.Tensor, eps: float = 1e-12) -> torc
     return d * (limit * torch.tanh(norm / limit) / norm.clamp_min(eps))
 
 
+RENORMS = ("sample", "batch")
+
+
+def batch_norm_like(z: torch.Tensor, moved: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """GANalyze's renormalisation, for exact replication (``--renorm batch``): `moved` rescaled to the norm of the
+    whole batch `z` (``z.norm() * moved / moved.norm()``), so a sample's result depends on its batch."""
+    return moved * (z.norm() / moved.norm().clamp_min(eps))
+
+
 _warned_unbounded: set[str] = set()
 
 
@@ -70,6 +79,7 @@ class Transformer(nn.Module):
             raise GanalyzeError(f"alpha_scale must be a positive finite number, got {alpha_scale}.")
         self.max_step = None if max_step is None else float(max_step)
         self.alpha_scale = float(alpha_scale)
+        self.renorm = "sample"  # or "batch" (GANalyze's); set after construction, recorded in the card
 
     def extra_config(self) -> dict:
         """Constructor arguments beyond dim_z and num_classes, saved with a trained transformer."""
@@ -104,4 +114,5 @@ class Transformer(nn.Module):
         return a * self.bounded(z, self.direction(z, y, a))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
-        return keep_norm(z, z + self.step(z, y, alpha))
+        moved = z + self.step(z, y, alpha)
+        return batch_norm_like(z, moved) if self.renorm == "batch" else keep_norm(z, moved)

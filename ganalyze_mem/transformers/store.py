@@ -34,8 +34,10 @@ def build(card: dict[str, Any], where: str = "transformer") -> Transformer:
     builds an unbounded one, as it was trained, and says so once."""
     if "max_step" not in card.get("kwargs", {}):
         warn_unbounded(where)
-    return TRANSFORMERS.create(card["transformer"], dim_z=int(card["dim_z"]), num_classes=int(card["num_classes"]),
-                               **card.get("kwargs", {}))
+    transformer = TRANSFORMERS.create(card["transformer"], dim_z=int(card["dim_z"]),
+                                      num_classes=int(card["num_classes"]), **card.get("kwargs", {}))
+    transformer.renorm = card.get("renorm", "sample")
+    return transformer
 
 
 def save_trained(transformer: Transformer, folder: str | Path, card: dict[str, Any]) -> Path:

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import GanalyzeError, ImageError
-from ..images import assessor_side, load_resized
+from ..images import assessor_recipe, assessor_side, load_resized
 from ..paths import text_to_path
 from ..tables import check_score, parse_float, problem_error, read_csv
 
@@ -79,7 +79,7 @@ class AssessorScorer(Scorer):
             images, where = [], []
             for i, f in enumerate(files[start:start + step], start=start):
                 try:
-                    images.append(load_resized(f, self.image_size))
+                    images.append(load_resized(f, assessor_recipe(self.model, self.image_size)))
                     where.append(i)
                 except ImageError as e:  # one bad file must not stop a study of thousands: NaN, and say so
                     self.problems.append(e)
@@ -105,6 +105,7 @@ def read_scores_csv(path: str | os.PathLike, score_range: tuple[float, float] | 
         raise GanalyzeError(f"Score file {path} does not exist. Pass a CSV with columns path,score (as written by "
                             "`ganalyze-mem score` or `ganalyze-mem measure`).")
     table = read_csv(path, "Score file")
+    table.check_header()
     if not len(table):
         raise GanalyzeError(f"Score file {path} holds no rows.")
     pcol = table.find(*PATH_COLUMNS)

@@ -45,6 +45,7 @@ class TrainConfig:
     assessor: str = ""
     generator: str = "biggan-deep-128"
     transformer: str = "one_direction"
+    renorm: str = "sample"  # "batch": GANalyze's batch renormalisation, for exact replication
     samples: int = 400_000
     batch_size: int = 4
     alpha_range: str = "auto"  # auto: alpha in SDs of the assessor on the generator's samples; raw: as given
@@ -82,6 +83,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if not self.assessor:
             raise GanalyzeError("No assessor given: pass --assessor NAME (see `ganalyze-mem list assessors`).")
+        if self.renorm not in ("sample", "batch"):
+            raise GanalyzeError(f"--renorm must be sample or batch, got {self.renorm!r}.")
         if self.batch_size < 1 or self.samples < self.batch_size:
             raise GanalyzeError(f"Need --batch-size >= 1 and --samples >= --batch-size; got {self.batch_size} "
                                 f"and {self.samples}.")
@@ -226,6 +229,7 @@ def build_components(cfg: TrainConfig, generator: nn.Module | None = None,
     cfg = resolve_alpha(cfg, generator, assessor, sides, classes, device, dtype)
     transformer = TRANSFORMERS.create(cfg.transformer, dim_z=generator.dim_z, num_classes=generator.num_classes,
                                       seed=cfg.seed, max_step=cfg.max_step, alpha_scale=cfg.alpha_scale)
+    transformer.renorm = cfg.renorm
     return Components(generator, assessor, transformer.to(device), classes, device, dtype, cfg, sides)
 
 
@@ -392,7 +396,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
             "max_step": cfg.max_step, "keep": cfg.kept(), "keep_weight": cfg.keep_weight, "keep_sd": cfg.keep_sd,
             "seed": cfg.seed, "dim_z": c.generator.dim_z, "num_classes": c.generator.num_classes,
             "kwargs": c.transformer.extra_config(), "generator_weights": cfg.generator_weights,
-            "assessor_weights": cfg.assessor_weights}
+            "assessor_weights": cfg.assessor_weights, "renorm": cfg.renorm}
     echo(describe(record(cfg)) + (f"; steps bounded by {cfg.max_step:g} |z| there" if cfg.max_step else
                                   "; steps unbounded") + (f"; kept: {', '.join(cfg.kept())}" if cfg.kept() else "")
          + ".")
