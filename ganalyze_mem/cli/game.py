@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import click
 
-from ..game.config import HUMAN_SCORES, AnalyzeConfig
+from ..game.config import HUMAN_SCORES, AnalyzeConfig, StudyConfig
 from ..game.design import GameConfig
+from ..game.pagetext import LANGUAGES
 
-D, A = GameConfig(), AnalyzeConfig()
+D, A, S = GameConfig(), AnalyzeConfig(), StudyConfig()
+TEXT_FILE = click.Path(exists=True, dir_okay=False, path_type=str)
 
 
 @click.group("game")
@@ -58,6 +60,31 @@ def game_group() -> None:
               "'KeyJ', ...); a tap on the picture always counts.")
 @click.option("--display-px", default=D.display_px, show_default=True, type=click.IntRange(32),
               help="Side of the square the image is shown in (CSS pixels).")
+@click.option("--language", default=S.language, show_default=True, type=click.Choice(LANGUAGES),
+              help="Language of every word on the page (built-in text files, ganalyze_mem/game/lang/).")
+@click.option("--instructions", default=None, type=TEXT_FILE,
+              help="Markdown (.md) or HTML (.html) file replacing the built-in instructions.")
+@click.option("--consent", default=None, type=TEXT_FILE,
+              help="Consent form (Markdown or HTML) shown first, with agree / do not agree; declining ends the "
+                   "session and is stored.")
+@click.option("--debrief", default=None, type=TEXT_FILE, help="Debrief (Markdown or HTML) shown after the last image.")
+@click.option("--completion-url", default=None,
+              help="Send participants here after the debrief, e.g. "
+                   "'https://app.prolific.com/submissions/complete?cc={code}' ({code}, {participant}, "
+                   "{PROLIFIC_PID}, {STUDY_ID}, {SESSION_ID}, {workerId} are filled in; without {code}, cc=CODE is "
+                   "appended).")
+@click.option("--lists", default=S.lists, show_default=True, type=click.IntRange(1),
+              help="Counterbalancing lists: sequence p is in list p mod K; arrivals are balanced over lists "
+                   "(--participants must be a multiple of K).")
+@click.option("--seat-timeout-min", default=S.seat_timeout_min, show_default=True, type=click.FloatRange(0.1),
+              help="An unfinished session with no request for this long gives its sequence to the next arrival.")
+@click.option("--starts-per-client", default=S.starts_per_client, show_default=True, type=click.IntRange(0),
+              help="New sessions allowed per client address per --start-window-min (0: no limit).")
+@click.option("--start-window-min", default=S.start_window_min, show_default=True, type=click.FloatRange(0.1))
+@click.option("--preload", default=S.preload, show_default=True, type=click.IntRange(1, 64),
+              help="Pictures fetched ahead of the one shown.")
+@click.option("--timing-tolerance-ms", default=S.timing_tolerance_ms, show_default=True, type=click.FloatRange(1),
+              help="Recorded for analysis: a trial shown this much longer or shorter than --display-ms is off.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(source: str, out: str, fillers: str | None, quiet: bool, **options) -> None:
     """Build an experiment folder for SOURCE: a folder of images, or a strips run folder (`ganalyze-mem strips`
@@ -73,7 +100,9 @@ def build_cmd(source: str, out: str, fillers: str | None, quiet: bool, **options
     """
     from ..game.build import build_experiment
 
-    build_experiment(source, out, GameConfig(**options), fillers=fillers, progress=not quiet, echo=click.echo)
+    study = StudyConfig(**{k: options.pop(k) for k in StudyConfig.__dataclass_fields__})
+    build_experiment(source, out, GameConfig(**options), fillers=fillers, progress=not quiet, echo=click.echo,
+                     study=study)
 
 
 @game_group.command("serve")
@@ -82,15 +111,23 @@ def build_cmd(source: str, out: str, fillers: str | None, quiet: bool, **options
               help="Address to listen on; 0.0.0.0 to accept other machines (put it behind HTTPS for the public).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1), help="WSGI worker threads.")
-def serve_cmd(folder: str, host: str, port: int, threads: int) -> None:
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="Host name participants use (repeat for several); requests for any other Host are refused "
+                   "(DNS rebinding). Default: localhost, 127.0.0.1, ::1 and --host.")
+@click.option("--behind-proxy", is_flag=True,
+              help="Trust one reverse proxy's X-Forwarded-For/-Proto/-Host (listen on 127.0.0.1 behind it).")
+def serve_cmd(folder: str, host: str, port: int, threads: int, allowed_hosts: tuple[str, ...],
+              behind_proxy: bool) -> None:
     """Serve the experiment in FOLDER; every response is stored in FOLDER/game.sqlite as it arrives.
 
     Participants open http://HOST:PORT/?participant=ID (PROLIFIC_PID and workerId are read too; without any, the
-    browser makes and keeps an id). A reload resumes the sequence; the last image shows a completion code.
+    browser makes and keeps an id). The first start issues a secret session token that every later request
+    needs; a reload in the same browser resumes the sequence; the last image shows a completion code (or redirects
+    to --completion-url). For the internet, run it behind a reverse proxy with TLS (README).
     """
     from ..game.server import serve
 
-    serve(folder, host, port, threads, echo=click.echo)
+    serve(folder, host, port, threads, allowed_hosts=allowed_hosts, behind_proxy=behind_proxy, echo=click.echo)
 
 
 @game_group.command("export")
