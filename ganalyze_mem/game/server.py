@@ -16,6 +16,8 @@ experimenter; ``GET /api/health``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import mimetypes
 import re
@@ -140,6 +142,16 @@ class StartLimiter:
             return True
 
 
+def content_security_policy(page: str) -> str:
+    """Only the page's own inline script runs (by its hash): nothing an experimenter's consent HTML or an injected
+    text could add, no other origin for scripts, pictures or posts, and no framing."""
+    scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode() + "'"
+                      for js in scripts)
+    return (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src 'self' blob:; "
+            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
 def _need_web() -> None:
     try:
         import flask  # noqa: F401
@@ -156,7 +168,7 @@ def create_app(folder: str | Path, allowed_hosts: Sequence[str] | None = None, b
     `behind_proxy`: trust one reverse proxy's X-Forwarded-For/-Proto/-Host (only when the server listens on loopback
     behind it), so rate limits see the real client."""
     _need_web()
-    from flask import Flask, Response, jsonify, request, send_file, send_from_directory
+    from flask import Flask, Response, jsonify, request, send_from_directory
 
     folder = Path(folder).resolve()
     exp, sequences = load_experiment(folder)
@@ -244,11 +256,14 @@ def create_app(folder: str | Path, allowed_hosts: Sequence[str] | None = None, b
         app.logger.error("game server: %s on %s %s", type(e).__name__, request.method, request.path)
         return _bad(500, "server_error", "The server could not handle this request.")
 
+    page = (folder / "index.html").read_bytes()
+    csp = content_security_policy(page.decode("utf-8"))
+
     @app.get("/")
     def index():
-        response = send_file(folder / "index.html", mimetype="text/html", max_age=0, etag=False,
-                             last_modified=None, conditional=False)
+        response = Response(page, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = csp
         return response
 
     @app.get("/api/picture/<participant>/<int:trial>")
