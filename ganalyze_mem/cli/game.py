@@ -150,10 +150,18 @@ def export_cmd(folder: str, out: str | None) -> None:
 @click.option("--scores", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="Assessor scores to set beside people: a CSV with path,score from `score` or `measure`; repeat "
                    "for several (p-values Holm-corrected across them).")
+@click.option("--names", "names", multiple=True,
+              help="Assessor names for the report, one per --scores in the same order (comma-separated or repeated); "
+                   "default: the CSV file names.")
 @click.option("--min-vigilance", default=A.min_vigilance, show_default=True, type=click.FloatRange(0, 1),
               help="Exclude participants whose vigilance hit rate is below this.")
 @click.option("--max-false-alarm", default=A.max_false_alarm, show_default=True, type=click.FloatRange(0, 1),
               help="Exclude participants whose false-alarm rate on first presentations is above this.")
+@click.option("--timing-tolerance-ms", default=None, type=click.FloatRange(0, min_open=True),
+              help="A trial is off when its image was shown this much longer or shorter than intended  [default: the "
+                   "experiment's --timing-tolerance-ms, else 50]")
+@click.option("--max-off-timing", default=A.max_off_timing, show_default=True, type=click.FloatRange(0, 1),
+              help="Exclude participants with more than this fraction of trials off in display timing.")
 @click.option("--human-score", default=A.human_score, show_default=True, type=click.Choice(HUMAN_SCORES),
               help="Human score that assessors are compared with.")
 @click.option("--splits", default=A.splits, show_default=True, type=click.IntRange(1),
@@ -162,7 +170,7 @@ def export_cmd(folder: str, out: str | None) -> None:
               help="Bootstrap resamples for every interval.")
 @click.option("--confidence", default=A.confidence, show_default=True, type=click.FloatRange(0.5, 0.999))
 @click.option("--seed", default=A.seed, show_default=True, type=int)
-def analyze_cmd(source: str, out: str, scores: tuple[str, ...], **options) -> None:
+def analyze_cmd(source: str, out: str, scores: tuple[str, ...], names: tuple[str, ...], **options) -> None:
     """Analyze SOURCE: a trials CSV or an experiment folder (exported fresh from its database).
 
     Per image: hit rate, false-alarm rate, corrected score, d' (log-linear correction) and n; per participant:
@@ -176,4 +184,5 @@ def analyze_cmd(source: str, out: str, scores: tuple[str, ...], **options) -> No
     """
     from ..game.report import analyze
 
-    analyze(source, out, AnalyzeConfig(**options), scores=scores, echo=click.echo)
+    labels = [n.strip() for chunk in names for n in chunk.split(",") if n.strip()]
+    analyze(source, out, AnalyzeConfig(**options), scores=scores, echo=click.echo, names=labels)

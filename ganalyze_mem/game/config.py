@@ -23,10 +23,18 @@ class AnalyzeConfig:
     confidence: float = 0.95
     seed: int = 0
     human_score: str = "hit_rate"  # what assessors are compared with: hit_rate, corrected or dprime
+    # Display timing (measured by the page): a trial is off when its image stayed on screen more than this many ms
+    # longer or shorter than intended (None: the experiment's --timing-tolerance-ms, else 50) ...
+    timing_tolerance_ms: float | None = None
+    max_off_timing: float = 0.2  # ... and a participant with more than this fraction of off trials is excluded
 
     def validate(self) -> AnalyzeConfig:
         if self.human_score not in HUMAN_SCORES:
             raise GanalyzeError(f"--human-score must be one of {', '.join(HUMAN_SCORES)}, got {self.human_score!r}.")
+        if self.timing_tolerance_ms is not None and not self.timing_tolerance_ms > 0:
+            raise GanalyzeError(f"--timing-tolerance-ms must be > 0, got {self.timing_tolerance_ms}.")
+        if not 0 <= self.max_off_timing <= 1:
+            raise GanalyzeError(f"--max-off-timing must be in [0, 1], got {self.max_off_timing}.")
         if self.splits < 1 or self.bootstrap < 10 or not 0 < self.confidence < 1:
             raise GanalyzeError("Need --splits >= 1, --bootstrap >= 10 and 0 < --confidence < 1.")
         return self
