@@ -63,7 +63,7 @@ def test_1_picture_responses_carry_no_name_and_no_validator(strips_experiment):
     headers = {"Authorization": "Bearer " + s["token"]} if "token" in s else {}
     seq = json.loads((strips_experiment / "sequences" / "00000.json").read_text())["trials"]
     assert any(strip_info(x["image"]) for x in seq) and any(x["image"].startswith("fillers/") for x in seq)
-    for t, url in enumerate(s["sequence"]):
+    for url in s["sequence"]:
         r = client.get("/" + url, headers=headers)
         assert r.status_code == 200 and r.data[:4] == b"\x89PNG"
         for name in ("Content-Disposition", "ETag", "Last-Modified"):

@@ -132,15 +132,27 @@ def serve_cmd(folder: str, host: str, port: int, threads: int, allowed_hosts: tu
 
 @game_group.command("export")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=str))
-@click.option("--out", "-o", default=None, type=click.Path(dir_okay=False, path_type=str),
-              help="Trials CSV to write  [default: FOLDER/trials.csv]")
-def export_cmd(folder: str, out: str | None) -> None:
-    """Write the trials CSV (participant, trial, image, role, repeat, responded, rt_ms) and participants.csv
-    (completion codes) from FOLDER's database. Safe while the server runs."""
+@click.option("--out", "-o", default=None, type=click.Path(path_type=str),
+              help="Trials CSV to write  [default: FOLDER/trials.csv]; with --format psychds, the dataset folder "
+                   "[default: FOLDER/psychds]")
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "psychds"]),
+              help="csv: trials.csv, participants.csv, lists.csv, declines.csv; psychds: a Psych-DS style folder "
+                   "(dataset_description.json, data/*_data.csv, data_dictionary.csv).")
+def export_cmd(folder: str, out: str | None, fmt: str) -> None:
+    """Write the trials CSV (participant, trial, image, role, repeat, responded, rt_ms, list, onset_ms,
+    duration_ms, waited_ms), participants.csv (list, status, completion codes, platform IDs), lists.csv (balance over
+    lists) and declines.csv from FOLDER's database. Safe while the server runs. Text cells a spreadsheet would run
+    as formulas get a leading '."""
+    if fmt == "psychds":
+        from ..game.psychds import export_psychds
+
+        path = export_psychds(folder, out)
+        click.echo(f"Wrote the Psych-DS style dataset {path} (dataset_description.json, data/, data_dictionary.csv).")
+        return
     from ..game.store import export
 
     trials, people, n = export(folder, out)
-    click.echo(f"Wrote {n} rows to {trials} and the participants to {people}.")
+    click.echo(f"Wrote {n} rows to {trials}, the participants to {people}, and lists.csv, declines.csv.")
 
 
 @game_group.command("analyze")
