@@ -185,17 +185,25 @@
   }
 
   let frameMs = 1000 / 60;
-  async function until(time) { // wait on animation frames until the frame that starts closest to `time`
-    let ts = await nextFrame();
-    while (ts + frameMs / 2 < time) {
-      const t2 = await nextFrame();
-      if (t2 - ts > 4 && t2 - ts < 50) frameMs = 0.9 * frameMs + 0.1 * (t2 - ts);
-      ts = t2;
-    }
-    return ts;
+  // Runs `action` inside the animation frame that starts closest to `time` (or the next one, if `time` has passed)
+  // and returns that frame's time: a change made there is painted in that frame.
+  function atFrame(time, action) {
+    return new Promise((resolve) => {
+      let last = 0;
+      const tick = (ts) => {
+        if (last && ts - last > 4 && ts - last < 50) frameMs = 0.9 * frameMs + 0.1 * (ts - last);
+        last = ts;
+        if (ts + frameMs / 2 < time) { requestAnimationFrame(tick); return; }
+        action(ts);
+        resolve(ts);
+      };
+      requestAnimationFrame(tick);
+    });
   }
 
-  async function present(entry, trial, phase, feedback) {
+  // Shows one picture from the frame nearest `due` (the end of the previous blank) for CFG.display_ms, then the
+  // blank; returns the trial with its measured onset (frame time), duration and the time waited for the picture.
+  async function present(entry, trial, phase, feedback, due) {
     const img = $("picture");
     let waited = 0;
     if (!entry.ready) { // the picture has not arrived: a wait screen instead of a blank or a late image
@@ -208,26 +216,24 @@
     }
     img.src = entry.url;
     try { await img.decode(); } catch (e) { /* shown as it is */ }
+    if (!(img.complete && img.naturalWidth > 0)) body.dataset.notReady = String(+(body.dataset.notReady || 0) + 1);
     current = { trial: trial, onset: 0, pressed: false, rt: null };
     $("frame").className = "";
-    await nextFrame();
-    const shown = await new Promise((r) => requestAnimationFrame((ts) => {
-      img.style.visibility = "visible"; // painted in the frame that starts at ts
-      r(ts);
-    }));
+    const shown = await atFrame(due || 0, () => { img.style.visibility = "visible"; });
     current.onset = shown;
     body.dataset.trial = String(trial);
     body.dataset.phase = phase;
-    const hidden = await until(shown + CFG.display_ms);
-    img.style.visibility = "hidden";
+    const hidden = await atFrame(shown + CFG.display_ms, () => { img.style.visibility = "hidden"; });
     body.dataset.phase = phase + "-blank";
     if (feedback) $("frame").className = feedback(current.pressed) ? "correct" : "wrong";
-    await until(hidden + CFG.blank_ms);
+    const end = hidden + CFG.blank_ms;
+    await sleep(Math.max(0, end - performance.now() - 1.5 * frameMs)); // the next picture is shown at `end`
     if (feedback) $("frame").className = feedback(current.pressed) ? "correct" : "wrong";
     const done = current;
     current = null;
     done.duration = hidden - shown;
     done.waited = waited;
+    done.end = end;
     return done;
   }
 
@@ -270,10 +276,12 @@
     await waitForGo();
     showStage();
     let right = 0;
+    let due = 0;
     const P = CFG.practice;
     for (let i = 0; i < P.length; i++) {
       for (let k = i; k < Math.min(P.length, i + CFG.preload + 1); k++) fetchPicture("p" + k, P[k].url, false);
-      const c = await present(pictures.get("p" + i), i, "practice", (pressed) => pressed === (P[i].repeat === 1));
+      const c = await present(pictures.get("p" + i), i, "practice", (pressed) => pressed === (P[i].repeat === 1), due);
+      due = c.end;
       release("p" + i);
       if (c.pressed === (P[i].repeat === 1)) right++;
     }
@@ -324,11 +332,13 @@
     await waitForGo();
     showStage();
     setProgress(S.next / S.total);
+    let due = 0;
     try {
       for (let t = S.next; t < S.total; t++) {
         await waitForQueue(1); // at most one presentation ahead of what the server has stored
         for (let k = t; k < Math.min(S.total, t + CFG.preload + 1); k++) fetchPicture(k, S.sequence[k], true);
-        const c = await present(pictures.get(t), t, "main", null);
+        const c = await present(pictures.get(t), t, "main", null, due);
+        due = c.end;
         release(t);
         queue.push({ participant: PID, trial: t, responded: c.pressed ? 1 : 0,
           rt_ms: c.pressed ? Math.round(c.rt) : null, onset_ms: Math.round(c.onset * 10) / 10,
