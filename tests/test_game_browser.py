@@ -238,3 +238,51 @@ def test_chromium_runs_a_german_study_on_a_throttled_network_with_1000_images(tm
     print(f"\nonset interval median {np.median(np.diff(onsets)):.1f} ms, p90 {np.quantile(np.diff(onsets), 0.9):.1f}; "
           f"{len(seq)} presentations; duration error median {np.median(error):.1f} ms, max {error.max():.1f} ms; "
           f"waited on {int((waits > 0).sum())} trials (max {waits.max():.0f} ms)")
+
+
+def test_report_tables_fit_the_page(tmp_path):
+    """The analysis report at a laptop width: every table ends inside the page (long Prolific-style IDs, timing
+    columns, two named assessors), checked on the rendered page and its screenshot."""
+    import base64
+    import csv
+    import io
+
+    from ganalyze_mem.game import GameConfig, design_sequence
+    from ganalyze_mem.game.config import AnalyzeConfig
+    from ganalyze_mem.game.driver import BrowserSession
+    from ganalyze_mem.game.report import analyze
+    from ganalyze_mem.game.simulate import simulate_trials
+    from ganalyze_mem.game.store import EXPORT_COLUMNS
+
+    cfg = GameConfig(target_lag_min=5, target_lag_max=8, vigilance_lag_max=3, vigilance_every=6)
+    images = [f"images/0001-thing_1/seed{i:05d}_alpha+0.100.png" for i in range(40)]
+    truth = dict(zip(images, np.random.default_rng(0).beta(6, 2, 40), strict=True))
+    seqs = [design_sequence(images, [f"fillers/f{i:03d}.png" for i in range(120)], cfg, np.random.default_rng([0, p]))
+            for p in range(16)]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(EXPORT_COLUMNS)
+    for r in simulate_trials(seqs, truth, inattentive=2, seed=0):
+        pid = "5f8a" + r[0] + "c0ffee0123456789"  # 24 characters, like a Prolific ID
+        w.writerow([pid, *("" if v is None else v for v in r[1:]), 0, 100.0 * r[1], 1000.0, 0])
+    (tmp_path / "trials.csv").write_text(buf.getvalue())
+    scores = []
+    for k in range(2):
+        path = tmp_path / f"scores_from_a_long_assessor_file_name_{k}.csv"
+        path.write_text("path,score\n" + "".join(f"{im},{truth[im] + 0.1 * k}\n" for im in images))
+        scores.append(path)
+    out = tmp_path / "report"
+    analyze(tmp_path / "trials.csv", out, AnalyzeConfig(bootstrap=50), scores=scores, echo=lambda *_: None,
+            names=["resnet50", "humanmem"])
+    width = 1000
+    with BrowserSession(width=width, height=900) as b:
+        b.navigate((out / "report.html").as_uri())
+        overflow = b.evaluate("Array.from(document.querySelectorAll('table')).map(t => "
+                              "Math.round(t.getBoundingClientRect().right))")
+        page = b.evaluate("[document.documentElement.clientWidth, document.documentElement.scrollWidth]")
+        shot = b.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
+    assert len(overflow) >= 3 and max(overflow) <= page[0], (overflow, page)
+    assert page[1] <= page[0]  # no horizontal scrolling
+    png = Image.open(io.BytesIO(base64.b64decode(shot)))
+    assert png.width == width
+    assert "resnet50" in (out / "agreement.csv").read_text() and "humanmem" in (out / "report.md").read_text()

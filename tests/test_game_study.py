@@ -224,3 +224,10 @@ def test_psychds_export_describes_every_column(tmp_path):
     (ds / "data" / "results.csv").write_text("a\n1\n")
     with pytest.raises(GanalyzeError, match="results.csv: a data file name"):
         check_psychds(ds)
+
+
+def test_names_must_match_the_score_files(tmp_path):
+    from ganalyze_mem.game.analyze import agreement
+
+    with pytest.raises(GanalyzeError, match="--names gives 1 name"):
+        agreement([], [tmp_path / "a.csv", tmp_path / "b.csv"], {}, AnalyzeConfig(), ["only-one"])

@@ -293,11 +293,11 @@ def match_scores(score_rows: list[dict[str, str]], images: Sequence[str], source
 
 
 def agreement(images: list[dict[str, Any]], score_files: Sequence[str | Path], sources: dict[str, str],
-              cfg: AnalyzeConfig, names: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Each assessor's Spearman agreement with the human score on the images both have; `names` label the score
+              cfg: AnalyzeConfig, labels: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Each assessor's Spearman agreement with the human score on the images both have; `labels` name the score
     files (default: the file names)."""
-    if names and len(names) != len(score_files):
-        raise GanalyzeError(f"--names gives {len(names)} name(s) for {len(score_files)} --scores file(s); give one "
+    if labels and len(labels) != len(score_files):
+        raise GanalyzeError(f"--names gives {len(labels)} name(s) for {len(score_files)} --scores file(s); give one "
                             "per file, in the same order.")
     human = {r["image"]: r[cfg.human_score] for r in images}
     names = list(human)
@@ -314,7 +314,7 @@ def agreement(images: list[dict[str, Any]], score_files: Sequence[str | Path], s
         rng = np.random.default_rng([cfg.seed, 4, k])
         idx = rng.integers(len(x), size=(cfg.bootstrap, len(x)))  # paired: images resampled with both scores
         lo, hi = _boot_ci(_rank_corr_rows(x[idx], y[idx]), (1 - cfg.confidence) / 2)
-        rows.append({"assessor": names[k] if names else Path(path).stem, "scores": str(path), "images": len(common),
+        rows.append({"assessor": labels[k] if labels else Path(path).stem, "scores": str(path), "images": len(common),
                      "spearman": rho, "ci_low": lo, "ci_high": hi,
                      "p": p, "_x": x, "_y": y})
     for row, adj in zip(rows, holm([r["p"] for r in rows]), strict=True):

@@ -59,8 +59,11 @@ def _strip_info_from_names(images: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-PARTICIPANT_SHOWN = ("participant", "trials", "vigilance_hit_rate", "false_alarm_rate", "target_hit_rate",
-                     "median_timing_error_ms", "off_timing", "excluded", "reason")
+# The participant table as the report shows it (short headers, so it fits a page); participants_full.csv has every
+# column under its full name.
+PARTICIPANT_SHOWN = {"participant": "participant", "trials": "trials", "vigilance_hit_rate": "vigilance",
+                     "false_alarm_rate": "false alarms", "target_hit_rate": "hits",
+                     "median_timing_error_ms": "timing error ms", "off_timing": "off timing", "reason": "reason"}
 
 
 def table_csv(rows: list[dict[str, Any]]) -> str:
@@ -172,7 +175,7 @@ def write_report(result: dict[str, Any], out: str | Path, cfg: AnalyzeConfig, so
              f"presentations above {cfg.max_false_alarm}{timing_rule}; {result['excluded']} of "
              f"{len(result['participants'])} excluded before scoring."
              + ("" if timed else " No trial carries measured display timing (simulated or older data)."))
-    shown = [{k: p[k] for k in PARTICIPANT_SHOWN} for p in result["participants"]]
+    shown = [{v: p[k] for k, v in PARTICIPANT_SHOWN.items()} for p in result["participants"]]
     rep.table("participants", shown, "Per participant (all columns, with reaction times and wait times, in "
               "participants_full.csv).", show=30)
     rep.heading("Per image")
@@ -193,8 +196,10 @@ def write_report(result: dict[str, Any], out: str | Path, cfg: AnalyzeConfig, so
                  f"{cfg.confidence:.0%} paired bootstrap intervals over images; p-values Holm-corrected across "
                  f"{len(result['agreement'])} assessor(s). Human consistency ({c['spearman_brown']:.3f}) is the "
                  "ceiling an assessor can reach.")
-        rep.table("agreement", [{k: (Path(v).name if k == "scores" else v) for k, v in r.items()
-                                 if not k.startswith("_")} for r in result["agreement"]],
+        rep.text("Assessors: " + "; ".join(f"{r['assessor']}: {Path(r['scores']).name}" for r in result["agreement"])
+                 + ".")
+        rep.table("agreement", [{k: v for k, v in r.items() if not k.startswith("_") and k != "scores"}
+                                for r in result["agreement"]],
                   "Agreement with people.")
     rep.heading("Figures")
     for name, fig, caption in _figures(result, cfg):
