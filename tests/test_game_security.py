@@ -63,7 +63,8 @@ def test_1_picture_responses_carry_no_name_and_no_validator(strips_experiment):
     headers = {"Authorization": "Bearer " + s["token"]} if "token" in s else {}
     seq = json.loads((strips_experiment / "sequences" / "00000.json").read_text())["trials"]
     assert any(strip_info(x["image"]) for x in seq) and any(x["image"].startswith("fillers/") for x in seq)
-    for url in s["sequence"]:
+    sizes: dict[str, list[int]] = {}
+    for t, url in enumerate(s["sequence"]):
         r = client.get("/" + url, headers=headers)
         assert r.status_code == 200 and r.data[:4] == b"\x89PNG"
         for name in ("Content-Disposition", "ETag", "Last-Modified"):
@@ -71,6 +72,14 @@ def test_1_picture_responses_carry_no_name_and_no_validator(strips_experiment):
         text = " ".join(f"{k}: {v}" for k, v in r.headers.items() if k != "Date")
         assert "seed" not in text and "alpha" not in text and ".png" not in text and "fillers" not in text, text
         assert "no-store" in r.headers["Cache-Control"]
+        sizes.setdefault(seq[t]["image"], []).append(len(r.data))
+    from PIL import Image
+
+    exp = json.loads((strips_experiment / "experiment.json").read_text())
+    for image, got in sizes.items():  # the size is not the file's, so a repeat does not repeat it either
+        size = (strips_experiment / "images" / exp["images"][image]["file"]).stat().st_size
+        assert all(n > size for n in got), (image, got, size)
+    Image.open(io.BytesIO(r.data)).load()  # still a picture
 
 
 def test_2_a_known_id_is_not_enough_without_the_session_token(tmp_path):

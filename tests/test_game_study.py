@@ -231,3 +231,20 @@ def test_names_must_match_the_score_files(tmp_path):
 
     with pytest.raises(GanalyzeError, match="--names gives 1 name"):
         agreement([], [tmp_path / "a.csv", tmp_path / "b.csv"], {}, AnalyzeConfig(), ["only-one"])
+
+
+def test_old_databases_and_bad_study_options_get_one_line_errors(tmp_path):
+    from ganalyze_mem.game.server import create_app
+
+    exp = build_experiment(make_images(tmp_path / "imgs", 12), tmp_path / "exp", GameConfig(participants=2, **SMALL),
+                           **QUIET)
+    con = sqlite3.connect(exp / "game.sqlite")  # the schema before session tokens
+    con.execute("CREATE TABLE participants (participant TEXT PRIMARY KEY, sequence INTEGER NOT NULL UNIQUE)")
+    con.commit()
+    con.close()
+    with pytest.raises(GanalyzeError, match="older version of the game"):
+        create_app(exp)
+    r = CliRunner().invoke(main, ["game", "build", str(tmp_path / "imgs"), "--out", str(tmp_path / "e2"),
+                                  "--participants", "4", "--lists", "3", "--quiet"])
+    assert r.exit_code != 0 and "multiple of --lists" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "e2" / "experiment.json").exists()

@@ -298,6 +298,9 @@ def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None
     minutes = max(lengths) * (cfg.display_ms + cfg.blank_ms) / 60000
     echo(f"Built {out}: {cfg.participants} sequences of {min(lengths)}-{max(lengths)} images "
          f"({n_targets} targets each, about {minutes:.1f} min), {len(manifest)} images"
-         + (f", strips at alphas {items.alphas}" if items.strips else "") + ".")
+         + (f", strips at alphas {items.alphas}" if items.strips else "")
+         + f"; page in {study.language}" + (f", {study.lists} lists" if study.lists > 1 else "")
+         + (", consent form" if study.consent else "") + (", debrief" if study.debrief else "")
+         + (", completion URL" if study.completion_url else "") + ".")
     echo(f"Serve it with: ganalyze-mem game serve {out}")
     return out

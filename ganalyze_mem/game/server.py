@@ -21,6 +21,7 @@ import hashlib
 import json
 import mimetypes
 import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ PARTICIPANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 PLATFORM_KEYS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_JSON_DEPTH = 8
+PADDED = (".png", ".jpg", ".jpeg")
 
 
 def load_experiment(folder: str | Path) -> tuple[dict[str, Any], list[list[dict[str, Any]]]]:
@@ -276,8 +278,12 @@ def create_app(folder: str | Path, allowed_hosts: Sequence[str] | None = None, b
         path = folder / "images" / exp["images"][seq[trial]["image"]]["file"]
         mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         # The bytes only: no file name (Content-Disposition), no ETag or Last-Modified (a validator that repeats
-        # would show which trials share an image), and no caching (each trial is fetched once, by the page).
-        response = Response(path.read_bytes(), mimetype=mimetype)
+        # would show which trials share an image), and no caching (each trial is fetched once, by the page). PNG and
+        # JPEG get 1-1024 padding bytes after their end marker (decoders ignore them), so neither does the size.
+        data = path.read_bytes()
+        if path.suffix.lower() in PADDED:
+            data += bytes(1 + secrets.randbelow(1024))
+        response = Response(data, mimetype=mimetype)
         response.headers["Cache-Control"] = "no-store"
         return response
 
