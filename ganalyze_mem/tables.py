@@ -204,9 +204,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def csv_safe(value: Any) -> Any:
     """A text cell that a spreadsheet would run as a formula (starting with = + - @ tab or CR) gets a leading "'"
-    (OWASP's advice); a leading "'" is doubled, so `csv_unsafe` restores every text exactly. Numbers pass as they
-    are."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    (OWASP's advice); a leading "'" is doubled, so `csv_unsafe` restores every text exactly. Numbers, numbers written
+    as text ("-0.5", "+0.200") and single characters pass as they are: a spreadsheet reads them as what they are."""
+    if isinstance(value, str) and len(value) > 1 and value.startswith(FORMULA_START) and parse_float(value) is None:
         return "'" + value
     return value
 

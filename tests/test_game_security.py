@@ -238,3 +238,13 @@ def test_7_a_deeply_nested_json_body_gets_a_json_error_and_no_traceback(tmp_path
         assert r.status_code == 400 and r.get_json()["error"] == "malformed"
     assert "Traceback" not in caplog.text
     assert start(client, "p1").status_code == 200  # the server is fine afterwards
+
+
+@pytest.mark.parametrize("text", ["=1+2", "@SUM(1)", "-1-1", "+A1", "\tx", "'=x", "'", "''", "-0.5", "+0.200", "-",
+                                  "plain", "", "'-1", "=", "@"])
+def test_4_csv_escape_round_trips(text):
+    from ganalyze_mem.tables import csv_safe, csv_unsafe
+
+    safe = csv_safe(text)
+    assert csv_unsafe(safe) == text
+    assert not (len(safe) > 1 and safe.startswith(FORMULA) and not _is_number(safe))
