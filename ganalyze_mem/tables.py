@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import GanalyzeError
 
@@ -218,3 +219,22 @@ def check_score(raw: str, key: str, line: int, score_range: tuple[float, float] 
         lo, hi = score_range
         return None, f"line {line}: score {score:g} of {key} is outside {range_option} {lo:g},{hi:g}"
     return score, None
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (starting with = + - @ tab or CR) gets a leading "'"
+    (OWASP's advice); a leading "'" is doubled, so `csv_unsafe` restores every text exactly. Numbers, numbers written
+    as text ("-0.5", "+0.200") and single characters pass as they are: a spreadsheet reads them as what they are."""
+    if isinstance(value, str) and len(value) > 1 and value.startswith(FORMULA_START) and parse_float(value) is None:
+        return "'" + value
+    return value
+
+
+def csv_unsafe(text: str) -> str:
+    """The inverse of `csv_safe` for a text read back from our CSV files."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text

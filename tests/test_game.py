@@ -195,18 +195,23 @@ def test_server_stores_rejects_and_resumes(experiment):
     assert client.get("/").status_code == 200
     start = client.post("/api/start", json={"participant": "p1"}).get_json()
     assert start["next"] == 0 and start["total"] == len(start["sequence"])
+    auth = {"Authorization": "Bearer " + start["token"]}
     # one opaque URL per trial: no file name, and a repeat does not repeat its URL; each serves its trial's picture
     exp = json.loads((experiment / "experiment.json").read_text())
     trials = json.loads((experiment / "sequences" / "00000.json").read_text())["trials"]
     assert len(set(start["sequence"])) == len(trials) and not any(
         m["file"] in u for u in start["sequence"] for m in exp["images"].values())
     for t in (0, len(trials) - 1):
-        got = client.get("/" + start["sequence"][t])
+        got = client.get("/" + start["sequence"][t], headers=auth)
         assert got.status_code == 200
-        assert got.data == (experiment / "images" / exp["images"][trials[t]["image"]]["file"]).read_bytes()
-    assert client.get(f"/api/picture/p1/{len(trials)}").status_code == 404
+        original = (experiment / "images" / exp["images"][trials[t]["image"]]["file"]).read_bytes()
+        assert got.data.startswith(original) and not got.data[len(original):].strip(b"\0")  # padded with zeros
+    assert client.get(f"/api/picture/p1/{len(trials)}", headers=auth).status_code == 404
     assert client.get("/api/picture/nobody/0").get_json()["error"] == "unknown_participant"
-    post = lambda **kw: client.post("/api/response", json={"participant": "p1", "rt_ms": None, **kw})  # noqa: E731
+
+    def post(**kw):
+        return client.post("/api/response", json={"participant": "p1", "rt_ms": None, **kw}, headers=auth)
+
     assert post(trial=0, responded=0).status_code == 200
     r = post(trial=0, responded=0)
     assert r.status_code == 409 and r.get_json()["error"] == "duplicate"
@@ -220,16 +225,16 @@ def test_server_stores_rejects_and_resumes(experiment):
     assert client.post("/api/start", json={"participant": "bad id!"}).status_code == 400
     r = client.post("/api/response", json={"participant": "ghost", "trial": 0, "responded": 0})
     assert r.status_code == 404
-    assert client.post("/api/start", json={"participant": "p1"}).get_json()["next"] == 1  # resume
+    assert client.post("/api/start", json={"participant": "p1"}, headers=auth).get_json()["next"] == 1  # resume
     assert client.post("/api/start", json={"participant": "p2"}).status_code == 200
     r = client.post("/api/start", json={"participant": "p3"})
     assert r.status_code == 409 and r.get_json()["error"] == "full"
     for t in range(1, start["total"]):
         body = post(trial=t, responded=1, rt_ms=500).get_json()
     assert body["done"] and len(body["code"]) == 8
-    again = client.post("/api/start", json={"participant": "p1"}).get_json()
+    again = client.post("/api/start", json={"participant": "p1"}, headers=auth).get_json()
     assert again["done"] and again["code"] == body["code"]
-    assert client.get("/api/picture/p1/../../experiment.json").status_code == 404
+    assert client.get("/api/picture/p1/../../experiment.json", headers=auth).status_code == 404
     assert client.get("/images/" + next(iter(exp["images"].values()))["file"]).status_code == 404
 
 
@@ -240,11 +245,19 @@ def test_server_killed_mid_session_loses_no_row(experiment):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 
+    tokens: dict[str, str] = {}
+
     def call(path, data):
-        req = urllib.request.Request(base + path, json.dumps(data).encode(), {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if data["participant"] in tokens:
+            headers["Authorization"] = "Bearer " + tokens[data["participant"]]
+        req = urllib.request.Request(base + path, json.dumps(data).encode(), headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
+                out = r.status, json.loads(r.read())
+                if "token" in out[1]:
+                    tokens[data["participant"]] = out[1]["token"]
+                return out
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
@@ -280,5 +293,6 @@ def test_server_killed_mid_session_loses_no_row(experiment):
     trials, people, n = export(experiment)
     assert n == total + total2
     lines = trials.read_text().splitlines()
-    assert lines[0] == "participant,trial,image,role,repeat,responded,rt_ms" and len(lines) == n + 1
+    assert lines[0] == "participant,trial,image,role,repeat,responded,rt_ms,list,onset_ms,duration_ms,waited_ms"
+    assert len(lines) == n + 1
     assert "k1" in people.read_text() and "k2" in people.read_text()

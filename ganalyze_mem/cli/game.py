@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import click
 
-from ..game.config import HUMAN_SCORES, AnalyzeConfig
+from ..game.config import HUMAN_SCORES, AnalyzeConfig, StudyConfig
 from ..game.design import GameConfig
+from ..game.pagetext import LANGUAGES
 
-D, A = GameConfig(), AnalyzeConfig()
+D, A, S = GameConfig(), AnalyzeConfig(), StudyConfig()
+TEXT_FILE = click.Path(exists=True, dir_okay=False, path_type=str)
 
 
 @click.group("game")
@@ -58,6 +60,31 @@ def game_group() -> None:
               "'KeyJ', ...); a tap on the picture always counts.")
 @click.option("--display-px", default=D.display_px, show_default=True, type=click.IntRange(32),
               help="Side of the square the image is shown in (CSS pixels).")
+@click.option("--language", default=S.language, show_default=True, type=click.Choice(LANGUAGES),
+              help="Language of every word on the page (built-in text files, ganalyze_mem/game/lang/).")
+@click.option("--instructions", default=None, type=TEXT_FILE,
+              help="Markdown (.md) or HTML (.html) file replacing the built-in instructions.")
+@click.option("--consent", default=None, type=TEXT_FILE,
+              help="Consent form (Markdown or HTML) shown first, with agree / do not agree; declining ends the "
+                   "session and is stored.")
+@click.option("--debrief", default=None, type=TEXT_FILE, help="Debrief (Markdown or HTML) shown after the last image.")
+@click.option("--completion-url", default=None,
+              help="Send participants here after the debrief, e.g. "
+                   "'https://app.prolific.com/submissions/complete?cc={code}' ({code}, {participant}, "
+                   "{PROLIFIC_PID}, {STUDY_ID}, {SESSION_ID}, {workerId} are filled in; without {code}, cc=CODE is "
+                   "appended).")
+@click.option("--lists", default=S.lists, show_default=True, type=click.IntRange(1),
+              help="Counterbalancing lists: sequence p is in list p mod K; arrivals are balanced over lists "
+                   "(--participants must be a multiple of K).")
+@click.option("--seat-timeout-min", default=S.seat_timeout_min, show_default=True, type=click.FloatRange(0.1),
+              help="An unfinished session with no request for this long gives its sequence to the next arrival.")
+@click.option("--starts-per-client", default=S.starts_per_client, show_default=True, type=click.IntRange(0),
+              help="New sessions allowed per client address per --start-window-min (0: no limit).")
+@click.option("--start-window-min", default=S.start_window_min, show_default=True, type=click.FloatRange(0.1))
+@click.option("--preload", default=S.preload, show_default=True, type=click.IntRange(1, 64),
+              help="Pictures fetched ahead of the one shown.")
+@click.option("--timing-tolerance-ms", default=S.timing_tolerance_ms, show_default=True, type=click.FloatRange(1),
+              help="Recorded for analysis: a trial shown this much longer or shorter than --display-ms is off.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build_cmd(source: str, out: str, fillers: str | None, quiet: bool, **options) -> None:
     """Build an experiment folder for SOURCE: a folder of images, or a strips run folder (`ganalyze-mem strips`
@@ -73,7 +100,9 @@ def build_cmd(source: str, out: str, fillers: str | None, quiet: bool, **options
     """
     from ..game.build import build_experiment
 
-    build_experiment(source, out, GameConfig(**options), fillers=fillers, progress=not quiet, echo=click.echo)
+    study = StudyConfig(**{k: options.pop(k) for k in StudyConfig.__dataclass_fields__})
+    build_experiment(source, out, GameConfig(**options), fillers=fillers, progress=not quiet, echo=click.echo,
+                     study=study)
 
 
 @game_group.command("serve")
@@ -82,28 +111,48 @@ def build_cmd(source: str, out: str, fillers: str | None, quiet: bool, **options
               help="Address to listen on; 0.0.0.0 to accept other machines (put it behind HTTPS for the public).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1), help="WSGI worker threads.")
-def serve_cmd(folder: str, host: str, port: int, threads: int) -> None:
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="Host name participants use (repeat for several); requests for any other Host are refused "
+                   "(DNS rebinding). Default: localhost, 127.0.0.1, ::1 and --host.")
+@click.option("--behind-proxy", is_flag=True,
+              help="Trust one reverse proxy's X-Forwarded-For/-Proto/-Host (listen on 127.0.0.1 behind it).")
+def serve_cmd(folder: str, host: str, port: int, threads: int, allowed_hosts: tuple[str, ...],
+              behind_proxy: bool) -> None:
     """Serve the experiment in FOLDER; every response is stored in FOLDER/game.sqlite as it arrives.
 
     Participants open http://HOST:PORT/?participant=ID (PROLIFIC_PID and workerId are read too; without any, the
-    browser makes and keeps an id). A reload resumes the sequence; the last image shows a completion code.
+    browser makes and keeps an id). The first start issues a secret session token that every later request
+    needs; a reload in the same browser resumes the sequence; the last image shows a completion code (or redirects
+    to --completion-url). For the internet, run it behind a reverse proxy with TLS (README).
     """
     from ..game.server import serve
 
-    serve(folder, host, port, threads, echo=click.echo)
+    serve(folder, host, port, threads, allowed_hosts=allowed_hosts, behind_proxy=behind_proxy, echo=click.echo)
 
 
 @game_group.command("export")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=str))
-@click.option("--out", "-o", default=None, type=click.Path(dir_okay=False, path_type=str),
-              help="Trials CSV to write  [default: FOLDER/trials.csv]")
-def export_cmd(folder: str, out: str | None) -> None:
-    """Write the trials CSV (participant, trial, image, role, repeat, responded, rt_ms) and participants.csv
-    (completion codes) from FOLDER's database. Safe while the server runs."""
+@click.option("--out", "-o", default=None, type=click.Path(path_type=str),
+              help="Trials CSV to write  [default: FOLDER/trials.csv]; with --format psychds, the dataset folder "
+                   "[default: FOLDER/psychds]")
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "psychds"]),
+              help="csv: trials.csv, participants.csv, lists.csv, declines.csv; psychds: a Psych-DS style folder "
+                   "(dataset_description.json, data/*_data.csv, data_dictionary.csv).")
+def export_cmd(folder: str, out: str | None, fmt: str) -> None:
+    """Write the trials CSV (participant, trial, image, role, repeat, responded, rt_ms, list, onset_ms,
+    duration_ms, waited_ms), participants.csv (list, status, completion codes, platform IDs), lists.csv (balance over
+    lists) and declines.csv from FOLDER's database. Safe while the server runs. Text cells a spreadsheet would run
+    as formulas get a leading '."""
+    if fmt == "psychds":
+        from ..game.psychds import export_psychds
+
+        path = export_psychds(folder, out)
+        click.echo(f"Wrote the Psych-DS style dataset {path} (dataset_description.json, data/, data_dictionary.csv).")
+        return
     from ..game.store import export
 
     trials, people, n = export(folder, out)
-    click.echo(f"Wrote {n} rows to {trials} and the participants to {people}.")
+    click.echo(f"Wrote {n} rows to {trials}, the participants to {people}, and lists.csv, declines.csv.")
 
 
 @game_group.command("analyze")
@@ -113,10 +162,18 @@ def export_cmd(folder: str, out: str | None) -> None:
 @click.option("--scores", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="Assessor scores to set beside people: a CSV with path,score from `score` or `measure`; repeat "
                    "for several (p-values Holm-corrected across them).")
+@click.option("--names", "names", multiple=True,
+              help="Assessor names for the report, one per --scores in the same order (comma-separated or repeated); "
+                   "default: the CSV file names.")
 @click.option("--min-vigilance", default=A.min_vigilance, show_default=True, type=click.FloatRange(0, 1),
               help="Exclude participants whose vigilance hit rate is below this.")
 @click.option("--max-false-alarm", default=A.max_false_alarm, show_default=True, type=click.FloatRange(0, 1),
               help="Exclude participants whose false-alarm rate on first presentations is above this.")
+@click.option("--timing-tolerance-ms", default=None, type=click.FloatRange(0, min_open=True),
+              help="A trial is off when its image was shown this much longer or shorter than intended  [default: the "
+                   "experiment's --timing-tolerance-ms, else 50]")
+@click.option("--max-off-timing", default=A.max_off_timing, show_default=True, type=click.FloatRange(0, 1),
+              help="Exclude participants with more than this fraction of trials off in display timing.")
 @click.option("--human-score", default=A.human_score, show_default=True, type=click.Choice(HUMAN_SCORES),
               help="Human score that assessors are compared with.")
 @click.option("--splits", default=A.splits, show_default=True, type=click.IntRange(1),
@@ -125,7 +182,7 @@ def export_cmd(folder: str, out: str | None) -> None:
               help="Bootstrap resamples for every interval.")
 @click.option("--confidence", default=A.confidence, show_default=True, type=click.FloatRange(0.5, 0.999))
 @click.option("--seed", default=A.seed, show_default=True, type=int)
-def analyze_cmd(source: str, out: str, scores: tuple[str, ...], **options) -> None:
+def analyze_cmd(source: str, out: str, scores: tuple[str, ...], names: tuple[str, ...], **options) -> None:
     """Analyze SOURCE: a trials CSV or an experiment folder (exported fresh from its database).
 
     Per image: hit rate, false-alarm rate, corrected score, d' (log-linear correction) and n; per participant:
@@ -139,4 +196,5 @@ def analyze_cmd(source: str, out: str, scores: tuple[str, ...], **options) -> No
     """
     from ..game.report import analyze
 
-    analyze(source, out, AnalyzeConfig(**options), scores=scores, echo=click.echo)
+    labels = [n.strip() for chunk in names for n in chunk.split(",") if n.strip()]
+    analyze(source, out, AnalyzeConfig(**options), scores=scores, echo=click.echo, names=labels)

@@ -40,7 +40,16 @@ def loglinear_dprime(hits, n, false_alarms, n_new) -> np.ndarray:
     return stats.norm.ppf(h) - stats.norm.ppf(f)
 
 
-def participant_table(t: Trials, cfg: AnalyzeConfig) -> list[dict[str, Any]]:
+def timing_tolerance(cfg: AnalyzeConfig, study: dict[str, Any] | None) -> float:
+    if cfg.timing_tolerance_ms is not None:
+        return float(cfg.timing_tolerance_ms)
+    return float((study or {}).get("timing_tolerance_ms", 50.0))
+
+
+def participant_table(t: Trials, cfg: AnalyzeConfig, display_ms: float | None = None,
+                      tolerance_ms: float = 50.0) -> list[dict[str, Any]]:
+    """Per participant: vigilance, false alarms, target hits, reaction time, and (where the page measured it and the
+    intended display time is known) the display timing error, each with the exclusion it leads to."""
     rows = []
     for pid in np.unique(t.participant):
         m = t.participant == pid
@@ -55,13 +64,25 @@ def participant_table(t: Trials, cfg: AnalyzeConfig) -> list[dict[str, Any]]:
             reasons.append(f"vigilance {vhr:.2f} < {cfg.min_vigilance}")
         if n_new and far > cfg.max_false_alarm:
             reasons.append(f"false alarms {far:.2f} > {cfg.max_false_alarm}")
+        timing: dict[str, Any] = {"timed_trials": 0, "median_timing_error_ms": float("nan"),
+                                  "max_timing_error_ms": float("nan"), "off_timing": 0, "median_wait_ms": float("nan")}
+        measured = m & np.isfinite(t.duration_ms)
+        if display_ms is not None and measured.any():
+            err = np.abs(t.duration_ms[measured] - display_ms)
+            off = int((err > tolerance_ms).sum())
+            waits = t.waited_ms[measured]
+            timing = {"timed_trials": int(measured.sum()), "median_timing_error_ms": float(np.median(err)),
+                      "max_timing_error_ms": float(err.max()), "off_timing": off,
+                      "median_wait_ms": float(np.nanmedian(waits)) if np.isfinite(waits).any() else float("nan")}
+            if off > cfg.max_off_timing * measured.sum():
+                reasons.append(f"timing off on {off}/{int(measured.sum())} trials > {cfg.max_off_timing:g}")
         rows.append({"participant": str(pid), "trials": int(m.sum()), "vigilance_repeats": n_vig,
                      "vigilance_hit_rate": vhr, "first_presentations": n_new, "false_alarm_rate": far,
                      "target_repeats": int(tgt.sum()),
                      "target_hit_rate": float(t.responded[tgt].mean()) if tgt.any() else float("nan"),
                      "median_rt_ms": float(np.nanmedian(t.rt_ms[m & (t.responded == 1)]))
                      if np.isfinite(t.rt_ms[m & (t.responded == 1)]).any() else float("nan"),
-                     "excluded": int(bool(reasons)),
+                     **timing, "excluded": int(bool(reasons)),
                      "reason": "; ".join(reasons) if reasons else ("kept" if n_vig else "kept (no vigilance repeats)")})
     return rows
 
@@ -272,8 +293,12 @@ def match_scores(score_rows: list[dict[str, str]], images: Sequence[str], source
 
 
 def agreement(images: list[dict[str, Any]], score_files: Sequence[str | Path], sources: dict[str, str],
-              cfg: AnalyzeConfig) -> list[dict[str, Any]]:
-    """Each assessor's Spearman agreement with the human score on the images both have."""
+              cfg: AnalyzeConfig, labels: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Each assessor's Spearman agreement with the human score on the images both have; `labels` name the score
+    files (default: the file names)."""
+    if labels and len(labels) != len(score_files):
+        raise GanalyzeError(f"--names gives {len(labels)} name(s) for {len(score_files)} --scores file(s); give one "
+                            "per file, in the same order.")
     human = {r["image"]: r[cfg.human_score] for r in images}
     names = list(human)
     rows = []
@@ -289,7 +314,8 @@ def agreement(images: list[dict[str, Any]], score_files: Sequence[str | Path], s
         rng = np.random.default_rng([cfg.seed, 4, k])
         idx = rng.integers(len(x), size=(cfg.bootstrap, len(x)))  # paired: images resampled with both scores
         lo, hi = _boot_ci(_rank_corr_rows(x[idx], y[idx]), (1 - cfg.confidence) / 2)
-        rows.append({"scores": str(path), "images": len(common), "spearman": rho, "ci_low": lo, "ci_high": hi,
+        rows.append({"assessor": labels[k] if labels else Path(path).stem, "scores": str(path), "images": len(common),
+                     "spearman": rho, "ci_low": lo, "ci_high": hi,
                      "p": p, "_x": x, "_y": y})
     for row, adj in zip(rows, holm([r["p"] for r in rows]), strict=True):
         row["p_holm"] = adj
@@ -297,10 +323,13 @@ def agreement(images: list[dict[str, Any]], score_files: Sequence[str | Path], s
 
 
 def analyze_trials(t: Trials, cfg: AnalyzeConfig, info: dict[str, dict[str, Any]] | None = None,
-                   score_files: Sequence[str | Path] = ()) -> dict[str, Any]:
-    """Everything the report shows, as plain data."""
+                   score_files: Sequence[str | Path] = (), display_ms: float | None = None,
+                   study: dict[str, Any] | None = None, names: Sequence[str] = ()) -> dict[str, Any]:
+    """Everything the report shows, as plain data. `display_ms`: the intended display time (timing errors are
+    measured against it); `study`: experiment.json's study options; `names`: a label per score file."""
     cfg = cfg.validate()
-    people = participant_table(t, cfg)
+    tolerance = timing_tolerance(cfg, study)
+    people = participant_table(t, cfg, display_ms, tolerance)
     excluded = {p["participant"] for p in people if p["excluded"]}
     kept = t.subset(np.array([str(p) not in excluded for p in t.participant], dtype=bool))
     if not len(kept):
@@ -313,7 +342,8 @@ def analyze_trials(t: Trials, cfg: AnalyzeConfig, info: dict[str, dict[str, Any]
     mat, _ = response_matrix(kept, [r["image"] for r in images])
     info = info or {}
     sources = {im: m["source"] for im, m in info.items() if m.get("source")}
-    return {"options": asdict(cfg), "participants": people, "kept": len(people) - len(excluded),
+    return {"options": asdict(cfg), "timing_tolerance_ms": tolerance, "display_ms": display_ms,
+            "participants": people, "kept": len(people) - len(excluded),
             "excluded": len(excluded), "images": images, "consistency": consistency(mat, cfg),
             "curve": consistency_curve(mat, cfg), "alpha": alpha_analysis(images, info, cfg),
-            "agreement": agreement(images, score_files, sources, cfg) if score_files else []}
+            "agreement": agreement(images, score_files, sources, cfg, names) if score_files else []}

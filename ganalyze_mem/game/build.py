@@ -15,6 +15,7 @@ strip and its variants are the alphas (see `design` for the Latin square).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -28,7 +29,9 @@ import numpy as np
 
 from ..errors import GanalyzeError, ImageError
 from ..rundir import atomic_path, atomic_write_text, environment_info
+from .config import StudyConfig
 from .design import GameConfig, design_sequence, latin_square_variant, plan_counts, target_items, validate_sequence
+from .pagetext import strings, text_file
 from .store import EXPERIMENT
 
 WEB_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")  # shown by browsers as they are
@@ -149,12 +152,16 @@ def practice_sequence(n: int) -> tuple[list[dict[str, Any]], int]:
     return seq, n_images
 
 
-def render_page(config: dict[str, Any], title: str = "Visual memory game") -> str:
-    """The page: template with its CSS, JS and the public part of the config inlined."""
+def render_page(config: dict[str, Any], language: str = "en") -> str:
+    """The page: template with its CSS, JS and the public part of the config (with the page's words) inlined."""
+    import html as html_mod
+
     pkg = resources.files("ganalyze_mem.game") / "static"
     html = (pkg / "game.html").read_text(encoding="utf-8")
-    blob = json.dumps(config).replace("</", "<\\/")
-    return (html.replace("{{TITLE}}", title)
+    text = config["text"]
+    blob = json.dumps(config).replace("</", "<\\/").replace("<!--", "<\\!--")
+    return (html.replace("{{TITLE}}", html_mod.escape(text["title"])).replace("{{LANG}}", language)
+            .replace("{{LOADING}}", html_mod.escape(text["loading"]))
             .replace("/*{{CSS}}*/", (pkg / "game.css").read_text(encoding="utf-8"))
             .replace("/*{{JS}}*/", (pkg / "game.js").read_text(encoding="utf-8"))
             .replace("{{CONFIG}}", blob))
@@ -172,14 +179,44 @@ def default_targets(n_items: int, n_extra: int, cfg: GameConfig) -> int:
                         "DIR or shorten the lags (--target-lag-min/--target-lag-max).")
 
 
+def page_config(cfg: GameConfig, study: StudyConfig, practice: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the page needs: display options, the words in the study's language, the experimenter's texts."""
+    text = dict(strings(study.language))
+    if study.instructions:
+        text["instructions"] = text_file(study.instructions, "--instructions")
+    public = {k: cfg.to_dict()[k] for k in ("display_ms", "blank_ms", "key", "display_px")}
+    return {**public, "practice": practice, "text": text, "preload": study.preload,
+            "consent": text_file(study.consent, "--consent") if study.consent else None,
+            "debrief": text_file(study.debrief, "--debrief") if study.debrief else None,
+            "completion_url": study.completion_url}
+
+
+def study_record(study: StudyConfig) -> dict[str, Any]:
+    """The study options for experiment.json, with a checksum of each text file read."""
+    record = study.to_dict()
+    for name in ("instructions", "consent", "debrief"):
+        path = getattr(study, name)
+        if path is not None:
+            record[name] = str(Path(path).resolve())
+            record[name + "_sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    record["list_rule"] = (f"sequence p belongs to list p mod {study.lists}; each new participant gets a free sequence "
+                           "of the list with the fewest active or finished participants (ties: the lowest list); a "
+                           f"seat with no request for {study.seat_timeout_min:g} min is released (status 'expired', "
+                           "its responses kept) and its list is filled by the next arrival")
+    return record
+
+
 def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None = None,
-                     fillers: str | Path | None = None, progress: bool = True, echo=print) -> Path:
+                     fillers: str | Path | None = None, progress: bool = True, echo=print,
+                     study: StudyConfig | None = None) -> Path:
     """Write an experiment folder for `source` (an image folder or a strips run) into `out`; returns `out`."""
     from tqdm.auto import tqdm
 
     from ..images import find_images
 
     cfg = (cfg or GameConfig()).validate()
+    study = (study or StudyConfig()).validate(cfg.participants)
+    page_config(cfg, study, [])  # read the text files now: a bad one fails before any image is copied
     out = Path(out)
     if (out / EXPERIMENT).exists() or (out / "game.sqlite").exists():
         raise GanalyzeError(f"{out} already holds an experiment; pass a new --out folder (never overwrite one "
@@ -254,14 +291,16 @@ def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None
         "source": str(Path(source).resolve()), "fillers": str(Path(fillers).resolve()) if fillers else None,
         "strips": items.strips, "alphas": items.alphas, "design": cfg.to_dict(),
         "targets_per_participant": n_targets, "sequence_lengths": lengths, "target_counts": counts,
-        "practice": practice, "images": manifest, "environment": environment_info(),
+        "practice": practice, "study": study_record(study), "images": manifest, "environment": environment_info(),
     }
     atomic_write_text(out / EXPERIMENT, json.dumps(experiment, indent=1))
-    public = {k: cfg.to_dict()[k] for k in ("display_ms", "blank_ms", "key", "display_px")}
-    atomic_write_text(out / "index.html", render_page({**public, "practice": practice}))
+    atomic_write_text(out / "index.html", render_page(page_config(cfg, study, practice), study.language))
     minutes = max(lengths) * (cfg.display_ms + cfg.blank_ms) / 60000
     echo(f"Built {out}: {cfg.participants} sequences of {min(lengths)}-{max(lengths)} images "
          f"({n_targets} targets each, about {minutes:.1f} min), {len(manifest)} images"
-         + (f", strips at alphas {items.alphas}" if items.strips else "") + ".")
+         + (f", strips at alphas {items.alphas}" if items.strips else "")
+         + f"; page in {study.language}" + (f", {study.lists} lists" if study.lists > 1 else "")
+         + (", consent form" if study.consent else "") + (", debrief" if study.debrief else "")
+         + (", completion URL" if study.completion_url else "") + ".")
     echo(f"Serve it with: ganalyze-mem game serve {out}")
     return out

@@ -24,6 +24,12 @@ from .trials import read_trials
 
 def resolve_trials(source: str | Path) -> tuple[Path, dict[str, dict[str, Any]]]:
     """The trials CSV and the image info (item, alpha, source) for a CSV or an experiment folder."""
+    csv_path, exp = resolve_source(source)
+    return csv_path, exp.get("images", {})
+
+
+def resolve_source(source: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The trials CSV and the experiment manifest (empty when the CSV has no experiment folder beside it)."""
     source = Path(source)
     if source.is_dir():
         if not (source / EXPERIMENT).is_file():
@@ -38,10 +44,10 @@ def resolve_trials(source: str | Path) -> tuple[Path, dict[str, dict[str, Any]]]
         folder = source
     else:
         csv_path, folder = source, source.parent
-    info: dict[str, dict[str, Any]] = {}
+    exp: dict[str, Any] = {}
     if (folder / EXPERIMENT).is_file():
-        info = json.loads((folder / EXPERIMENT).read_text(encoding="utf-8")).get("images", {})
-    return csv_path, info
+        exp = json.loads((folder / EXPERIMENT).read_text(encoding="utf-8"))
+    return csv_path, exp
 
 
 def _strip_info_from_names(images: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -51,6 +57,29 @@ def _strip_info_from_names(images: Sequence[str]) -> dict[str, dict[str, Any]]:
         if s is not None:
             out[im] = {**s, "item": f"class{s['class']}/seed{s['seed']}"}
     return out
+
+
+# The participant table as the report shows it (short headers, so it fits a page); participants_full.csv has every
+# column under its full name.
+PARTICIPANT_SHOWN = {"participant": "participant", "trials": "trials", "vigilance_hit_rate": "vigilance",
+                     "false_alarm_rate": "false alarms", "target_hit_rate": "hits",
+                     "median_timing_error_ms": "timing error ms", "off_timing": "off timing", "reason": "reason"}
+
+
+def table_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV text, text cells escaped against spreadsheet formulas."""
+    import csv
+    import io
+
+    from ..reports.page import fmt
+    from ..tables import csv_safe
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: fmt(v, 8) if isinstance(v, float) else csv_safe(v) for k, v in r.items()})
+    return buf.getvalue()
 
 
 def _figures(result: dict[str, Any], cfg: AnalyzeConfig) -> list[tuple[str, Any, str]]:
@@ -109,9 +138,9 @@ def _figures(result: dict[str, Any], cfg: AnalyzeConfig) -> list[tuple[str, Any,
     for i, row in enumerate(result["agreement"]):
         fig, ax = plt.subplots(figsize=(4.2, 3.4))
         ax.scatter(row["_x"], row["_y"], s=10, alpha=0.7)
-        ax.set(xlabel=f"score ({Path(row['scores']).name})", ylabel=cfg.human_score,
+        ax.set(xlabel=f"score ({row['assessor']})", ylabel=cfg.human_score,
                title=f"rho {row['spearman']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]")
-        figs.append((f"agreement_{i}", fig, f"{row['scores']} against human {cfg.human_score}."))
+        figs.append((f"agreement_{i}", fig, f"{row['assessor']} ({row['scores']}) against human {cfg.human_score}."))
     return figs
 
 
@@ -138,10 +167,17 @@ def write_report(result: dict[str, Any], out: str | Path, cfg: AnalyzeConfig, so
                   "subsets), the Spearman-Brown prediction from all participants, and each split-half rho corrected "
                   "to its k participants (spearman_brown).")
     rep.heading("Participants")
+    timed = sum(p["timed_trials"] for p in result["participants"])
+    timing_rule = (f", or display timing off (shown more than {result['timing_tolerance_ms']:g} ms longer or shorter "
+                   f"than the intended {result['display_ms']:g} ms, measured by the page) on more than "
+                   f"{cfg.max_off_timing:.0%} of their trials" if result["display_ms"] is not None else "")
     rep.text(f"Exclusion rule: vigilance hit rate below {cfg.min_vigilance} or false-alarm rate on first "
-             f"presentations above {cfg.max_false_alarm}; {result['excluded']} of {len(result['participants'])} "
-             "excluded before scoring.")
-    rep.table("participants", result["participants"], "Per participant.", show=30)
+             f"presentations above {cfg.max_false_alarm}{timing_rule}; {result['excluded']} of "
+             f"{len(result['participants'])} excluded before scoring."
+             + ("" if timed else " No trial carries measured display timing (simulated or older data)."))
+    shown = [{v: p[k] for k, v in PARTICIPANT_SHOWN.items()} for p in result["participants"]]
+    rep.table("participants", shown, "Per participant (all columns, with reaction times and wait times, in "
+              "participants_full.csv).", show=30)
     rep.heading("Per image")
     rep.text("hit_rate: key pressed on the target's repeat; false_alarm_rate: pressed on its first presentations; "
              "corrected = hit_rate - false_alarm_rate; dprime = z(H) - z(F) with the log-linear correction (0.5 "
@@ -160,11 +196,15 @@ def write_report(result: dict[str, Any], out: str | Path, cfg: AnalyzeConfig, so
                  f"{cfg.confidence:.0%} paired bootstrap intervals over images; p-values Holm-corrected across "
                  f"{len(result['agreement'])} assessor(s). Human consistency ({c['spearman_brown']:.3f}) is the "
                  "ceiling an assessor can reach.")
-        rep.table("agreement", [{k: v for k, v in r.items() if not k.startswith("_")} for r in result["agreement"]],
+        rep.text("Assessors: " + "; ".join(f"{r['assessor']}: {Path(r['scores']).name}" for r in result["agreement"])
+                 + ".")
+        rep.table("agreement", [{k: v for k, v in r.items() if not k.startswith("_") and k != "scores"}
+                                for r in result["agreement"]],
                   "Agreement with people.")
     rep.heading("Figures")
     for name, fig, caption in _figures(result, cfg):
         rep.figure(name, fig, caption)
+    atomic_write_text(out / "participants_full.csv", table_csv(result["participants"]))
     plain = {k: v for k, v in result.items() if k != "agreement"}
     plain["agreement"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in result["agreement"]]
     atomic_write_text(out / "analysis.json", json.dumps({**plain, "source": source,
@@ -173,14 +213,17 @@ def write_report(result: dict[str, Any], out: str | Path, cfg: AnalyzeConfig, so
 
 
 def analyze(source: str | Path, out: str | Path, cfg: AnalyzeConfig | None = None,
-            scores: Sequence[str | Path] = (), echo=print) -> dict[str, Any]:
-    """Analyze trials from a CSV or an experiment folder into the report folder `out`; returns the results."""
+            scores: Sequence[str | Path] = (), echo=print, names: Sequence[str] = ()) -> dict[str, Any]:
+    """Analyze trials from a CSV or an experiment folder into the report folder `out`; returns the results.
+    `names`: a label for each score file (default: its file name)."""
     cfg = (cfg or AnalyzeConfig()).validate()
-    csv_path, info = resolve_trials(source)
+    csv_path, exp = resolve_source(source)
+    info = exp.get("images", {})
     trials = read_trials(csv_path)
     if not info:
         info = _strip_info_from_names(sorted(set(trials.image)))
-    result = analyze_trials(trials, cfg, info, scores)
+    display_ms = exp.get("design", {}).get("display_ms")
+    result = analyze_trials(trials, cfg, info, scores, display_ms=display_ms, study=exp.get("study"), names=names)
     html = write_report(result, out, cfg, str(csv_path))
     c = result["consistency"]
     echo(f"{len(result['images'])} images, {result['kept']} participants kept ({result['excluded']} excluded); "
@@ -190,7 +233,7 @@ def analyze(source: str | Path, out: str | Path, cfg: AnalyzeConfig | None = Non
         echo(f"hit rate vs alpha: slope {a['slope']:.3f} [{a['slope_ci_low']:.3f}, {a['slope_ci_high']:.3f}]: "
              f"{a['verdict']}.")
     for r in result["agreement"]:
-        echo(f"{r['scores']}: Spearman {r['spearman']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] on "
+        echo(f"{r['assessor']}: Spearman {r['spearman']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] on "
              f"{r['images']} images (Holm p {r['p_holm']:.3g}).")
     echo(f"Wrote {html} (per_image.csv, participants.csv, report.md).")
     return result

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GanalyzeError
-from ..tables import decode_text
+from ..tables import csv_unsafe, decode_text
 from .design import ROLES
 from .store import TRIAL_COLUMNS
 
@@ -59,6 +59,8 @@ class Trials:
     repeat: np.ndarray  # int 0/1
     responded: np.ndarray  # int 0/1
     rt_ms: np.ndarray  # float, NaN when not pressed
+    duration_ms: np.ndarray  # float: measured display duration, NaN where not measured (older or simulated files)
+    waited_ms: np.ndarray  # float: time the page waited for the picture, NaN where not measured
 
     def __len__(self) -> int:
         return len(self.trial)
@@ -78,7 +80,7 @@ def read_trials(path: str | Path) -> Trials:
     problems: list[str] = []
     parsed = []
     for line, r in enumerate(rows, start=2):
-        pid, image = (r.get("participant") or "").strip(), (r.get("image") or "").strip()
+        pid, image = csv_unsafe((r.get("participant") or "").strip()), csv_unsafe((r.get("image") or "").strip())
         role = (r.get("role") or "").strip()
         if not pid or not image:
             problems.append(f"line {line}: empty participant or image")
@@ -107,13 +109,21 @@ def read_trials(path: str | Path) -> Trials:
             except ValueError:
                 problems.append(f"line {line}: rt_ms must be a number of milliseconds or empty, got {text!r}")
                 continue
-            parsed.append((pid, trial, image, role, bits["repeat"], bits["responded"], rt, line))
+            timing = []
+            for col in ("duration_ms", "waited_ms"):  # optional: measured in the browser
+                text = (r.get(col) or "").strip()
+                try:
+                    timing.append(float(text) if text else math.nan)
+                except ValueError:
+                    problems.append(f"line {line}: {col} must be a number of milliseconds or empty, got {text!r}")
+                    timing.append(math.nan)
+            parsed.append((pid, trial, image, role, bits["repeat"], bits["responded"], rt, *timing, line))
     _fail(path, problems, "bad values")
     parsed.sort(key=lambda p: (p[0], p[1]))
     first: dict[tuple[str, str], tuple[str, int]] = {}
     repeated: set[tuple[str, str]] = set()
     last: tuple[str, int] | None = None
-    for pid, trial, image, role, rep, _, _, line in parsed:
+    for pid, trial, image, role, rep, *_, line in parsed:
         if last == (pid, trial):
             problems.append(f"line {line}: participant {pid!r} has trial {trial} twice")
         last = (pid, trial)
@@ -140,4 +150,5 @@ def read_trials(path: str | Path) -> Trials:
     cols = list(zip(*parsed, strict=True))
     return Trials(np.array(cols[0], dtype=object), np.array(cols[1], dtype=np.int64), np.array(cols[2], dtype=object),
                   np.array(cols[3], dtype=object), np.array(cols[4], dtype=np.int64),
-                  np.array(cols[5], dtype=np.int64), np.array(cols[6], dtype=np.float64))
+                  np.array(cols[5], dtype=np.int64), np.array(cols[6], dtype=np.float64),
+                  np.array(cols[7], dtype=np.float64), np.array(cols[8], dtype=np.float64))

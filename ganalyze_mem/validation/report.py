@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..reports.page import Page, fmt, inline_md
 from ..rundir import atomic_path, atomic_write_text
+from ..tables import csv_safe
 
 _fmt = fmt  # the names this module exported before the shared writer existed
 _inline_md = inline_md
@@ -65,7 +66,7 @@ class Report:
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: (fmt(v, 8) if isinstance(v, float) else v) for k, v in r.items()})
+            writer.writerow({k: (fmt(v, 8) if isinstance(v, float) else csv_safe(v)) for k, v in r.items()})
         self._files[f"{name}.csv"] = buf.getvalue().encode("utf-8")
         self._page.table(rows, caption=caption, show=show, csv=f"{name}.csv", csv_link=False)
         self._md.append(("table", (name, columns, rows[:show] if show else rows, caption, len(rows))))
