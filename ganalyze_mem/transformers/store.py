@@ -20,7 +20,7 @@ import torch
 
 from ..errors import GanalyzeError, WeightsError
 from ..rundir import RunDir, atomic_write_text
-from ..weights import artifact_dir, load_into, user_dir, load_state_dict, save_safetensors, sha256_file
+from ..weights import artifact_dir, load_into, load_state_dict, save_safetensors, sha256_file, user_dir
 from . import TRANSFORMERS
 from .base import Transformer
 
