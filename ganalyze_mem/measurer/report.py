@@ -39,7 +39,8 @@ def write_scores_csv(path: Path, files: list[str], score: np.ndarray, se: np.nda
 
     for i, f in enumerate(files):
         w.writerow([path_to_text(os.path.abspath(f)), f6(score[i]), f6(se[i]), f6(values["paper"][i]),
-                    f6(errors["paper"][i]), f6(values["continuous"][i]), f6(errors["continuous"][i]), int(episodes[i]), int(parts[i])])
+                    f6(errors["paper"][i]), f6(values["continuous"][i]), f6(errors["continuous"][i]),
+                    int(episodes[i]), int(parts[i])])
     return atomic_write_text(path, buf.getvalue())
 
 
