@@ -80,6 +80,18 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "ganalyze_mem"
 
 
+def user_dir(kind: str) -> Path:
+    """Where `promote` and `promote-predictor` write by default: the user's own weights folder, never the installed
+    package (any process could otherwise add names to everyone's `list`). ``$GANALYZE_MEM_WEIGHTS`` when set
+    (predictors at its top level, where every command looks; transformers in its ``transformers/``), else the cache
+    (``~/.cache/ganalyze_mem/KIND``). The repository's folder stays available as an explicit ``--out``."""
+    env = os.environ.get(ENV_DIR)
+    if env:
+        base = Path(env).expanduser()
+        return base if kind == "assessors" else base / kind
+    return cache_dir() / kind
+
+
 def search_dirs(spec: WeightSpec) -> list[tuple[str, Path]]:
     """The folders searched for `spec`, in order, without the explicit path."""
     places: list[tuple[str, Path]] = []

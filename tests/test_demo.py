@@ -205,3 +205,13 @@ def test_demo_measures_with_the_cpu_presets_machine_and_schedule():
     shared = ("machine", "set_size", "image_size", "batch_size", "pretext_epochs", "seen_epochs", "bin_size")
     assert {k: demo[k] for k in shared} == {k: getattr(cpu, k) for k in shared}
     assert demo["precision"] == "bf16" and demo["score"] == "continuous" and demo["until_reliability"] >= 0.7
+
+
+def test_report_rerenders_the_demo_index(demo_run):
+    from ganalyze_mem.reports import render_report, run_kind
+
+    before = (demo_run / "index.html").read_text()
+    (demo_run / "index.html").unlink()
+    assert run_kind(demo_run) == "demo"
+    after = render_report(demo_run).read_text()
+    assert after == before

@@ -152,3 +152,19 @@ def test_trials_encoding_and_folders(tmp_path):
     assert res.exit_code != 0 and "not an experiment folder" in res.output
     res = CliRunner().invoke(main, ["game", "build", str(tmp_path / "empty"), "--out", str(tmp_path / "e")])
     assert res.exit_code != 0 and "no images" in res.output and "Traceback" not in res.output
+
+
+def test_report_rerenders_an_analysis_folder_and_names_an_experiment_folder(tmp_path):
+    from ganalyze_mem.game.report import analyze
+    from ganalyze_mem.reports import render_report, run_kind
+
+    path, _ = simulated(tmp_path, n_images=20, participants=12, inattentive=0)
+    out = tmp_path / "analysis"
+    analyze(path, out, FAST, echo=lambda m: None)
+    (out / "report.html").unlink()
+    assert run_kind(out) == "game-analysis"
+    assert "Human consistency" in render_report(out).read_text()
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "experiment.json").write_text("{}")
+    with pytest.raises(GanalyzeError, match="memory-game experiment folder.*game analyze"):
+        render_report(tmp_path / "exp")

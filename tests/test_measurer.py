@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganalyze_mem.errors import GanalyzeError
+from ganalyze_mem.errors import GanalyzeError, cli_words
 from ganalyze_mem.machines import create_machine
 from ganalyze_mem.measurer.calibration import adaptive_bins, rms_calibration_error, seen_calibration_error
 from ganalyze_mem.measurer.sampling import episode_seed, sample_sets
@@ -65,8 +65,13 @@ def test_episode_sets_are_disjoint_and_seeded():
     assert torch.equal(s.seen, again.seen) and torch.equal(s.unseen, again.unseen)
     assert not torch.equal(s.seen, sample_sets(50, 10, seed=124).seen)
     assert episode_seed(0, 3) == episode_seed(0, 3) != episode_seed(0, 4) != episode_seed(1, 3)
-    with pytest.raises(GanalyzeError, match=r"lower --set-size to at most 9"):
+    with pytest.raises(GanalyzeError, match=r"lower set_size= to at most 9"):  # the API's spelling
         sample_sets(19, 10, seed=0)
+    with cli_words(), pytest.raises(GanalyzeError, match=r"lower --set-size to at most 9"):  # the CLI's
+        sample_sets(19, 10, seed=0)
+    with pytest.raises(GanalyzeError, match=r"other images than the targets") as e:  # no 'at most 0'
+        sample_sets(0, 10, seed=0)
+    assert "at most" not in str(e.value)
 
 
 # stages ----------------------------------------------------------------------------------------------------------

@@ -275,3 +275,14 @@ def test_resume_on_other_compute_says_it_will_not_be_bit_identical(reference, tm
     assert len(said) == 1
     assert f"cpu_model Another CPU 9000 -> {environment_info()['cpu_model']}" in said[0] and "torch 1.0.0 ->" in said[0]
     assert _outputs(run_dir) == reference["outputs"]  # this machine recomputes the same episode
+
+
+def test_scores_csv_reads_from_any_folder(images, tmp_path, monkeypatch):
+    from ganalyze_mem.predictor.data import read_scores
+
+    monkeypatch.chdir(images)  # targets given relative to the working directory
+    cfg = preset("test", device="cpu", workers=1, **{**TEST, "episodes": 2})
+    result = measure(["targets"], ["pool"], cfg, out=tmp_path / "runs", progress=False)
+    monkeypatch.chdir(tmp_path)
+    table = read_scores(result.run_dir / "scores.csv")
+    assert len(table.paths) == 6 and all(p.is_absolute() and p.is_file() for p in table.paths)

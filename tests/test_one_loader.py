@@ -52,7 +52,7 @@ def promoted(tmp_path_factory):
                     batch_size=6, val_fraction=0.25, test_fraction=0.25, bootstrap=100, bn_batches=1, seed=0,
                     device="cpu", progress=False, plots=False, out=str(root / "runs"))
     result = fit_predictor(cfg)
-    promote(result.run_dir, "oneloader-predictor", out=root / "weights")
+    promote(result.run_dir, "oneloader-predictor", out=root / "weights", force=True)  # a 1-epoch fit
     return root, result
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 import torch
@@ -88,7 +89,7 @@ def test_fit_ranks_held_out_images(fitted, data):
 
 def test_promote_then_score_gives_the_runs_numbers(fitted, data, tmp_path, monkeypatch):
     root, scores, _ = data
-    folder = promote(fitted.run_dir, "bright-test-predictor", out=tmp_path)
+    folder = promote(fitted.run_dir, "bright-test-predictor", out=tmp_path, force=True)  # no test split here
     card = json.loads((folder / "card.json").read_text())
     assert card["kind"] == "machinemem" and card["backbone"] == "resnet18" and card["image_size"] == 32
     assert card["sha256"] == sha256_file(folder / "model.safetensors")
@@ -119,8 +120,8 @@ def test_promote_refuses_taken_names_and_existing_folders(fitted, tmp_path):
         promote(fitted.run_dir, "resnet50", out=tmp_path)
     with pytest.raises(GanalyzeError, match="not usable"):
         promote(fitted.run_dir, "../escape", out=tmp_path)
-    promote(fitted.run_dir, "twice", out=tmp_path)
-    with pytest.raises(GanalyzeError, match="--force"):
+    promote(fitted.run_dir, "twice", out=tmp_path, force=True)
+    with pytest.raises(GanalyzeError, match="already holds a predictor.*--force"):
         promote(fitted.run_dir, "twice", out=tmp_path)
     promote(fitted.run_dir, "twice", out=tmp_path, force=True, checkpoint="last")
     assert json.loads((tmp_path / "twice" / "card.json").read_text())["metrics"]["epoch"] == 4
@@ -198,3 +199,20 @@ def test_bad_init_leaves_no_run_directory(data, tmp_path):
     with pytest.raises(GanalyzeError, match="no such file"):
         fit_predictor(tiny_config(root, scores, init=str(tmp_path / "absent.pth"), out=str(tmp_path / "runs")))
     assert not (tmp_path / "runs").exists()
+
+
+def test_promote_asks_for_force_without_evidence_and_writes_to_the_users_folder(fitted, monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from ganalyze_mem.assessors.folders import predictor_folders
+    from ganalyze_mem.predictor.promote import weak_reason
+
+    with pytest.raises(GanalyzeError, match="no test-split figure.*--force"):
+        promote(fitted.run_dir, "weak-one")
+    folder = promote(fitted.run_dir, "weak-one", force=True)
+    assert folder.parent == Path(os.environ["GANALYZE_MEM_CACHE"]) / "assessors"  # not the installed package
+    assert folder in predictor_folders()
+    monkeypatch.setenv("GANALYZE_MEM_WEIGHTS", str(tmp_path))
+    assert promote(fitted.run_dir, "weak-two", force=True).parent == tmp_path
+    assert "includes 0" in weak_reason({"test_spearman": -0.12, "test_spearman_ci": [-0.43, 0.21], "test_n": 30})
+    assert weak_reason({"test_spearman": 0.42, "test_spearman_ci": [0.08, 0.67], "test_n": 33}) is None

@@ -115,7 +115,7 @@ def test_reported_figures_are_the_test_ones(run, tmp_path):
     lo, hi = summary["test"]["spearman_ci"]
     assert lo <= k["spearman"] <= hi and len(summary["test"]["pearson_ci"]) == 2
 
-    folder = promote(result.run_dir, "split-test", out=tmp_path)
+    folder = promote(result.run_dir, "split-test", out=tmp_path, force=True)  # 10 test images
     card = json.loads((folder / "card.json").read_text())["metrics"]
     assert card["test_spearman"] == pytest.approx(k["spearman"]) and card["test_spearman_ci"] == [lo, hi]
     assert card["test_n"] == 10 and card["val_spearman"] == pytest.approx(result.best["val_spearman"])

@@ -1,18 +1,20 @@
 """One report writer: every run kind writes report.html from the files in its folder; one page loads in headless
 Chromium without console errors."""
 
+import csv
 import json
 import os
 import re
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import ganalyze_mem as gm
 from ganalyze_mem.cli import main
 from ganalyze_mem.reports import render_report, run_kind
-from ganalyze_mem.reports.page import Page, write_index
+from ganalyze_mem.reports.page import Page, fmt, write_index
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -110,3 +112,48 @@ def test_a_report_loads_in_headless_chromium(runs):
         result = check_page(render_report(runs[kind]), screenshot=runs[kind] / "screenshot.png")
         assert result.loaded and not result.errors and result.broken_images == 0, (kind, result)
         assert result.images >= 2
+
+
+def test_measure_report_says_what_a_continuous_score_holds(runs, tmp_path):
+    folder = tmp_path / "measure"
+    shutil.copytree(runs["measure"], folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["score_kind"] == "paper"
+    assert "fraction of episodes in which the machine judged" in render_report(folder).read_text()
+    summary["score_kind"] = "continuous"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    html = render_report(folder).read_text()
+    assert "probability that the image was seen" in html
+    assert "fraction of episodes in which the machine judged" not in html
+
+
+def test_predictor_report_gives_one_interval_for_the_chosen_rho(runs):
+    from ganalyze_mem.reports import figures as F
+
+    folder = runs["predictor"]
+    html = render_report(folder).read_text()
+    rows = list(csv.DictReader(open(folder / "val_predictions.csv")))
+    _, lo, hi = F.bootstrap_spearman([float(r["measured"]) for r in rows], [float(r["predicted"]) for r in rows])
+    if np.isfinite(lo):  # the text quotes the same bootstrap interval as the scatter's title
+        assert f"95% CI {fmt(lo, 3)} to {fmt(hi, 3)}, percentile bootstrap over images" in html
+    assert "Fisher z, n =" not in html or not np.isfinite(lo)
+
+
+def test_group_intervals_stay_in_the_attributes_range():
+    from ganalyze_mem.validation.stats import mean_ci
+
+    x = np.array([0.01, 0.02, 0.4])
+    assert mean_ci(x).low < 0  # a t interval on three values reaches below 0
+    assert mean_ci(x, bounds=(0.0, 1.0)).low == 0.0
+    assert mean_ci(x, bounds=(0.0, 1.0)).high == mean_ci(x).high
+
+
+def test_nerf_views_verdict_sentence():
+    from ganalyze_mem.validation.nerf_views import views_verdict
+
+    row = lambda m, rho, p: {"measure": m, "rho": rho, "p_holm": p}  # noqa: E731
+    assert "supports" in views_verdict([row("foreground_area", 0.6, 0.01), row("edge_density", 0.1, 0.5)])
+    assert "opposes" in views_verdict([row("foreground_area", -0.6, 0.01)])
+    assert "inconclusive" in views_verdict([row("foreground_area", 0.2, 0.3)])
+    assert "disagree" in views_verdict([row("foreground_area", 0.6, 0.01), row("edge_density", -0.5, 0.02)])
+    assert "inconclusive" in views_verdict([row("visible_faces", float("nan"), float("nan"))])

@@ -26,12 +26,19 @@ def _artifact_root() -> Path:
     return (root if (root / "pyproject.toml").is_file() else Path.cwd()) / "assessors"
 
 
-def predictor_folders() -> list[Path]:
-    """Folders holding a card.json under ``$GANALYZE_MEM_WEIGHTS`` (first) and the repository's ``assessors/``."""
-    roots = [_artifact_root()]
+def _user_root() -> Path:
+    # Mirrors weights.user_dir("assessors") without importing torch: where promote-predictor writes by default.
     env = os.environ.get("GANALYZE_MEM_WEIGHTS")
     if env:
-        roots.insert(0, Path(env).expanduser())
+        return Path(env).expanduser()
+    cache = os.environ.get("GANALYZE_MEM_CACHE")
+    return (Path(cache).expanduser() if cache else Path.home() / ".cache" / "ganalyze_mem") / "assessors"
+
+
+def predictor_folders() -> list[Path]:
+    """Folders holding a card.json under the user's weights folder (``$GANALYZE_MEM_WEIGHTS``, else
+    ``~/.cache/ganalyze_mem/assessors``; first) and the repository's ``assessors/``."""
+    roots = [_user_root(), _artifact_root()]
     found: list[Path] = []
     for root in roots:
         if root.is_dir():

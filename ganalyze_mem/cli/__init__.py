@@ -193,8 +193,11 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        from ..errors import cli_words
+
         try:
-            return super().invoke(ctx)
+            with cli_words():  # messages name options as typed here (--set-size), not as in the API (set_size=)
+                return super().invoke(ctx)
         except GanalyzeError as e:
             raise click.ClickException(str(e)) from None
         finally:

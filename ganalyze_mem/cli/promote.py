@@ -9,11 +9,12 @@ import click
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("name")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
-              help="Folder to create NAME/ in. Default: the repository's transformers/ (found by name; elsewhere "
-                   "pass the folder OUT/NAME as the strips SOURCE).")
-@click.option("--force", is_flag=True, help="Replace an existing transformers/NAME/.")
+              help="Folder to create NAME/ in. Default: your weights folder ($GANALYZE_MEM_WEIGHTS/transformers, "
+                   "else ~/.cache/ganalyze_mem/transformers), found by name; the repository's transformers/ is "
+                   "found by name too; elsewhere pass the folder OUT/NAME as the strips SOURCE.")
+@click.option("--force", is_flag=True, help="Replace an existing promoted transformer of that name.")
 def promote_cmd(run_dir: str, name: str, out: str | None, force: bool) -> None:
-    """Copy the transformer, its card and config from RUN_DIR into transformers/NAME/.
+    """Copy the transformer, its card and config from RUN_DIR into your weights folder as NAME/.
 
     \b
     Examples:

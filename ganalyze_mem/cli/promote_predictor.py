@@ -13,12 +13,16 @@ import click
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best",
               help="The best held-out epoch (by Spearman's rho) or the last one.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Folder to create NAME/ in. Default: the repository's assessors/ (found by every command; "
-                   "elsewhere set GANALYZE_MEM_WEIGHTS to this folder).")
-@click.option("--force", is_flag=True, help="Replace an existing predictor folder of that name.")
+              help="Folder to create NAME/ in. Default: your weights folder ($GANALYZE_MEM_WEIGHTS, else "
+                   "~/.cache/ganalyze_mem/assessors), found by every command. Pass the repository's assessors/ to "
+                   "share it with everyone using this checkout; another folder is found once GANALYZE_MEM_WEIGHTS "
+                   "names it.")
+@click.option("--force", is_flag=True, help="Replace an existing predictor folder of that name, and promote a "
+              "predictor whose test rho interval includes 0 (or that has no test split).")
 def promote_predictor_cmd(run_dir, name, checkpoint, out, force) -> None:
     """Write a fit-predictor run's weights (safetensors) and card (backbone, image size, sha256, training-data
-    hash, metrics) to assessors/NAME/, so that `--assessor NAME` works in every command.
+    hash, metrics) to your weights folder as NAME/, so that `--assessor NAME` works in every command. A predictor
+    whose test-split rho interval includes 0 is refused unless you pass --force.
 
     \b
     Examples:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ SCORE_COLUMNS = ["path", "score", "se", "paper", "paper_se", "continuous", "cont
 def write_scores_csv(path: Path, files: list[str], score: np.ndarray, se: np.ndarray, values: dict[str, np.ndarray],
                      errors: dict[str, np.ndarray], episodes: np.ndarray, parts: np.ndarray) -> Path:
     """One row per target: `score` (the chosen kind) and its standard error, both kinds with theirs, the counted
-    episodes and the part."""
+    episodes and the part. Paths are absolute, so that the file reads the same from any working directory
+    (`fit-predictor --scores` run elsewhere finds every image)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(SCORE_COLUMNS)
@@ -36,8 +38,9 @@ def write_scores_csv(path: Path, files: list[str], score: np.ndarray, se: np.nda
         return "" if not np.isfinite(x) else f"{x:.6f}"
 
     for i, f in enumerate(files):
-        w.writerow([path_to_text(f), f6(score[i]), f6(se[i]), f6(values["paper"][i]), f6(errors["paper"][i]),
-                    f6(values["continuous"][i]), f6(errors["continuous"][i]), int(episodes[i]), int(parts[i])])
+        w.writerow([path_to_text(os.path.abspath(f)), f6(score[i]), f6(se[i]), f6(values["paper"][i]),
+                    f6(errors["paper"][i]), f6(values["continuous"][i]), f6(errors["continuous"][i]),
+                    int(episodes[i]), int(parts[i])])
     return atomic_write_text(path, buf.getvalue())
 
 

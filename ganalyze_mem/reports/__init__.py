@@ -17,19 +17,35 @@ def render_report(folder: str | Path) -> Path:
     """Write ``report.html`` for the run in `folder` (kind detected from its files); return its path."""
     folder = Path(folder)
     kind = run_kind(folder)
-    if kind == "study":
+    if kind in ("study", "game-analysis"):  # both saved their page as report.json
         from .builders import study_page
 
         return study_page(folder).save(folder / "report.html")
     if kind == "demo":
+        return _demo_index(folder)
+    if kind == "game":
         from ..errors import GanalyzeError
 
-        raise GanalyzeError(f"{folder} is a demo folder: its index.html is written by `ganalyze-mem demo --out "
-                            f"{folder}` (a rerun only re-renders). Pass one of its run folders to report on it.")
+        raise GanalyzeError(f"{folder} is a memory-game experiment folder: its report comes from the analysis of "
+                            f"the trials, `ganalyze-mem game analyze {folder} --out ANALYSIS_FOLDER`; `report "
+                            "ANALYSIS_FOLDER` re-renders that page later.")
     from . import builders
 
     page = getattr(builders, f"{kind}_page")(folder)
     return page.save(folder / "report.html")
+
+
+def _demo_index(folder: Path) -> Path:
+    """The demo's index.html again, from its demo_state.json and the stages' files (nothing is recomputed)."""
+    import json
+
+    from ..demo.config import STATE, Demo, DemoConfig
+    from ..demo.page import write_index as demo_index
+
+    state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+    options = state.get("options", {})
+    cfg = DemoConfig(out=str(folder), size=options.get("size", "small"), seed=int(options.get("seed", 0)))
+    return demo_index(Demo(cfg, folder, state))
 
 
 def write_index(*args, **kwargs) -> Path:

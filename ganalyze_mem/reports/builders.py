@@ -71,6 +71,15 @@ def _metric_curves(page: Page, folder: Path, rows: list[dict[str, Any]], x: str,
 
 
 # -- measure ----------------------------------------------------------------------------------------------------------
+# what the `score` column holds, by `--score` (sentence, axis label)
+SCORE_MEANING = {
+    "paper": ("the fraction of episodes in which the machine judged the image as seen (the paper's score)",
+              "fraction of episodes judged seen"),
+    "continuous": ("the mean over episodes of the machine's calibrated probability that the image was seen",
+                   "mean p(seen) over episodes"),
+}
+
+
 def measure_page(folder: Path) -> Page:
     cfg = read_config(folder)
     s = read_json(folder / "summary.json") or {}
@@ -81,12 +90,14 @@ def measure_page(folder: Path) -> Page:
     n = d.get("n", len(scores))
     page.heading("Scores")
     m, lo, hi = F.mean_ci(scores)
-    page.text(f"{n} target images, {s.get('episodes_done', '?')} episodes. A score is the fraction of episodes in "
-              f"which the machine judged the image as seen. Mean {fmt(m, 3)} (95% CI {fmt(lo, 3)} to {fmt(hi, 3)}), "
+    kind = s.get("score_kind") or cfg.get("options", {}).get("score", "paper")
+    meaning, axis = SCORE_MEANING.get(kind, SCORE_MEANING["paper"])
+    page.text(f"{n} target images, {s.get('episodes_done', '?')} episodes. A score ('{kind}') is {meaning}. "
+              f"Mean {fmt(m, 3)} (95% CI {fmt(lo, 3)} to {fmt(hi, 3)}), "
               f"SD {fmt(d.get('sd'), 3)}, range {fmt(d.get('min'), 3)} to {fmt(d.get('max'), 3)}.")
     if scores:
         fig, (ax,) = F.subplots(1)
-        F.histogram(ax, scores, "MachineMem score (fraction of episodes judged seen)")
+        F.histogram(ax, scores, f"MachineMem score ({axis})")
         ax.set_title("Distribution of MachineMem scores")
         page.figure("scores_histogram", fig, "Scores of the target images; red: mean and its 95% CI (t).",
                     save_to=folder / FIG_DIR)
@@ -136,10 +147,18 @@ def predictor_page(folder: Path) -> Page:
     best = s.get("best", {})
     _predictor_test(page, folder, s.get("test"), "test" in s)
     page.heading("Validation split (chose the epoch)")
+    preds = _rows(folder / "val_predictions.csv")
+    val_xy = ([_num(r["measured"]) for r in preds], [_num(r["predicted"]) for r in preds]) if preds else None
+    # one interval for the chosen epoch's rho, in the text and the scatter alike: the bootstrap over the saved
+    # predictions where they exist (Fisher's z only for the per-epoch band, where no predictions are kept)
+    val_boot = F.bootstrap_spearman(*val_xy) if val_xy else None
     if best.get("val_spearman") is not None:
-        lo, hi = F.fisher_ci(best["val_spearman"], n_val)
+        if val_boot is not None and np.isfinite(val_boot[1]):
+            lo, hi, how = val_boot[1], val_boot[2], "percentile bootstrap over images"
+        else:
+            (lo, hi), how = F.fisher_ci(best["val_spearman"], n_val), "Fisher z"
         page.text(f"Epoch {best.get('epoch')} of {len(history)} was chosen by validation Spearman's rho: "
-                  f"rho {fmt(best['val_spearman'], 3)} (95% CI {fmt(lo, 3)} to {fmt(hi, 3)}, Fisher z, n = {n_val}), "
+                  f"rho {fmt(best['val_spearman'], 3)} (95% CI {fmt(lo, 3)} to {fmt(hi, 3)}, {how}, n = {n_val}), "
                   f"Pearson r {fmt(best.get('val_pearson'), 3)}, MSE {fmt(best.get('val_mse'), 3)}. This split "
                   "chose the epoch, so its figure is optimistic: the test split above is the result.")
     else:
@@ -163,11 +182,9 @@ def predictor_page(folder: Path) -> Page:
         fig.tight_layout()
         page.figure("curves", fig, f"Band: 95% CI of rho by Fisher's z (n = {n_val} validation images).",
                     save_to=folder / FIG_DIR)
-    preds = _rows(folder / "val_predictions.csv")
-    if preds:
-        x = [_num(r["measured"]) for r in preds]
-        y = [_num(r["predicted"]) for r in preds]
-        rho, lo, hi = F.bootstrap_spearman(x, y)
+    if val_xy:
+        x, y = val_xy
+        rho, lo, hi = val_boot
         fig, (ax,) = F.subplots(1)
         F.scatter_fit(ax, x, y, "measured score", "predicted score")
         ax.set_title(f"Validation images: rho {fmt(rho, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}]")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import GanalyzeError
 
-KINDS = ("measure", "predictor", "train", "strips", "study", "demo", "verify")
+KINDS = ("measure", "predictor", "train", "strips", "study", "demo", "verify", "game-analysis", "game")
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -29,7 +29,8 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
 
 
 def run_kind(folder: str | Path) -> str:
-    """'measure', 'predictor', 'train', 'strips', 'verify', 'study' (a validation report folder) or 'demo'."""
+    """'measure', 'predictor', 'train', 'strips', 'verify', 'study' (a validation report folder), 'demo',
+    'game-analysis' (a `game analyze` folder) or 'game' (a `game build` experiment folder)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GanalyzeError(f"{folder} is not a folder. Pass a run folder that a command printed, e.g. "
@@ -48,8 +49,12 @@ def run_kind(folder: str | Path) -> str:
         return "strips"
     if "transformer" in resolved or (folder / "transformer.json").is_file():
         return "train"
-    if (folder / "demo.json").is_file() or (folder / "index.html").is_file() and not cfg:
+    if (folder / "demo_state.json").is_file():
         return "demo"
+    if (folder / "analysis.json").is_file() and (folder / "report.json").is_file():
+        return "game-analysis"
+    if (folder / "experiment.json").is_file():
+        return "game"
     raise GanalyzeError(f"{folder} does not look like a ganalyze-mem run folder (no config.yaml of a known run kind). "
                         "Pass a folder under outputs/measure, outputs/predictor, outputs/train, outputs/strips or "
-                        "outputs/reports.")
+                        "outputs/reports, a demo folder, or a memory-game analysis folder.")

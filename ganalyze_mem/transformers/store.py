@@ -20,7 +20,7 @@ import torch
 
 from ..errors import GanalyzeError, WeightsError
 from ..rundir import RunDir, atomic_write_text
-from ..weights import artifact_dir, load_into, load_state_dict, save_safetensors, sha256_file
+from ..weights import artifact_dir, load_into, load_state_dict, save_safetensors, sha256_file, user_dir
 from . import TRANSFORMERS
 from .base import Transformer, warn_unbounded
 
@@ -57,10 +57,12 @@ def resolve_source(source: str | Path) -> Path:
     p = Path(source).expanduser()
     if p.is_dir():
         return p
-    promoted = artifact_dir("transformers") / str(source)
-    if NAME_RE.match(str(source)) and promoted.is_dir():
-        return promoted
-    known = sorted(q.name for q in artifact_dir("transformers").glob("*/") if (q / CARD).is_file())
+    roots = (user_dir("transformers"), artifact_dir("transformers"))  # the user's folder first, then the repo's
+    for root in roots:
+        promoted = root / str(source)
+        if NAME_RE.match(str(source)) and promoted.is_dir():
+            return promoted
+    known = sorted({q.name for root in roots for q in root.glob("*/") if (q / CARD).is_file()})
     raise GanalyzeError(f"'{source}' is neither a folder nor a promoted transformer name. Give a run directory "
                         f"(e.g. outputs/train/00000-brightness-one_direction-tiny) or one of: "
                         f"{', '.join(known) or '(none promoted yet; see `ganalyze-mem promote --help`)'}.")
@@ -102,7 +104,7 @@ def promote(run_dir: str | Path, name: str, force: bool = False, out: str | Path
         RunDir.open(src)  # says clearly when it is not a run directory at all
         raise GanalyzeError(f"{src} has not finished training (no {CARD}). Finish it with "
                             f"`ganalyze-mem train --resume {src}` before promoting it.")
-    dest = (Path(out).expanduser() if out else artifact_dir("transformers")) / name
+    dest = (Path(out).expanduser() if out else user_dir("transformers")) / name
     if dest.exists() and not force:
         raise GanalyzeError(f"{dest} already exists. Choose another name or pass --force to replace it.")
     tmp = dest.with_name(f".{name}.tmp")

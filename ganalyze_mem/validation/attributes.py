@@ -49,6 +49,14 @@ def _wanted(cfg: AttributesConfig) -> list[str]:
     return names
 
 
+# the possible range of each attribute as computed here: group intervals are clipped to it (a t interval on a few
+# images can reach past it, e.g. a saturation below 0); attributes not listed are unbounded
+ATTRIBUTE_RANGE: dict[str, tuple[float, float]] = {
+    "hue": (0.0, 1.0), "saturation": (0.0, 1.0), "value": (0.0, 1.0), "colourfulness": (0.0, math.inf),
+    "contrast": (0.0, math.inf), "entropy": (0.0, 8.0), "niqe": (0.0, math.inf),
+}
+
+
 def compute_attributes(files: list[Path], names: list[str], cfg: AttributesConfig) -> tuple[dict, dict[str, str]]:
     """(attribute -> array over files, attribute -> reason it was skipped)."""
     values: dict[str, np.ndarray] = {}
@@ -97,7 +105,7 @@ def compute_attributes(files: list[Path], names: list[str], cfg: AttributesConfi
             scorer = AssessorScorer(preset, device=cfg.device, batch_size=cfg.batch_size)
             values[n] = scorer.score_files(files)
         except (GanalyzeError, ImportError, OSError) as e:
-            skipped[n] = f"the '{preset}' assessor could not run: {' '.join(str(e).split())[:400]}"
+            skipped[n] = f"the '{preset}' assessor could not run: {' '.join(str(e).split())}"
     return values, skipped
 
 
@@ -111,7 +119,7 @@ def group_figure(scores: np.ndarray, values: dict[str, np.ndarray], rhos: dict[s
     x = np.arange(1, groups + 1)
     panels = [("score", scores)] + [(n, values[n]) for n in names]
     for ax, (name, v) in zip(axes.ravel(), panels, strict=False):
-        cis = [mean_ci(v[p]) for p in parts]
+        cis = [mean_ci(v[p], bounds=ATTRIBUTE_RANGE.get(name)) for p in parts]
         means = np.array([c.mean for c in cis])
         err = np.nan_to_num(np.array([[c.mean - c.low, c.high - c.mean] for c in cis]).T)
         ax.errorbar(x, means, yerr=err, fmt="o-", ms=3, capsize=2, color="tab:blue" if name != "score" else "k")
@@ -164,7 +172,8 @@ def run_attributes(scorer: Scorer, images: str | os.PathLike, cfg: AttributesCon
     rep.heading(f"Attributes across {cfg.groups} score groups")
     if len(values):
         rep.figure("groups", group_figure(scores, values, rhos, cfg.groups),
-                   caption="Group means with 95% CIs; group 1 holds the lowest-scored images (the paper's Figure 3).")
+                   caption="Group means with 95% CIs (Student t, clipped to each attribute's possible range); group 1 "
+                   "holds the lowest-scored images (the paper's Figure 3).")
         order = np.argsort(scores, kind="stable")
         g_rows = []
         for g, part in enumerate(np.array_split(order, cfg.groups), start=1):

@@ -68,6 +68,26 @@ def _sphere_figure(az: np.ndarray, el: np.ndarray, scores: np.ndarray, label: st
     return fig
 
 
+def views_verdict(rows: list[dict]) -> str:
+    """One sentence on the paper's trend (views that show more of the object score higher): supported where some
+    measure's rho is positive with Holm-adjusted p < 0.05 and none is significantly negative, opposed in the
+    mirror case, else inconclusive."""
+    tested = [r for r in rows if np.isfinite(r["p_holm"])]
+    up = [r["measure"] for r in tested if r["rho"] > 0 and r["p_holm"] < 0.05]
+    down = [r["measure"] for r in tested if r["rho"] < 0 and r["p_holm"] < 0.05]
+    if not tested:
+        return "**Verdict: inconclusive**: no measure could be tested on these views."
+    if up and not down:
+        return (f"**Verdict: supports** the paper's trend: views that show more of the object score higher "
+                f"({', '.join(up)}: positive rho, Holm-adjusted p < 0.05).")
+    if down and not up:
+        return (f"**Verdict: opposes** the paper's trend: views that show more of the object score lower "
+                f"({', '.join(down)}: negative rho, Holm-adjusted p < 0.05).")
+    why = (f"the measures disagree ({', '.join(up)} positive, {', '.join(down)} negative)" if up else
+           "no measure's correlation with the score is significant after Holm's correction")
+    return f"**Verdict: inconclusive**: {why}; more views, or a more reliable assessor, may decide."
+
+
 def run_nerf_views(scorer: Scorer, scene: str | os.PathLike | None = None, render: str | None = None,
                    cfg: NerfViewsConfig | None = None, out: str | os.PathLike | None = None) -> Path:
     """Score the views of a scene (or of an object rendered now) and report; return the report folder."""
@@ -132,6 +152,7 @@ def run_nerf_views(scorer: Scorer, scene: str | os.PathLike | None = None, rende
     rep.table("correlations", rows, caption="Spearman's rho between each view's score and each measure "
               f"(scipy.stats.spearmanr) with its percentile bootstrap 95% interval ({cfg.resamples} resamples of the "
               f"views); p_holm is Holm-adjusted over the measures. {holm_note(tested)}{no_depth}")
+    rep.text(views_verdict(rows))
     rep.figure("scatter", _scatter_grid(scores, measures, rhos, score_label(scorer)),
                caption="Score against each measure, one point per view.")
     rep.figure("sphere", _sphere_figure(az, el, scores, score_label(scorer)),

@@ -29,7 +29,11 @@ class MeanCI:
         return {"set": name, "n": self.n, "mean": self.mean, "std": self.std, "ci_low": self.low, "ci_high": self.high}
 
 
-def mean_ci(x: np.ndarray, confidence: float = 0.95) -> MeanCI:
+def mean_ci(x: np.ndarray, confidence: float = 0.95,
+            bounds: tuple[float, float] | None = None) -> MeanCI:
+    """Mean with its Student-t interval. `bounds`: the quantity's possible range (e.g. (0, 1) for a saturation); a
+    t interval on a few values can reach past it, so its ends are clipped to the range instead of showing the
+    impossible."""
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     if len(x) < 2:
@@ -38,7 +42,10 @@ def mean_ci(x: np.ndarray, confidence: float = 0.95) -> MeanCI:
     if np.ptp(x) == 0:  # t interval is degenerate (and scipy warns); the interval is the value itself
         return MeanCI(len(x), float(x[0]), 0.0, float(x[0]), float(x[0]))
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
-    return MeanCI(len(x), float(x.mean()), float(x.std(ddof=1)), float(ci.low), float(ci.high))
+    low, high = float(ci.low), float(ci.high)
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return MeanCI(len(x), float(x.mean()), float(x.std(ddof=1)), low, high)
 
 
 def _mean_diff(a, b, axis=-1):
