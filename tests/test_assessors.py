@@ -152,7 +152,7 @@ def test_predictor_errors(predictor_folder):
     folder, _ = predictor_folder
     with pytest.raises(WeightsError, match="resnet18 predictor"):
         ASSESSORS.create("resnet50", weights=str(folder))
-    with pytest.raises(WeightsError, match=r"(?s)No weights for 'resnet50'.*fit-predictor.*import-predictor"):
+    with pytest.raises(WeightsError, match=r"(?s)No weights for 'resnet50'.*import-predictor.*fit-predictor"):
         ASSESSORS.create("resnet50")
     with pytest.raises(WeightsError, match="folder lacks model.safetensors"):
         machinemem("resnet18", "resnet18", weights=str(folder.parent))

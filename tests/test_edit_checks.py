@@ -28,9 +28,11 @@ COLLAPSE = dict(BASE, assessor="brightness", transformer="nonlinear", samples=32
 # image distance 0.73, diversity 0.96; contrast slope 0.83, cos 0.92, image distance 0.78, diversity 0.94).
 CONTROLS = {"brightness": dict(BASE, assessor="brightness", samples=320, batch_size=8, lr=0.3, alpha_min=-0.1,
                                alpha_max=0.1, classes="0"),
-            # contrast: one direction stays objective-limited here (0.63), a z-dependent step reaches 0.83 (cos 0.92)
+            # contrast: one direction stays objective-limited here (0.63); a z-dependent step reaches 0.83 (cos 0.92)
+            # with steps up to 0.6 |z|, so unbounded: the default --max-step 0.5 holds it at 0.62 ("saturated"
+            # within the bound), --max-step 1 gives 0.71
             "contrast": dict(BASE, assessor="contrast", transformer="nonlinear", samples=320, batch_size=8, lr=0.02,
-                             alpha_min=-0.03, alpha_max=0.03, classes="0")}
+                             alpha_min=-0.03, alpha_max=0.03, classes="0", max_step=None)}
 
 
 class Template(Transformer):

@@ -5,6 +5,7 @@ the disk as it was."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 
 import pytest
@@ -366,9 +367,10 @@ def test_strips_from_an_imported_transformer_use_ganalyze_test_settings(tmp_path
                                 out=tmp_path / "t")
     cfg = StripsConfig(classes="0", seeds="0", classifier="none", device="cpu", out=str(tmp_path / "strips"),
                        save_images=False)
-    assert cfg.alphas == [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]  # GANalyze's test script: alpha 0.1, 3 steps
+    card = json.loads((folder / "transformer.json").read_text())
+    assert cfg.resolved(card).alphas == [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]  # GANalyze's test script: 0.1, 3 steps
     result = make_strips(folder, cfg, progress=False, echo=lambda *a: None)
-    assert len(result.rows) == 7 and sorted(r["alpha"] for r in result.rows) == cfg.alphas
+    assert len(result.rows) == 7 and sorted(r["alpha"] for r in result.rows) == cfg.resolved(card).alphas
 
 
 def test_renorm_batch_reproduces_ganalyze_and_round_trips(tmp_path):

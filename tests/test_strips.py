@@ -111,10 +111,10 @@ def test_score_strips_is_batch_independent_and_counts_class_kept(tiny, trained_r
             return logits
 
     assessors = {"brightness": ASSESSORS.create("brightness"), "contrast": ASSESSORS.create("contrast")}
-    rows1 = score_strips(tiny, transformer, assessors, [0, 500], [7, 8], StripsConfig(steps=1, batch_size=1), 1.0,
-                         classifier=PixelClassifier())
-    rows6 = score_strips(tiny, transformer, assessors, [0, 500], [7, 8], StripsConfig(steps=1, batch_size=6), 1.0,
-                         classifier=PixelClassifier())
+    rows1 = score_strips(tiny, transformer, assessors, [0, 500], [7, 8],
+                         StripsConfig(steps=1, batch_size=1, alpha=0.5), 1.0, classifier=PixelClassifier())
+    rows6 = score_strips(tiny, transformer, assessors, [0, 500], [7, 8],
+                         StripsConfig(steps=1, batch_size=6, alpha=0.5), 1.0, classifier=PixelClassifier())
     assert len(rows1) == 2 * 2 * 3
     for r1, r6 in zip(rows1, rows6, strict=True):
         assert r1["brightness"] == pytest.approx(r6["brightness"], abs=1e-5) and r1["top1"] == r6["top1"]

@@ -25,7 +25,8 @@ SMALL = dict(seeds="100-103", points=3, preset="test", episodes=4, device="cpu",
 def trained(tmp_path_factory):
     """A brightness direction on the tiny generator (seconds), its held-out check on seeds 0-3."""
     out = tmp_path_factory.mktemp("train")
-    return gm.train("brightness", generator="tiny", samples=96, batch_size=8, lr=0.3, alpha_min=-0.1, alpha_max=0.1,
+    return gm.train("brightness", generator="tiny", samples=96, batch_size=8, lr=0.3, alpha_range="raw",
+                    alpha_min=-0.1, alpha_max=0.1,
                     classes="0,250,500,750", eval_seeds="0-3", range_steps=0, out=str(out), progress=False).path
 
 

@@ -25,7 +25,7 @@ D = VerifyConfig()
               help="The measurer's preset: 'paper' (ResNet-50, 100 episodes: a GPU), 'cpu' (tiny_cnn_lite at 32 px: "
               "about a minute for 8 seeds x 5 alphas on 2 cores with -j 2), 'test' (seconds, unreliable).")
 @click.option("--machine", default=None, help="Measurer machine  [default: the preset's]")
-@click.option("--episodes", "-m", default=None, type=click.IntRange(2), help="Episodes  [default: the preset's]")
+@click.option("--episodes", default=None, type=click.IntRange(2), help="Episodes  [default: the preset's]")
 @click.option("--set-size", "-n", default=None, type=click.IntRange(1), help="n = |A| = |B| = |C|; the pool needs "
               "2n images  [default: the preset's n, at most the number of targets]")
 @click.option("--image-size", default=None, type=click.IntRange(16), help="Measurer input side  [default: the "

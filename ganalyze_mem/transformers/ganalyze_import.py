@@ -7,7 +7,7 @@ one-direction ``theta`` and ``NN_output`` our class-dependent ``to_direction``. 
 whole batch, we by each sample's: a strip of one seed is the same either way.) A transformer is usable only with a
 generator of its z size: GANalyze's TensorFlow BigGAN-256 transformers have dim_z 140 (the original BigGAN), which
 no registered generator (BigGAN-deep: 128) takes, and importing one is refused. Strips from an imported transformer
-use `StripsConfig`'s defaults, which are GANalyze's test settings (alpha 0.1, 3 bigger steps each way).
+use GANalyze's test settings (the card's ``strip_alpha`` 0.1, 3 bigger steps each way).
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def import_transformer(checkpoint: str | os.PathLike, name: str, generator: str 
             "name": name, "transformer": kind, "generator": generator, "assessor": assessor,
             "truncation": float(options.get("truncation", truncation)),
             "imported_from": f"{checkpoint.name} (sha256 {sha256_file(checkpoint)})", "ganalyze_opts": options,
-            "renorm": "sample"})  # GANalyze renormalised by the batch; a strip of one seed is the same
+            "renorm": "sample",  # GANalyze renormalised by the batch; a strip of one seed is the same
+            "strip_alpha": 0.1})
         if dest.exists():
             shutil.rmtree(dest)
         tmp.rename(dest)

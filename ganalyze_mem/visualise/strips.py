@@ -61,6 +61,8 @@ class StripsConfig:
         """This config with the default alpha step taken from a trained transformer's card."""
         if self.alpha is not None:
             return self
+        if card.get("strip_alpha") is not None:  # an imported GANalyze transformer: its test script's step
+            return replace(self, alpha=float(card["strip_alpha"]))
         top = max(abs(float(card.get("alpha_min", -0.5))), abs(float(card.get("alpha_max", 0.5))))
         return replace(self, alpha=round(top / self.steps, 10))
 
