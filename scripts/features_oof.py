@@ -35,7 +35,7 @@ def main() -> None:
     from ganalyze_mem.predictor.evaluate import Regressor, metrics
     from ganalyze_mem.predictor.frozen import PENALTIES, extract, ridge_path, standardiser
     from ganalyze_mem.predictor.init import build_predictor
-    from ganalyze_mem.validation.stats import correlation_cis
+    from ganalyze_mem.stats import correlation_cis
 
     table = read_scores(a.scores, a.images)
     model, info = build_predictor(a.backbone, a.image_size)

@@ -83,12 +83,12 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _mean_ci(mean: float, sd: float, n: int) -> list[float]:
-    """Student-t 95 % interval of a mean from its SD and n."""
-    from scipy import stats
+    """Student-t 95 % interval of a mean from its SD (population, ddof 0, as the summary keeps it) and n."""
+    from ..stats import t_half_width
 
     if not n or n < 2:
         return [float("nan"), float("nan")]
-    half = float(stats.t.ppf(0.975, n - 1)) * sd * math.sqrt(n / (n - 1)) / math.sqrt(n)
+    half = t_half_width(sd * math.sqrt(n / (n - 1)), n)
     return [mean - half, mean + half]
 
 

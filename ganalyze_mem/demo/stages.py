@@ -391,41 +391,25 @@ def stage_strips(d: Demo) -> dict[str, Any]:
 
 def strips_slope_cis(folder: str | Path, assessors: list[str], resamples: int = 2000, seed: int = 0
                      ) -> dict[str, list[float]]:
-    """95 % bootstrap interval (over strips) of each assessor's least-squares slope of a strip's score change (score
-    minus the strip's alpha-0 score) on alpha, the slope of `visualise.alpha_report.summarize`, from the strips'
-    scores.csv."""
+    """95 % interval of each assessor's least-squares slope of a strip's score change (score minus the strip's
+    alpha-0 score) on alpha, pooled over strips (the slope of `visualise.alpha_report.summarize`), from the strips'
+    scores.csv, by the strip rule of `stats.strip_slope` (bootstrap over strips with 3 or more, a t interval on 1
+    degree of freedom with 2, [None, None] with 1: no interval)."""
     import csv
+
+    from ..stats import strip_slope
+    from ..visualise.alpha_report import strip_changes
 
     path = Path(folder) / "scores.csv"
     if not path.is_file():
         return {}
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    strips: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for r in rows:
-        strips.setdefault((r["class"], r["seed"]), []).append(r)
-    rng = np.random.default_rng(seed)
-    keys = list(strips)
-    picks = rng.integers(0, len(keys), size=(resamples, len(keys))) if keys else None
     out: dict[str, list[float]] = {}
     for name in assessors:
-        per = []  # per strip: alphas and changes from its alpha-0 image
-        for k in keys:
-            a = np.array([float(r["alpha"]) for r in strips[k]])
-            v = np.array([float(r[name]) for r in strips[k]]) if name in strips[k][0] else None
-            if v is None or not (a == 0).any():
-                break
-            per.append((a, v - v[a == 0][0]))
-        if picks is None or len(per) != len(keys):
-            continue
-        slopes = []
-        for idx in picks:
-            x = np.concatenate([per[i][0] for i in idx])
-            y = np.concatenate([per[i][1] for i in idx])
-            vx = ((x - x.mean()) ** 2).sum()
-            slopes.append(float(((x - x.mean()) * (y - y.mean())).sum() / vx) if vx > 0 else float("nan"))
-        lo, hi = np.nanpercentile(slopes, [2.5, 97.5])
-        out[name] = [float(lo), float(hi)]
+        strips = strip_changes(rows, name)
+        if strips:
+            out[name] = [float(v) if np.isfinite(v) else None for v in strip_slope(strips, resamples, seed).ci]
     return out
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..backbones import normalizer
-from ..validation.stats import correlation_cis
+from ..stats import correlation_cis
 from .data import ImageScores, loader, raise_image_errors
 
 
@@ -49,7 +49,7 @@ def metrics(predicted, measured) -> dict[str, float | None]:
 
 def bootstrap_intervals(predicted, measured, resamples: int = 2000, seed: int = 0,
                         confidence: float = 0.95) -> dict[str, list[float] | None]:
-    """Percentile bootstrap intervals of Spearman's rho and Pearson's r (`validation.stats.correlation_cis`):
+    """Percentile bootstrap intervals of Spearman's rho and Pearson's r (`stats.correlation_cis`):
     ``{"spearman_ci": [lo, hi], "pearson_ci": [lo, hi]}``."""
     return correlation_cis(predicted, measured, resamples, seed, confidence)
 

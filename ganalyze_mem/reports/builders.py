@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..stats import bootstrap_spearman, fisher_ci, mean_ci, strip_slope
 from . import figures as F
 from .kinds import read_config, read_json, read_metrics
 from .page import Page, fmt
@@ -89,7 +90,7 @@ def measure_page(folder: Path) -> Page:
     d, sh = s.get("scores", {}), s.get("split_half", {})
     n = d.get("n", len(scores))
     page.heading("Scores")
-    m, lo, hi = F.mean_ci(scores)
+    m, lo, hi = mean_ci(scores).triple
     kind = s.get("score_kind") or cfg.get("options", {}).get("score", "paper")
     meaning, axis = SCORE_MEANING.get(kind, SCORE_MEANING["paper"])
     page.text(f"{n} target images, {s.get('episodes_done', '?')} episodes. A score ('{kind}') is {meaning}. "
@@ -151,12 +152,12 @@ def predictor_page(folder: Path) -> Page:
     val_xy = ([_num(r["measured"]) for r in preds], [_num(r["predicted"]) for r in preds]) if preds else None
     # one interval for the chosen epoch's rho, in the text and the scatter alike: the bootstrap over the saved
     # predictions where they exist (Fisher's z only for the per-epoch band, where no predictions are kept)
-    val_boot = F.bootstrap_spearman(*val_xy) if val_xy else None
+    val_boot = bootstrap_spearman(*val_xy) if val_xy else None
     if best.get("val_spearman") is not None:
         if val_boot is not None and np.isfinite(val_boot[1]):
             lo, hi, how = val_boot[1], val_boot[2], "percentile bootstrap over images"
         else:
-            (lo, hi), how = F.fisher_ci(best["val_spearman"], n_val), "Fisher z"
+            (lo, hi), how = fisher_ci(best["val_spearman"], n_val), "Fisher z"
         page.text(f"Epoch {best.get('epoch')} of {len(history)} was chosen by validation Spearman's rho: "
                   f"rho {fmt(best['val_spearman'], 3)} (95% CI {fmt(lo, 3)} to {fmt(hi, 3)}, {how}, n = {n_val}), "
                   f"Pearson r {fmt(best.get('val_pearson'), 3)}, MSE {fmt(best.get('val_mse'), 3)}. This split "
@@ -173,7 +174,7 @@ def predictor_page(folder: Path) -> Page:
         axes[0].set(xlabel="epoch", ylabel="mean squared error (score units²)", title="Loss")
         axes[0].legend()
         rho = [_num(h.get("val_spearman")) for h in history]
-        ci = [F.fisher_ci(r, n_val) for r in rho]
+        ci = [fisher_ci(r, n_val) for r in rho]
         F.line(axes[1], epochs, rho, [c[0] for c in ci], [c[1] for c in ci], label="validation Spearman rho")
         axes[1].set(xlabel="epoch", ylabel="Spearman's rho", title="Validation rank correlation (chooses the epoch)",
                     ylim=(-1.02, 1.02))
@@ -265,35 +266,13 @@ def train_page(folder: Path) -> Page:
 
 
 # -- strips -----------------------------------------------------------------------------------------------------------
-def _alpha_summary():
-    try:
-        from ..visualise import alpha_report  # the visualisation flow's package, where it exists
-    except ImportError:
-        from .. import alpha_report
-    return alpha_report
-
-
 def slope_ci(rows: list[dict[str, Any]], name: str, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Slope of (score - seed score) on alpha, with a percentile bootstrap 95% interval over strips."""
-    strips: dict[tuple, dict[float, float]] = {}
-    for r in rows:
-        strips.setdefault((r["class"], r["seed"]), {})[_num(r["alpha"])] = _num(r[name])
-    pairs = [[(a, s - strip[0.0]) for a, s in strip.items()] for strip in strips.values() if 0.0 in strip]
-    if not pairs:
-        return (float("nan"),) * 3
+    """Slope of (score - seed score) on alpha pooled over strips, with its 95% interval by the strip rule
+    (`stats.strip_slope`: bootstrap over strips with 3 or more, t on 1 degree of freedom with 2, none with 1)."""
+    from ..visualise.alpha_report import strip_changes
 
-    def fit(groups):
-        xs = np.asarray([a for g in groups for a, _ in g])
-        ys = np.asarray([c for g in groups for _, c in g])
-        return float(np.polyfit(xs, ys, 1)[0]) if np.ptp(xs) > 0 else float("nan")
-
-    slope = fit(pairs)
-    if len(pairs) < 3:
-        return slope, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    boots = [fit([pairs[i] for i in rng.integers(0, len(pairs), len(pairs))]) for _ in range(resamples)]
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
-    return slope, float(lo), float(hi)
+    s = strip_slope(strip_changes(rows, name), resamples, seed)
+    return s.slope, s.ci_low, s.ci_high
 
 
 def strips_page(folder: Path) -> Page:
@@ -342,7 +321,9 @@ def strips_page(folder: Path) -> Page:
         page.figure("per_alpha", fig, "Mean score per alpha with 95% CIs (t, over strips).", save_to=folder / FIG_DIR)
         stats = []
         if rows and names:
-            summary = _alpha_summary().summarize(rows, names)["summary"]
+            from ..visualise.alpha_report import summarize
+
+            summary = summarize(rows, names)["summary"]
             for name in names:
                 sl, lo, hi = slope_ci(rows, name)
                 s = summary.get(name, {})
@@ -352,7 +333,8 @@ def strips_page(folder: Path) -> Page:
         if stats:
             page.table(stats, caption="Slope of achieved score change on alpha (1 = as asked for the trained "
                        "assessor; other assessors have other scales), 95% CI by bootstrap over strips (2000 "
-                       "resamples); Spearman over all images; fraction of strips rising at every step.")
+                       "resamples; with 2 strips a t interval on 1 degree of freedom, with 1 strip none); "
+                       "Spearman over all images; fraction of strips rising at every step.")
         page.table(per_alpha, caption="Per alpha and assessor: mean score and change from the seed image, with 95% "
                    "CIs.", csv="report.csv")
     strip_files = sorted((folder / "strips").glob("*.png"))

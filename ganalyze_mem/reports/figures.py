@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..stats import mean_ci
+
 WIDTH = 6.4  # inches at 110 dpi: ~700 px, shown at that size in the 1100 px report column
 STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10,
          "legend.fontsize": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
@@ -53,53 +55,6 @@ def integer_x(*axes) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and its t-based interval (NaN bounds for fewer than two values)."""
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return float("nan"), float("nan"), float("nan")
-    m = float(x.mean())
-    if len(x) < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return m, m - half, m + half
-
-
-def fisher_ci(r: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Approximate interval of a correlation by Fisher's z (for Spearman's rho: SE 1.03/sqrt(n-3), Fieller et al.)."""
-    from scipy import stats
-
-    if r is None or not np.isfinite(r) or n is None or n < 4:
-        return float("nan"), float("nan")
-    z = math.atanh(max(min(r, 0.999999), -0.999999))
-    half = stats.norm.ppf(0.5 + confidence / 2) * 1.03 / math.sqrt(n - 3)
-    return math.tanh(z - half), math.tanh(z + half)
-
-
-def bootstrap_spearman(x: Sequence[float], y: Sequence[float], resamples: int = 2000,
-                       seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's rho with a percentile bootstrap 95% interval (pairs resampled)."""
-    from scipy import stats
-
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan"), float("nan"), float("nan")
-    rho = float(stats.spearmanr(x, y).statistic)
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(resamples):
-        i = rng.integers(0, len(x), len(x))
-        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
-            boots.append(stats.spearmanr(x[i], y[i]).statistic)
-    if len(boots) < 10:
-        return rho, float("nan"), float("nan")
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return rho, float(lo), float(hi)
-
-
 def line(ax, x, y, low=None, high=None, label: str | None = None, color: str | None = None, marker: str = "o"):
     """A line with its interval as a band (when given)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -117,7 +72,7 @@ def histogram(ax, values: Sequence[float], xlabel: str, bins: int | str = "auto"
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     ax.hist(v, bins=bins, color="tab:blue", alpha=0.75, edgecolor="white")
-    m, lo, hi = mean_ci(v)
+    m, lo, hi = mean_ci(v).triple
     if np.isfinite(m):
         ax.axvline(m, color="tab:red", lw=1.5, label=f"mean {m:.3g}")
         if np.isfinite(lo):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..stats import fisher_ci
 from . import figures as F
 from .page import Page, fmt
 
@@ -54,7 +55,7 @@ def _measure_reliability(page: Page, folder: Path, s: dict[str, Any], sh: dict[s
                    "p(seen).")
     elif sh.get("rho_halves") is not None:
         r, sb = sh.get("rho_halves"), sh.get("spearman_brown")
-        rlo, rhi = F.fisher_ci(r, n)
+        rlo, rhi = fisher_ci(r, n)
         page.table([{"statistic": "Spearman rho between halves (even vs odd episodes)", "value": r,
                      "ci_low": rlo, "ci_high": rhi},
                     {"statistic": "Spearman-Brown (full length)", "value": sb, "ci_low": _sb(rlo),

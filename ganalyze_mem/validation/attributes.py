@@ -17,13 +17,12 @@ from tqdm import tqdm
 
 from ..errors import GanalyzeError
 from ..images import find_images, load_image
-from ..stats import holm, holm_note
+from ..stats import holm, holm_note, mean_ci, rho_label, spearman_row, strength
 from . import niqe as niqe_mod
 from . import pixelstats as px
 from .common import new_report, open_report_dir, score_kept, score_label
 from .config import AttributesConfig
 from .scoring import AssessorScorer, Scorer, write_scores
-from .stats import mean_ci, rho_label, spearman_row, strength
 
 # name -> (category, the paper's Spearman rho with MachineMem on LaMem, section 5.1)
 ATTRIBUTES: dict[str, tuple[str, float]] = {

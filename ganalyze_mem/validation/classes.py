@@ -16,11 +16,11 @@ import numpy as np
 
 from ..errors import GanalyzeError
 from ..images import find_images
+from ..stats import mean_ci
 from ..tables import read_csv
 from .common import disjoint_sets, montage, new_report, open_report_dir, score_kept, score_label
 from .config import ClassesConfig
 from .scoring import Scorer, write_scores
-from .stats import mean_ci
 
 
 def class_files(root: str | os.PathLike, cfg: ClassesConfig) -> dict[str, list[Path]]:

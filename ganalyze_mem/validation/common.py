@@ -75,7 +75,7 @@ def montage(files: Sequence[str | os.PathLike | None], labels: Sequence[str], nc
 
 def distribution_figure(groups: dict[str, np.ndarray], ylabel: str, title: str = ""):
     """Box plots with every point jittered on top, and the mean +/- 95% CI marked."""
-    from .stats import mean_ci
+    from ..stats import mean_ci
 
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(groups), 4.2))
     names = list(groups)

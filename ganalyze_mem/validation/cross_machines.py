@@ -13,10 +13,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 
 from ..errors import GanalyzeError
-from ..stats import holm, holm_note
+from ..stats import bootstrap_spearman_matrix, holm, holm_note, percentile_interval, spearman_matrix
 from .common import new_report, open_report_dir
 from .config import MachinesConfig
 from .scoring import read_scores_csv
@@ -43,28 +42,6 @@ def align_scores(tables: dict[str, dict[str, float]], key: str = "auto") -> tupl
         raise GanalyzeError(f"Only {len(keys)} images are scored in every CSV; at least 3 are needed. Check that the "
                             "CSVs score the same images (matching is by path, then by file name).")
     return keys, np.array([[keyed[m][k] for m in keyed] for k in keys], dtype=np.float64)
-
-
-def spearman_matrix(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rho, p) M x M via scipy.stats.spearmanr over the columns."""
-    res = stats.spearmanr(matrix, axis=0)
-    rho, p = np.atleast_2d(res.statistic), np.atleast_2d(res.pvalue)
-    if rho.shape == (1, 1):  # two columns: scipy returns scalars
-        rho = np.array([[1.0, float(res.statistic)], [float(res.statistic), 1.0]])
-        p = np.array([[0.0, float(res.pvalue)], [float(res.pvalue), 0.0]])
-    return rho, p
-
-
-def bootstrap_rho(matrix: np.ndarray, resamples: int, seed: int = 0) -> np.ndarray:
-    """Spearman matrices of `resamples` bootstrap resamples of the rows (images) of an images x machines matrix."""
-    rng = np.random.default_rng(seed)
-    n = len(matrix)
-    out = np.empty((resamples, matrix.shape[1], matrix.shape[1]))
-    for b in range(resamples):
-        ranks = stats.rankdata(matrix[rng.integers(0, n, n)], axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[b] = np.corrcoef(ranks, rowvar=False)
-    return out
 
 
 def heatmap(rho: np.ndarray, names: Sequence[str]):
@@ -106,13 +83,12 @@ def run_machines(csvs: Sequence[str | os.PathLike], names: Sequence[str] | None 
     rep.figure("spearman_heatmap", heatmap(rho, names), caption="Spearman's rho between every pair of score sets.")
     rep.table("spearman", [{"machine": a, **{b: rho[i, j] for j, b in enumerate(names)}} for i, a in enumerate(names)],
               caption="Spearman's rho matrix (each pair's 95% interval and p-value are in the pairs table below).")
-    boot = bootstrap_rho(matrix, cfg.resamples, cfg.seed)  # resamples x M x M, images resampled with replacement
+    # resamples x M x M, images resampled with replacement
+    boot = bootstrap_spearman_matrix(matrix, cfg.resamples, cfg.seed)
 
     def interval(values: np.ndarray) -> dict[str, float]:
-        finite = values[np.isfinite(values)]
-        if len(finite) < cfg.resamples // 2:
-            return {"ci_low": float("nan"), "ci_high": float("nan")}
-        return {"ci_low": float(np.percentile(finite, 2.5)), "ci_high": float(np.percentile(finite, 97.5))}
+        lo, hi = percentile_interval(values, 0.95, min_finite=cfg.resamples // 2)
+        return {"ci_low": lo, "ci_high": hi}
 
     pairs = [{"a": names[i], "b": names[j], "rho": rho[i, j], **interval(boot[:, i, j]), "p": p[i, j],
               "n": len(keys)} for i in range(len(names)) for j in range(i + 1, len(names))]

@@ -21,10 +21,10 @@ import numpy as np
 
 from ..errors import GanalyzeError
 from ..images import find_images
+from ..stats import compare_groups, mean_ci
 from . import common
 from .config import FoodConfig
 from .scoring import Scorer, write_scores
-from .stats import compare_groups, mean_ci
 
 
 def _files(folder: str | os.PathLike, name: str) -> list[Path]:

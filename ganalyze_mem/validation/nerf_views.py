@@ -16,13 +16,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..errors import GanalyzeError
-from ..stats import holm, holm_note
+from ..stats import holm, holm_note, rho_label, spearman_row, strength
 from .common import montage, new_report, open_report_dir, score_label
 from .config import NerfViewsConfig
 from .nerf import SPLITS, read_scene, view_measures
 from .render import RenderConfig, render_scene
 from .scoring import Scorer, write_scores
-from .stats import rho_label, spearman_row, strength
 
 MEASURES = {
     "foreground_area": "share of the image covered by the object",

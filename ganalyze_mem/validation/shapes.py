@@ -19,10 +19,10 @@ from PIL import Image, ImageDraw
 
 from ..errors import GanalyzeError
 from ..images import find_images
+from ..stats import compare_groups, mean_ci
 from .common import distribution_figure, montage, new_report, open_report_dir, score_label
 from .config import ShapesConfig
 from .scoring import Scorer, write_scores
-from .stats import compare_groups, mean_ci
 
 REGULAR = ("circle", "square", "triangle", "pentagon", "hexagon", "heptagon", "octagon")
 SIDES = {"square": 4, "triangle": 3, "pentagon": 5, "hexagon": 6, "heptagon": 7, "octagon": 8}

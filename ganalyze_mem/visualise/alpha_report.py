@@ -22,17 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ..rundir import atomic_path, atomic_write_text
-
-
-def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
-    m = float(values.mean())
-    if len(values) < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-    return m, m - half, m + half
+from ..stats import mean_ci, spearman
 
 
 def _line_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -46,9 +38,24 @@ def _line_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+    return spearman(x, y)[0]
+
+
+def strip_changes(rows: Sequence[dict[str, Any]], name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per strip (rows sharing class and seed, as in scores.csv): its alphas and the change of `name`'s score from
+    the strip's alpha-0 image, the input of `stats.strip_slope`. Strips without an alpha-0 image are left out; no
+    strips where the rows have no `name` column."""
+    strips: dict[tuple, dict[float, float]] = defaultdict(dict)
+    for r in rows:
+        if name not in r:
+            return []
+        strips[(r["class"], r["seed"])][float(r["alpha"])] = float(r[name])
+    out = []
+    for strip in strips.values():
+        if 0.0 in strip:
+            a = np.asarray(list(strip), dtype=np.float64)
+            out.append((a, np.asarray(list(strip.values()), dtype=np.float64) - strip[0.0]))
+    return out
 
 
 def summarize(rows: Sequence[dict[str, Any]], assessors: Sequence[str]) -> dict[str, Any]:
@@ -93,9 +100,9 @@ def summarize(rows: Sequence[dict[str, Any]], assessors: Sequence[str]) -> dict[
                          "strips": len(strips)}
         for a in alphas:
             vals = np.asarray(by_alpha[a], dtype=float)
-            m, lo, hi = _mean_ci(vals)
+            m, lo, hi = mean_ci(vals).triple
             ch = np.asarray(by_alpha_change.get(a, []), dtype=float)
-            cm, clo, chi = _mean_ci(ch) if len(ch) else (float("nan"),) * 3
+            cm, clo, chi = mean_ci(ch).triple
             per_alpha.append({"assessor": name, "alpha": a, "n": len(vals), "mean": m, "ci_low": lo, "ci_high": hi,
                               "change": cm, "change_ci_low": clo, "change_ci_high": chi})
     kept = None

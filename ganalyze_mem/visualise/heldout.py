@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
 from ..seeding import parse_seeds
+from ..stats import row_slopes, t_half_width
 from . import edit_checks
 
 MULTIPLES = (1, 2, 4, 8, 16, 64)  # alpha as multiples of the training range, for the reach along the direction
@@ -80,11 +80,10 @@ def make_heldout(c, seeds: str, alpha_min: float, alpha_max: float, truncation: 
 def slope_stats(alphas: np.ndarray, change: np.ndarray) -> dict[str, float]:
     """Per-seed least-squares slopes of `change` (S x K) on `alphas` (K): mean, Student-t 95% interval, and the
     correlation and mean absolute error (|change - alpha|) over all points."""
-    a = alphas - alphas.mean()
-    per_seed = (change - change.mean(1, keepdims=True)) @ a / float(a @ a)
+    per_seed = row_slopes(alphas, change)
     n = len(per_seed)
     mean = float(per_seed.mean())
-    half = float(stats.t.ppf(0.975, n - 1) * per_seed.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    half = t_half_width(float(per_seed.std(ddof=1)), n) if n > 1 else float("nan")
     flat_a = np.broadcast_to(alphas, change.shape).ravel()
     corr = float(np.corrcoef(flat_a, change.ravel())[0, 1]) if change.std() > 0 else float("nan")
     cv = float(per_seed.std(ddof=1) / abs(mean)) if n > 1 and mean != 0 else float("nan")

@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..stats import holm
-from ..validation.stats import mean_ci
+from ..stats import holm, mean_ci
 
 ALPHA = 0.05
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 from ..errors import GanalyzeError
 from ..rundir import RunDir, atomic_path, atomic_write_text
 from ..seeding import parse_seeds
+from ..stats import percentile_interval, resample_indices, row_slopes, spearman, t_half_width
 
 POOLS = ("matched", "alpha0")  # or a folder of images
 STRIP_ROWS = 8  # seeds shown on strips.png
@@ -208,24 +208,20 @@ def assessor_scores(assessor, files: list[Path], batch: int, device) -> np.ndarr
 
 # -- statistics -------------------------------------------------------------------------------------------------------
 def per_seed_slopes(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Least-squares slope of each row of `values` (seeds x alphas) on `alphas`."""
-    a = alphas - alphas.mean()
-    return (values - values.mean(1, keepdims=True)) @ a / float(a @ a)
+    """Least-squares slope of each row of `values` (seeds x alphas) on `alphas` (`stats.row_slopes`)."""
+    return row_slopes(alphas, values)
 
 
 def slope_with_interval(alphas: np.ndarray, values: np.ndarray, resamples: int, seed: int) -> dict[str, Any]:
     """Mean per-seed slope with a 95% percentile bootstrap interval over seeds (and the Student-t one beside it)."""
-    from scipy import stats
-
     slopes = per_seed_slopes(alphas, values)
     n = len(slopes)
     rng = np.random.default_rng([int(seed), 0x5E1F])
-    boot = slopes[rng.integers(0, n, (resamples, n))].mean(1)
-    low, high = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+    low, high = percentile_interval(slopes[resample_indices(rng, n, resamples)].mean(1))
     mean = float(slopes.mean())
-    half = float(stats.t.ppf(0.975, n - 1) * slopes.std(ddof=1) / math.sqrt(n))
+    half = t_half_width(float(slopes.std(ddof=1)), n)
     flat = np.broadcast_to(alphas, values.shape).ravel()
-    rho = stats.spearmanr(flat, values.ravel()).statistic if values.std() > 0 else float("nan")
+    rho = spearman(flat, values.ravel())[0]
     return {"slope": mean, "ci_low": low, "ci_high": high, "t_ci_low": mean - half, "t_ci_high": mean + half,
             "seeds": n, "resamples": resamples, "spearman_all_points": float(rho),
             "per_seed_rising": float((slopes > 0).mean()), "direction": direction(low, high)}
@@ -241,14 +237,11 @@ def direction(low: float, high: float) -> str:
 
 def per_alpha(alphas: list[float], values: np.ndarray) -> list[dict[str, float]]:
     """Mean over seeds at each alpha with a Student-t 95% interval."""
-    from scipy import stats
-
     n = values.shape[0]
-    t = stats.t.ppf(0.975, n - 1)
     out = []
     for k, a in enumerate(alphas):
         col = values[:, k]
-        half = float(t * col.std(ddof=1) / math.sqrt(n))
+        half = t_half_width(float(col.std(ddof=1)), n)
         out.append({"alpha": a, "mean": float(col.mean()), "ci_low": float(col.mean()) - half,
                     "ci_high": float(col.mean()) + half})
     return out
@@ -397,11 +390,9 @@ def summarize(rows: list[dict[str, Any]], seeds: list[int], alphas: list[float],
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    from scipy import stats
-
     if a.std() == 0 or b.std() == 0:
         return None
-    return float(stats.spearmanr(a.ravel(), b.ravel()).statistic)
+    return spearman(a.ravel(), b.ravel())[0]
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
