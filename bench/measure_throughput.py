@@ -48,7 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ganalyze_mem.measurer import preset  # noqa: E402
 from ganalyze_mem.measurer.episode import EpisodeData  # noqa: E402
 from ganalyze_mem.measurer.executors import run_episodes, run_in_pool, worker_pool  # noqa: E402
-from ganalyze_mem.measurer.reliability import corrected, episodes_for, half_masks, reliability, split_half_rho  # noqa: E402
+from ganalyze_mem.measurer.reliability import half_masks, reliability, split_half_rho  # noqa: E402
+from ganalyze_mem.stats import corrected, episodes_for, percentile_interval, resample_indices  # noqa: E402
 
 PART = 80
 # the cpu preset's machine and stage-(a) epochs when issue 14 was filed
@@ -92,7 +93,7 @@ def time_ratio_interval(ref: np.ndarray, real: np.ndarray, s_ref: float, s_real:
     rng = np.random.default_rng(seed)
     ratios = []
     for _ in range(resamples):
-        cols = rng.integers(0, ref.shape[1], ref.shape[1])
+        cols = resample_indices(rng, ref.shape[1], 1)[0]
         ks = []
         for matrix, seconds in ((ref, s_ref), (real, s_real)):
             masks = half_masks(len(matrix), splits, rng)
@@ -101,10 +102,8 @@ def time_ratio_interval(ref: np.ndarray, real: np.ndarray, s_ref: float, s_real:
             ks.append(None if k is None else k * seconds)
         if None not in ks:
             ratios.append(ks[0] / ks[1])
-    if len(ratios) < resamples // 2:
-        return [None, None]
-    lo, hi = np.percentile(ratios, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    lo, hi = percentile_interval(ratios, min_finite=resamples // 2)
+    return [lo, hi] if np.isfinite(lo) else [None, None]
 
 
 def paths(machine: str | None = None) -> dict:

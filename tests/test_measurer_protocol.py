@@ -26,9 +26,10 @@ from ganalyze_mem.machines import create_machine
 from ganalyze_mem.measurer import preset
 from ganalyze_mem.measurer.episode import EpisodeData, run_episode
 from ganalyze_mem.measurer.parts import chosen_records, make_plan, partition, units_needed
-from ganalyze_mem.measurer.reliability import corrected, episodes_for, reliability, split_half_rho, standard_errors
+from ganalyze_mem.measurer.reliability import reliability, split_half_rho, standard_errors
 from ganalyze_mem.measurer.sampling import episode_seed, sample_sets
 from ganalyze_mem.measurer.stages import pretext_stage
+from ganalyze_mem.stats import corrected, episodes_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]

@@ -128,19 +128,19 @@ def test_measure_report_says_what_a_continuous_score_holds(runs, tmp_path):
 
 
 def test_predictor_report_gives_one_interval_for_the_chosen_rho(runs):
-    from ganalyze_mem.reports import figures as F
+    from ganalyze_mem.stats import bootstrap_spearman
 
     folder = runs["predictor"]
     html = render_report(folder).read_text()
     rows = list(csv.DictReader(open(folder / "val_predictions.csv")))
-    _, lo, hi = F.bootstrap_spearman([float(r["measured"]) for r in rows], [float(r["predicted"]) for r in rows])
+    _, lo, hi = bootstrap_spearman([float(r["measured"]) for r in rows], [float(r["predicted"]) for r in rows])
     if np.isfinite(lo):  # the text quotes the same bootstrap interval as the scatter's title
         assert f"95% CI {fmt(lo, 3)} to {fmt(hi, 3)}, percentile bootstrap over images" in html
     assert "Fisher z, n =" not in html or not np.isfinite(lo)
 
 
 def test_group_intervals_stay_in_the_attributes_range():
-    from ganalyze_mem.validation.stats import mean_ci
+    from ganalyze_mem.stats import mean_ci
 
     x = np.array([0.01, 0.02, 0.4])
     assert mean_ci(x).low < 0  # a t interval on three values reaches below 0

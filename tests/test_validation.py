@@ -12,10 +12,10 @@ import yaml
 from PIL import Image
 
 from ganalyze_mem.errors import GanalyzeError
+from ganalyze_mem.stats import compare_groups, mean_ci, spearman, strength
 from ganalyze_mem.validation import pixelstats as px
 from ganalyze_mem.validation.report import Report
 from ganalyze_mem.validation.scoring import AssessorScorer, CsvScorer, make_scorer, write_scores
-from ganalyze_mem.validation.stats import compare_groups, mean_ci, spearman, strength
 
 
 def _save(path: Path, arr: np.ndarray) -> Path:

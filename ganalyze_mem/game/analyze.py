@@ -11,7 +11,8 @@
   consistency against the number of participants (random subsets) is set beside the Spearman-Brown prediction from
   all of them.
 - Strips (GANalyze's behavioural test): mean hit rate per alpha with bootstrap intervals over strips, and the
-  slope of hit rate on alpha with a cluster-bootstrap interval (strips resampled whole).
+  slope of hit rate on alpha with its interval by the strip rule (`stats.strip_slope`: a cluster bootstrap, strips
+  resampled whole, with 3 or more strips; a t interval on 1 degree of freedom with 2; none with 1).
 - Assessors (``--scores``, `score` or `measure` CSVs with path, score): Spearman with the human scores on the same
   images, a paired bootstrap interval, and Holm's correction of the p-values across assessors.
 """
@@ -28,7 +29,14 @@ import numpy as np
 from scipy import stats
 
 from ..errors import GanalyzeError
-from ..stats import holm, spearman_brown
+from ..stats import (
+    holm,
+    percentile_interval,
+    resample_indices,
+    spearman_brown,
+    spearman_rows,
+    strip_slope,
+)
 from .config import AnalyzeConfig
 from .trials import Trials, read_csv
 
@@ -117,26 +125,8 @@ def response_matrix(t: Trials, images: Sequence[str]) -> tuple[np.ndarray, list[
     return mat, pids
 
 
-def _rank_corr_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's rho row by row (Pearson on average ranks) over the pairs where both are finite; NaN for rows with
-    fewer than 3 such pairs or no spread. Vectorised so that bootstraps cost one call."""
-    x, y = np.atleast_2d(np.asarray(x, float)), np.atleast_2d(np.asarray(y, float))
-    ok = np.isfinite(x) & np.isfinite(y)
-    # Missing pairs rank above every present value, so the present values keep the ranks they have among themselves.
-    rx = stats.rankdata(np.where(ok, x, np.inf), axis=1)
-    ry = stats.rankdata(np.where(ok, y, np.inf), axis=1)
-    m = ok.sum(axis=1)
-    mean = (m + 1) / 2.0
-    dx, dy = np.where(ok, rx - mean[:, None], 0.0), np.where(ok, ry - mean[:, None], 0.0)
-    den = np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (dx * dy).sum(axis=1) / den
-    r[(m < 3) | ~(den > 0)] = np.nan
-    return r
-
-
 def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(_rank_corr_rows(a, b)[0])
+    return float(spearman_rows(a, b)[0])
 
 
 def _half_scores(mat: np.ndarray, splits: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -155,7 +145,7 @@ def split_half(mat: np.ndarray, splits: int, rng: np.random.Generator) -> float:
     if mat.shape[0] < 2:
         return float("nan")
     a, b = map(np.array, zip(*_half_scores(mat, splits, rng), strict=True))
-    rhos = _rank_corr_rows(a, b)
+    rhos = spearman_rows(a, b)
     return float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
 
 
@@ -169,19 +159,18 @@ def consistency(mat: np.ndarray, cfg: AnalyzeConfig) -> dict[str, Any]:
     if mat.shape[0] < 2 or mat.shape[1] < 3:
         return {**empty, "note": "not computed: needs at least 2 participants and 3 images"}
     halves = _half_scores(mat, cfg.splits, rng)
-    rhos = _rank_corr_rows(*map(np.array, zip(*halves, strict=True)))
+    rhos = spearman_rows(*map(np.array, zip(*halves, strict=True)))
     if not np.isfinite(rhos).any():
         return {**empty, "note": "not computed: fewer than 3 images were seen by participants in both halves; "
                 "each image needs several participants"}
     r = float(np.nanmean(rhos))
     n_img = mat.shape[1]
-    idx = rng.integers(n_img, size=(cfg.bootstrap, n_img))  # the same image resamples for every split
+    idx = resample_indices(rng, n_img, cfg.bootstrap)  # the same image resamples for every split
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        boot = np.nanmean([_rank_corr_rows(a[idx], b[idx]) for a, b in halves], axis=0)
+        boot = np.nanmean([spearman_rows(a[idx], b[idx]) for a, b in halves], axis=0)
     boot = spearman_brown(np.array(boot, float))
-    alpha = (1 - cfg.confidence) / 2
-    lo, hi = (np.nanquantile(boot, [alpha, 1 - alpha]) if np.isfinite(boot).any() else (np.nan, np.nan))
+    lo, hi = percentile_interval(boot, cfg.confidence)
     return {"participants": int(mat.shape[0]), "images": int(n_img), "splits": cfg.splits,
             "split_half": r, "spearman_brown": float(spearman_brown(r)), "ci_low": float(lo), "ci_high": float(hi),
             "split_min": float(np.nanmin(rhos)), "split_max": float(np.nanmax(rhos)),
@@ -208,14 +197,6 @@ def consistency_curve(mat: np.ndarray, cfg: AnalyzeConfig, points: int = 5, repe
     return rows
 
 
-def _boot_ci(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(values, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
 def alpha_analysis(images: list[dict[str, Any]], info: dict[str, dict[str, Any]], cfg: AnalyzeConfig) -> dict | None:
     """GANalyze's behavioural test: hit rate against alpha, per-alpha means and the slope, intervals by resampling
     strips (a strip's images at different alphas share a seed, so they are resampled together)."""
@@ -231,34 +212,27 @@ def alpha_analysis(images: list[dict[str, Any]], info: dict[str, dict[str, Any]]
     alphas = np.unique(al)
     rng = np.random.default_rng([cfg.seed, 3])
     members = [np.flatnonzero(it == k) for k in range(len(items))]
+    picks = resample_indices(rng, len(items), cfg.bootstrap)  # strips resampled whole, for the slope and the means
 
-    def fit(mask_idx: np.ndarray) -> tuple[float, np.ndarray]:
+    def means(mask_idx: np.ndarray) -> np.ndarray:
         x, y = al[mask_idx], hr[mask_idx]
-        slope = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else float("nan")
-        means = np.array([y[x == a].mean() if (x == a).any() else np.nan for a in alphas])
-        return slope, means
+        return np.array([y[x == a].mean() if (x == a).any() else np.nan for a in alphas])
 
-    slope, means = fit(np.arange(len(rows)))
-    boot_s, boot_m = [], []
-    for _ in range(cfg.bootstrap):
-        pick = np.concatenate([members[k] for k in rng.integers(len(items), size=len(items))])
-        s, m = fit(pick)
-        boot_s.append(s)
-        boot_m.append(m)
-    a2 = (1 - cfg.confidence) / 2
-    s_lo, s_hi = _boot_ci(np.array(boot_s), a2)
-    boot_m = np.array(boot_m)
+    fit = strip_slope([(al[m], hr[m]) for m in members], confidence=cfg.confidence, picks=picks)
+    slope, s_lo, s_hi = fit.slope, fit.ci_low, fit.ci_high
+    observed = means(np.arange(len(rows)))
+    boot_m = np.array([means(np.concatenate([members[k] for k in pick])) for pick in picks])
     per_alpha = []
     for j, a in enumerate(alphas):
-        lo, hi = _boot_ci(boot_m[:, j], a2)
-        per_alpha.append({"alpha": float(a), "images": int((al == a).sum()), "mean_hit_rate": float(means[j]),
+        lo, hi = percentile_interval(boot_m[:, j], cfg.confidence)
+        per_alpha.append({"alpha": float(a), "images": int((al == a).sum()), "mean_hit_rate": float(observed[j]),
                           "ci_low": lo, "ci_high": hi})
     rho = _rank_corr(al, hr)
     verdict = ("hit rate rises with alpha" if s_lo > 0 else "hit rate falls with alpha" if s_hi < 0 else
-               "inconclusive (the interval includes 0)")
+               "inconclusive (the interval includes 0)" if np.isfinite(s_lo) else f"inconclusive ({fit.method})")
     return {"strips": len(items), "slope": slope, "slope_ci_low": s_lo, "slope_ci_high": s_hi, "spearman": rho,
             "per_alpha": per_alpha, "verdict": verdict,
-            "note": f"{cfg.confidence:.0%} cluster bootstrap over strips ({cfg.bootstrap} resamples)"}
+            "note": fit.method}
 
 
 def match_scores(score_rows: list[dict[str, str]], images: Sequence[str], sources: dict[str, str],
@@ -312,8 +286,8 @@ def agreement(images: list[dict[str, Any]], score_files: Sequence[str | Path], s
         y = np.array([human[im] for im in common])
         rho, p = _rank_corr(x, y), float(stats.spearmanr(x, y).pvalue)
         rng = np.random.default_rng([cfg.seed, 4, k])
-        idx = rng.integers(len(x), size=(cfg.bootstrap, len(x)))  # paired: images resampled with both scores
-        lo, hi = _boot_ci(_rank_corr_rows(x[idx], y[idx]), (1 - cfg.confidence) / 2)
+        idx = resample_indices(rng, len(x), cfg.bootstrap)  # paired: images resampled with both scores
+        lo, hi = percentile_interval(spearman_rows(x[idx], y[idx]), cfg.confidence)
         rows.append({"assessor": labels[k] if labels else Path(path).stem, "scores": str(path), "images": len(common),
                      "spearman": rho, "ci_low": lo, "ci_high": hi,
                      "p": p, "_x": x, "_y": y})

@@ -1,7 +1,9 @@
 """How reliable a measurement is: split-half consistency over random episode splits (the psychometrics of
 memorability: Isola et al. 2011 average Spearman's rho over 25 random splits of participants, Khosla et al. 2015
 likewise), corrected for the full length with Spearman-Brown, with a bootstrap 95 % interval; the Spearman-Brown
-projection of how many episodes would reach a reliability of 0.8; and each image's standard error.
+projection of how many episodes would reach a reliability of 0.8 (`stats.episodes_for`); and each image's standard
+error. Spearman-Brown (`stats.corrected`) and the row-wise rank
+correlation (`stats.spearman_rows`) come from `ganalyze_mem.stats`.
 
 A measurement of several parts (sets A of |A| = n each) is judged as a whole by splitting every part's episodes at
 random and correlating the half scores of all targets together; the bootstrap resamples targets within each part.
@@ -15,32 +17,12 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
-from ..stats import spearman_brown
+from ..stats import corrected, episodes_for, percentile_interval, resample_indices, spearman_rows
 
 SPLITS = 100  # random splits averaged for the point estimate
 SPLITS_PER_RESAMPLE = 5  # random splits averaged inside each bootstrap resample
 CHUNK = 200  # bootstrap resamples computed at once (bounds memory)
-
-
-def corrected(r):
-    """Spearman-Brown for two halves, 2r / (1 + r), where rho is positive; a negative rho (no consistency) is
-    reported as it is, since the correction would send it towards minus infinity."""
-    r = np.asarray(r, dtype=np.float64)
-    out = np.where(r > 0, spearman_brown(np.clip(r, 0, None)), r)
-    return float(out) if out.ndim == 0 else out
-
-
-def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman's rho between matching rows of `a` and `b` (R x N; average ranks for ties); NaN where a row is
-    constant."""
-    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
-    ra -= ra.mean(1, keepdims=True)
-    rb -= rb.mean(1, keepdims=True)
-    den = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
 def half_masks(n_episodes: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -70,16 +52,6 @@ def split_half_rho(matrices: list[np.ndarray], masks: list[np.ndarray], columns:
         first.append(h1)
         second.append(h2)
     return spearman_rows(np.concatenate(first, axis=1), np.concatenate(second, axis=1))
-
-
-def episodes_for(target: float, reliability: float | None, episodes: float) -> int | None:
-    """Spearman-Brown projection: episodes needed for `target` reliability, from `reliability` at `episodes`
-    (None when the reliability is not positive)."""
-    if reliability is None or not math.isfinite(reliability) or reliability <= 0:
-        return None
-    if reliability >= 1:
-        return 1
-    return max(1, math.ceil(episodes * target * (1 - reliability) / (reliability * (1 - target)) - 1e-9))
 
 
 def reliability(matrices: list[np.ndarray], bootstrap: int = 1000, seed: int = 0, splits: int = SPLITS,
@@ -120,17 +92,15 @@ def reliability(matrices: list[np.ndarray], bootstrap: int = 1000, seed: int = 0
             masks = [half_masks(e, rows, rng) for e in episodes]
             cols = []
             for m in matrices:
-                pick = rng.integers(0, m.shape[1], (b, m.shape[1]))
+                pick = resample_indices(rng, m.shape[1], b)
                 cols.append(np.repeat(pick, SPLITS_PER_RESAMPLE, axis=0))
             rho_b = split_half_rho(matrices, masks, cols).reshape(b, SPLITS_PER_RESAMPLE)
             with warnings.catch_warnings():  # a resample whose every split is constant: NaN, dropped below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 values.append(np.nanmean(rho_b, axis=1))
-        rb = np.concatenate(values)
-        rb = rb[np.isfinite(rb)]
-        if len(rb):
-            lo, hi = np.percentile(corrected(rb), [2.5, 97.5])
-            out["ci95"] = [float(lo), float(hi)]
+        lo, hi = percentile_interval(corrected(np.concatenate(values)))
+        if np.isfinite(lo):
+            out["ci95"] = [lo, hi]
     return out
 
 

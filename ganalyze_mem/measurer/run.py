@@ -24,12 +24,13 @@ import numpy as np
 
 from ..errors import GanalyzeError
 from ..rundir import RunDir
+from ..stats import episodes_for
 from .config import EXECUTION_OPTIONS, MeasureConfig
 from .episode import EpisodeData, heldout_size
 from .executors import run_episodes
 from .inputs import MeasureInputs, load_dataset, load_inputs
 from .parts import Plan, chosen_records, make_plan, units_needed
-from .reliability import episodes_for, reliability
+from .reliability import reliability
 from .sampling import check_pool
 from .store import load_episodes, save_episode
 from .summary import finish

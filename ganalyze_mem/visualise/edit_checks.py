@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..stats import basic_interval, resample_indices, t_half_width
+
 MIN_SLOPE = 0.7  # "reaches target": the direction gives at least 70% of the asked score change on held-out seeds
 MIN_COSINE = 0.5  # identity: at cosine 0.5 a norm-keeping step is as long as z itself (||z' - z|| = ||z||)
 MAX_FEATURE_RATIO = 0.9  # identity: the edited picture stays nearer its seed than another seed's picture does (1)
@@ -262,15 +264,16 @@ def gradient_consistency(c, z: torch.Tensor, y: torch.Tensor, seed: int = 0, dra
     n = len(unit)
     observed = _alignment(unit) if n else float("nan")
     rng = torch.Generator().manual_seed(seed)
-    boot = [_alignment(unit[torch.randint(n, (n,), generator=rng)]) for _ in range(draws)] if n > 1 else [observed]
+    picks = resample_indices(np.random.default_rng([seed, 0xA119]), n, draws) if n > 1 else []
+    boot = [_alignment(unit[torch.from_numpy(i)]) for i in picks] if n > 1 else [observed]
     chance = np.asarray([_alignment(_tangent_units(torch.randn(n, zc.shape[1], generator=rng, dtype=torch.float64),
                                                    zc[keep])) for _ in range(draws)]) if n else np.asarray([np.nan])
     p = float((1 + (chance >= observed).sum()) / (1 + len(chance)))
     consistent = bool(n > 1 and p < CHANCE_P)
     # basic (reverse-percentile) bootstrap: resampling latents with replacement repeats some, which inflates the
     # alignment, so the plain percentiles would sit above the observed value
-    q_lo, q_hi = np.percentile(boot, [2.5, 97.5])
-    lo, hi = max(2 * observed - q_hi, 0.0), 2 * observed - q_lo
+    lo, hi = basic_interval(observed, boot)
+    lo = max(lo, 0.0)
     line = (f"mean unit gradient length {observed:.3f} [{lo:.3f}, {hi:.3f}] over {n} held-out latents; random "
             f"directions {float(chance.mean()):.3f} (95th percentile {float(np.percentile(chance, 95)):.3f}), "
             f"p = {p:.3g}")
@@ -284,10 +287,8 @@ def gradient_consistency(c, z: torch.Tensor, y: torch.Tensor, seed: int = 0, dra
 
 def paired_improvement(now: np.ndarray, before: np.ndarray) -> dict[str, float]:
     """Mean per-seed difference `now - before` with a Student-t 95% interval (seeds are the unit)."""
-    from scipy import stats
-
     d = np.asarray(now, dtype=float) - np.asarray(before, dtype=float)
     n = len(d)
     mean = float(d.mean()) if n else float("nan")
-    half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    half = t_half_width(float(d.std(ddof=1)), n) if n > 1 else float("nan")
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "seeds": n}
