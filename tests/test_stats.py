@@ -132,8 +132,8 @@ def test_spearman_and_rows_match_scipy():
     x = rng.normal(size=(40, 15))
     y = x + rng.normal(size=(40, 15))
     y[:, :3] = np.round(y[:, :3])  # ties
-    assert S.spearman_rows(x, y) == pytest.approx([sps.spearmanr(a, b).statistic for a, b in zip(x, y)])
-    assert S.pearson_rows(x, y) == pytest.approx([np.corrcoef(a, b)[0, 1] for a, b in zip(x, y)])
+    assert S.spearman_rows(x, y) == pytest.approx([sps.spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)])
+    assert S.pearson_rows(x, y) == pytest.approx([np.corrcoef(a, b)[0, 1] for a, b in zip(x, y, strict=True)])
     x[0, 2], y[1, 5] = np.nan, np.nan  # missing pairs are left out of their row only
     r = S.spearman_rows(x, y)
     for i in (0, 1):
