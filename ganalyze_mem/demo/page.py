@@ -372,7 +372,8 @@ def _strips(d: Demo, o: dict[str, Any]) -> dict[str, Any]:
             for n, s in o["summary"].items()]
     html = _table(["assessor", "slope of the score change on alpha [95% CI]", "strips"], rows,
                   "Least-squares slope of each strip's score change (score minus the strip's alpha-0 score) on "
-                  "alpha, pooled over strips; 95% interval by bootstrap over strips. The first replicate's "
+                  "alpha, pooled over strips; 95% interval by bootstrap over strips (with 2 strips a t interval "
+                  "on 1 degree of freedom, with 1 strip none). The first replicate's "
                   "transformer; the per-alpha report gives each alpha's mean change with its interval.")
     links = [("strips run", o["run"]), ("per-alpha report", o["report"])]
     figs = _fig(d, o["grid"], "strips", "Strips: rows are seeds and classes, columns alphas.", 900)
