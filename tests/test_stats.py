@@ -115,7 +115,8 @@ def test_strips_report_and_demo_give_the_same_interval(tmp_path):
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    slope, lo, hi = slope_ci(rows, "m")
+    fit = slope_ci(rows, "m")
+    slope, lo, hi = fit.slope, fit.ci_low, fit.ci_high
     assert strips_slope_cis(tmp_path, ["m"])["m"] == pytest.approx([lo, hi])
     assert slope == pytest.approx(0.6855, abs=1e-5) and hi - lo > 0.1
     with open(tmp_path / "scores.csv", "w", newline="") as fh:
@@ -123,7 +124,8 @@ def test_strips_report_and_demo_give_the_same_interval(tmp_path):
         w.writeheader()
         w.writerows(rows[:5])
     assert strips_slope_cis(tmp_path, ["m"])["m"] == [None, None]
-    assert all(math.isnan(v) for v in slope_ci(rows[:5], "m")[1:])
+    one = slope_ci(rows[:5], "m")
+    assert math.isnan(one.ci_low) and math.isnan(one.ci_high) and "no interval" in one.method
 
 
 # -- correlation ------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..stats import bootstrap_spearman, fisher_ci, mean_ci, strip_slope
+from ..stats import StripSlope, bootstrap_spearman, fisher_ci, mean_ci, strip_slope
 from . import figures as F
 from .kinds import read_config, read_json, read_metrics
 from .page import Page, fmt
@@ -266,13 +266,12 @@ def train_page(folder: Path) -> Page:
 
 
 # -- strips -----------------------------------------------------------------------------------------------------------
-def slope_ci(rows: list[dict[str, Any]], name: str, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def slope_ci(rows: list[dict[str, Any]], name: str, resamples: int = 2000, seed: int = 0) -> StripSlope:
     """Slope of (score - seed score) on alpha pooled over strips, with its 95% interval by the strip rule
     (`stats.strip_slope`: bootstrap over strips with 3 or more, t on 1 degree of freedom with 2, none with 1)."""
     from ..visualise.alpha_report import strip_changes
 
-    s = strip_slope(strip_changes(rows, name), resamples, seed)
-    return s.slope, s.ci_low, s.ci_high
+    return strip_slope(strip_changes(rows, name), resamples, seed)
 
 
 def strips_page(folder: Path) -> Page:
@@ -325,16 +324,17 @@ def strips_page(folder: Path) -> Page:
 
             summary = summarize(rows, names)["summary"]
             for name in names:
-                sl, lo, hi = slope_ci(rows, name)
+                fit = slope_ci(rows, name)
                 s = summary.get(name, {})
-                stats.append({"assessor": name, "slope": sl, "slope_ci_low": lo, "slope_ci_high": hi,
+                stats.append({"assessor": name, "slope": fit.slope, "slope_ci_low": fit.ci_low,
+                              "slope_ci_high": fit.ci_high, "interval": fit.method,
                               "r2": s.get("r2"), "spearman": s.get("spearman"),
                               "rising_strips": s.get("monotonic_rise"), "strips": s.get("strips")})
         if stats:
             page.table(stats, caption="Slope of achieved score change on alpha (1 = as asked for the trained "
-                       "assessor; other assessors have other scales), 95% CI by bootstrap over strips (2000 "
-                       "resamples; with 2 strips a t interval on 1 degree of freedom, with 1 strip none); "
-                       "Spearman over all images; fraction of strips rising at every step.")
+                       "assessor; other assessors have other scales), 95% CI over strips (bootstrap with 3 or more, "
+                       "a t interval on 1 degree of freedom with 2, none with 1: see 'interval'); Spearman over all "
+                       "images; fraction of strips rising at every step.")
         page.table(per_alpha, caption="Per alpha and assessor: mean score and change from the seed image, with 95% "
                    "CIs.", csv="report.csv")
     strip_files = sorted((folder / "strips").glob("*.png"))
