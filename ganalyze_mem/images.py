@@ -385,7 +385,7 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     """Write one 3 x H x W image atomically; format from the suffix."""
-    from .rundir import atomic_path
+    from .core.files import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .core.devices import pick_device
+from .core.paths import path_to_text, warn_escaped
 from .errors import GanalyzeError, ImageError
 from .images import assessor_recipe
-from .paths import path_to_text, warn_escaped
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
 
 EXECUTORS = ("local", "ray")
@@ -116,7 +117,6 @@ def score_to_csv(
     already built assessor (an unregistered module from the Python API) used instead of building `assessor`."""
     from tqdm.auto import tqdm
 
-    from .cli.common import pick_device
     from .images import scan_images
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # every bound, before any write
@@ -156,7 +156,7 @@ def score_to_csv(
 
     done: set[str] = set()
     if part is not None:
-        from .rundir import atomic_write_text
+        from .core.files import atomic_write_text
 
         if resume and not part.exists():  # a finished CSV: continue it with any files added since
             os.replace(out, part)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from .core.devices import autocast, check_device, pick_device
+from .core.paths import path_to_text
 from .errors import GanalyzeError, ImageError
 from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     FALLBACK_SIZE,
@@ -27,7 +29,6 @@ from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     load_resized,
     side_of,
 )
-from .paths import path_to_text
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # load-time resize side: 2048 px is 50 MB per image in float32, times the batch
 
@@ -46,8 +47,6 @@ class ScoreConfig:
     preprocess: str | None = None  # override of the recipe the assessor's card records (images.PRESETS); warns
 
     def __post_init__(self) -> None:
-        from .cli.common import check_device
-
         problems = []
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             problems.append(f"--batch-size must be at least 1, got {self.batch_size!r}")
@@ -95,7 +94,7 @@ class ScoreResult:
 
     def write_csv(self, out: str | os.PathLike) -> Path:
         """Write ``path,score`` rows atomically (a temporary file renamed into place)."""
-        from .rundir import atomic_write_text
+        from .core.files import atomic_write_text
 
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +178,7 @@ def score_batches(net: torch.nn.Module, files: Sequence[str | os.PathLike], batc
         out: list[float] = []
         if good:
             x = images[good].to(device, non_blocking=True)
-            with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            with torch.no_grad(), autocast(device, torch.float16 if use_amp else None):
                 out = net(x).float().cpu().tolist()
         scores = dict(zip(good, out, strict=True))
         yield [(int(index[k]), scores.get(k), err) for k, err in enumerate(errors)]
@@ -206,8 +205,6 @@ def score_files(
     large to hold in memory, or runs that must resume, write the CSV as you go with `score_run.score_to_csv`.
     """
     from tqdm.auto import tqdm
-
-    from .cli.common import pick_device
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # checks every value
     paths = list(paths)

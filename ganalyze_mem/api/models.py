@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..core.devices import pick_device
+
 REGISTRIES = {
     "assessors": "ganalyze_mem.assessors:ASSESSORS",
     "generators": "ganalyze_mem.generators:GENERATORS",
@@ -82,13 +84,6 @@ def list_backbones(pattern: str = "*") -> list[str]:
     True
     """
     return registry("backbones").names(pattern)
-
-
-def pick_device(device: str = "auto") -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; an absent device is a clear error."""
-    from ..cli.common import pick_device as pick
-
-    return pick(device)
 
 
 def _create(kind: str, name: str, weights: Any, device: str, **overrides: Any):

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.paths import text_to_path
 from ..errors import GanalyzeError
 from ..measurer.config import PRESETS, MeasureConfig
-from ..paths import text_to_path
 from ..predictor.config import FitConfig
 from ..score_run import SHARD_SIZE
 from ..scoring import ScoreConfig

@@ -127,7 +127,7 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
                    training_data_sha256: str | None = None, metrics: Mapping[str, Any] | None = None,
                    source: str = "", preprocess: Any = None) -> Path:
     """Write a predictor folder (model.safetensors + card.json, both atomically) after checking the state dict loads."""
-    from ..rundir import atomic_write_text
+    from ..core.files import atomic_write_text
 
     folder = Path(folder)
     if normalization not in NORMALIZATIONS:

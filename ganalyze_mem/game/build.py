@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_path, atomic_write_text
 from ..errors import GanalyzeError, ImageError
-from ..rundir import atomic_path, atomic_write_text, environment_info
+from ..rundir import environment_info
 from .config import StudyConfig
 from .design import GameConfig, design_sequence, latin_square_variant, plan_counts, target_items, validate_sequence
 from .pagetext import strings, text_file

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import atomic_write_text, environment_info
+from ..rundir import environment_info
 from .analyze import analyze_trials
 from .build import strip_info
 from .config import AnalyzeConfig

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..rundir import atomic_write_text
+from ..core.files import atomic_write_text
 from ..tables import csv_safe
 
 DATABASE = "game.sqlite"

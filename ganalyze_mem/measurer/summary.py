@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import RunDir, atomic_write_text
+from ..rundir import RunDir
 from .config import MeasureConfig
 from .inputs import MeasureInputs
 from .parts import Plan, chosen_records

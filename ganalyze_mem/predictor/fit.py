@@ -28,8 +28,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..backbones import HEADS
+from ..core.devices import autocast, pick_device
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import RunDir, atomic_write_text
+from ..rundir import RunDir
 from ..seeding import generator
 from . import plots
 from .augment import TrainAugment, plain_resize
@@ -52,12 +54,6 @@ class FitResult:
     best: dict[str, Any]
     history: list[dict[str, Any]]
     test: dict[str, Any] | None = None
-
-
-def _device(name: str) -> str:
-    from ..cli.common import pick_device
-
-    return pick_device(name)
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
@@ -124,7 +120,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     if run is not None and run.config.get("data", {}).get("scores_sha256") != table.sha256:
         raise GanalyzeError(f"{cfg.scores} changed since {run.path} started (its sha256 differs); resuming would mix "
                             "two data sets. Restore the original CSV or start a new run.")
-    device = _device(cfg.device)
+    device = pick_device(cfg.device)
     with seeded(cfg.seed):  # before the run directory exists, so that a bad --init leaves nothing behind
         backbone, init_info = build_predictor(cfg.backbone, cfg.image_size, cfg.init, data_info["train_mean"])
     if run is None:
@@ -180,7 +176,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
             lr = cosine_lr(cfg.lr, epoch * steps_per_epoch + i, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["scale"]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            with autocast(device, torch.bfloat16 if use_amp else None):
                 pred = model(x)
             loss = torch.nn.functional.mse_loss(pred.float(), scores)
             optimizer.zero_grad(set_to_none=True)

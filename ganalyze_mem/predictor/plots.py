@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..rundir import atomic_path
+from ..core.files import atomic_path
 from .evaluate import metrics
 
 

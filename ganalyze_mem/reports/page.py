@@ -116,7 +116,7 @@ class Page:
 
         data = to_png(fig, dpi)
         if save_to is not None:
-            from ..rundir import atomic_write_bytes
+            from ..core.files import atomic_write_bytes
 
             atomic_write_bytes(Path(save_to) / f"{name}.png", data)
         self.png(name, data, caption)
@@ -164,7 +164,7 @@ class Page:
         return render("page.html.j2", title=self.title, meta=self.meta, blocks=blocks)
 
     def save(self, path: str | Path) -> Path:
-        from ..rundir import atomic_write_text
+        from ..core.files import atomic_write_text
 
         return atomic_write_text(path, self.html())
 
@@ -182,7 +182,7 @@ def write_index(path: str | Path, title: str, sections: Sequence[dict[str, Any]]
     """An index page (the demo's): `sections` are dicts with id, title, and optional status ('done', 'failed',
     'skipped'), text (prose), html (trusted markup made by the caller), links [(label, href)] and figures
     [{href, alt, caption, width}] (linked files, relative to the index)."""
-    from ..rundir import atomic_write_text
+    from ..core.files import atomic_write_text
 
     norm = []
     for i, s in enumerate(sections):

@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError, WeightsError
-from ..rundir import RunDir, atomic_write_text
+from ..rundir import RunDir
 from ..weights import artifact_dir, load_into, load_state_dict, save_safetensors, sha256_file, user_dir
 from . import TRANSFORMERS
 from .base import Transformer, warn_unbounded

@@ -18,8 +18,8 @@ from typing import Any
 
 from PIL import Image
 
+from ..core.files import atomic_path, atomic_write_text
 from ..reports.page import Page, fmt, inline_md
-from ..rundir import atomic_path, atomic_write_text
 from ..tables import csv_safe
 
 _fmt = fmt  # the names this module exported before the shared writer existed

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..core.paths import text_to_path
 from ..errors import GanalyzeError, ImageError
 from ..images import assessor_recipe, assessor_side, load_resized
-from ..paths import text_to_path
 from ..tables import check_score, parse_float, problem_error, read_csv
 
 PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")
@@ -260,8 +260,8 @@ def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = 
 def write_scores(path: str | os.PathLike, files: Sequence[str | os.PathLike], scores: np.ndarray,
                  extra: dict[str, Sequence] | None = None) -> None:
     """Write path,score[,extra...] rows, the format `CsvScorer` reads back."""
-    from ..paths import is_escaped, path_to_text, warn_escaped
-    from ..rundir import atomic_path
+    from ..core.files import atomic_path
+    from ..core.paths import is_escaped, path_to_text, warn_escaped
 
     extra = extra or {}
     warn_escaped(sum(map(is_escaped, files)), str(path))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..rundir import atomic_path, atomic_write_text
+from ..core.files import atomic_path, atomic_write_text
 
 
 def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:

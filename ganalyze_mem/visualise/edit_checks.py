@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.devices import autocast
+from .config import Components
+
 MIN_SLOPE = 0.7  # "reaches target": the direction gives at least 70% of the asked score change on held-out seeds
 MIN_COSINE = 0.5  # identity: at cosine 0.5 a norm-keeping step is as long as z itself (||z' - z|| = ||z||)
 MAX_FEATURE_RATIO = 0.9  # identity: the edited picture stays nearer its seed than another seed's picture does (1)
@@ -238,7 +241,7 @@ def _tangent_units(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def gradient_consistency(c, z: torch.Tensor, y: torch.Tensor, seed: int = 0, draws: int = 2000,
+def gradient_consistency(c: Components, z: torch.Tensor, y: torch.Tensor, seed: int = 0, draws: int = 2000,
                          batch: int = 8) -> dict[str, Any]:
     """How aligned the assessor's gradients with respect to z are across latents, against random directions.
 
@@ -247,8 +250,6 @@ def gradient_consistency(c, z: torch.Tensor, y: torch.Tensor, seed: int = 0, dra
     is a basic bootstrap over latents; chance is the same statistic for `draws` sets of random tangent
     directions, and p the fraction of them at least as aligned.
     """
-    from .train import autocast
-
     grads = []
     for i in range(0, len(z), batch):
         zb = z[i:i + batch].detach().clone().requires_grad_(True)

@@ -30,7 +30,7 @@ def plot_summary(summary: dict[str, Any], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..rundir import atomic_path
+    from ..core.files import atomic_path
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
     h = summary["history"]

@@ -31,8 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from ..core.devices import pick_device
+from ..core.files import atomic_path, atomic_write_text, json_safe
 from ..errors import GanalyzeError
-from ..rundir import RunDir, atomic_path, atomic_write_text
+from ..rundir import RunDir
 from ..seeding import parse_seeds
 
 POOLS = ("matched", "alpha0")  # or a folder of images
@@ -128,7 +130,6 @@ def resolve_alphas(cfg: VerifyConfig, card: dict[str, Any]) -> list[float]:
 
 
 def measure_config(cfg: VerifyConfig, n_targets: int):
-    from ..api.models import pick_device
     from ..measurer import preset
 
     base = preset(cfg.preset)
@@ -272,10 +273,11 @@ def verify(source: str | Path | None, cfg: VerifyConfig | None = None, resume: s
 
     `resume` continues a verify folder with its own options (the measurer resumes its episodes); `given` holds the
     options given again, which must agree with the run's except how it executes (workers, device)."""
+    import torch
+
     from ..generators import GENERATORS
     from ..scoring import build_assessor
     from ..transformers.store import load_trained
-    from .train import resolve_device
 
     if resume is not None:
         run = RunDir.open(resume)
@@ -291,7 +293,7 @@ def verify(source: str | Path | None, cfg: VerifyConfig | None = None, resume: s
         raise GanalyzeError("verify needs a training run folder (or resume= a verify folder).")
     cfg = (cfg or VerifyConfig()).validate()
     folder, train_options = training_run(source)
-    device = resolve_device(cfg.device)
+    device = torch.device(pick_device(cfg.device))
     transformer, card = load_trained(folder, device)
     seeds = parse_seeds(cfg.seeds)
     checked = train_options.get("eval_seeds")
@@ -419,7 +421,6 @@ def write_outputs(folder: Path, rows: list[dict[str, Any]], summary: dict[str, A
     from ..reports import render_report
     from ..reports.figures import to_png
     from ..reports.verify import verify_figure
-    from .heldout import json_safe
 
     atomic_write_text(folder / "scores.csv", rows_csv(rows))
     atomic_write_text(folder / "verify.json", json.dumps(json_safe(summary), indent=2) + "\n")
