@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import GanalyzeError
+
 _CACHE: dict[tuple[str, str], ImageEmbedder] = {}
 _LOCK = threading.Lock()
 
@@ -64,7 +66,6 @@ def load_embedder(name: str = "efficientnet_lite0", device: str | torch.device =
                   weights: str | None = None) -> ImageEmbedder:
     """A new `ImageEmbedder` for the pretrained backbone `name` (uncached; `image_embedder` caches)."""
     from .backbones import PRETRAINED, pretrained_backbone
-    from .errors import GanalyzeError
 
     if name not in PRETRAINED:
         raise GanalyzeError(f"No pretrained feature network '{name}'; choose one of {', '.join(PRETRAINED)}.")

@@ -28,7 +28,7 @@ from typing import IO, Any
 from .core.devices import pick_device
 from .core.paths import path_to_text, warn_escaped
 from .errors import GanalyzeError, ImageError
-from .images import assessor_recipe
+from .images import assessor_recipe, scan_images
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
 
 EXECUTORS = ("local", "ray")
@@ -116,8 +116,6 @@ def score_to_csv(
     resumable) or, when `out` is None, to `stream` (default stdout). See the module docstring. `model` is an
     already built assessor (an unregistered module from the Python API) used instead of building `assessor`."""
     from tqdm.auto import tqdm
-
-    from .images import scan_images
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # every bound, before any write
     if executor not in EXECUTORS:

@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 
 from .core.devices import autocast, check_device, pick_device
+from .core.files import atomic_write_text
 from .core.paths import path_to_text
 from .errors import GanalyzeError, ImageError
 from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     FALLBACK_SIZE,
+    PRESETS,
     Preprocess,
     assessor_recipe,
     assessor_side,
@@ -56,7 +58,6 @@ class ScoreConfig:
                                       or not MIN_SIZE <= self.size <= MAX_SIZE):
             problems.append(f"--size must be from {MIN_SIZE} to {MAX_SIZE} pixels (or left out for the assessor's "
                             f"own input size), got {self.size!r}")
-        from .images import PRESETS
 
         if self.preprocess is not None and self.preprocess not in PRESETS:
             problems.append(f"--preprocess must be one of {', '.join(PRESETS)} (or left out for the assessor's own), "
@@ -94,8 +95,6 @@ class ScoreResult:
 
     def write_csv(self, out: str | os.PathLike) -> Path:
         """Write ``path,score`` rows atomically (a temporary file renamed into place)."""
-        from .core.files import atomic_write_text
-
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         return atomic_write_text(out, self.to_csv())

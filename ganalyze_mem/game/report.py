@@ -15,7 +15,9 @@ import numpy as np
 
 from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
+from ..reports.page import fmt
 from ..rundir import environment_info
+from ..tables import csv_safe
 from .analyze import analyze_trials
 from .build import strip_info
 from .config import AnalyzeConfig
@@ -71,9 +73,6 @@ def table_csv(rows: list[dict[str, Any]]) -> str:
     """Rows as CSV text, text cells escaped against spreadsheet formulas."""
     import csv
     import io
-
-    from ..reports.page import fmt
-    from ..tables import csv_safe
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import atomic_write_text
+from ..errors import GanalyzeError
 from ..tables import csv_safe
 
 DATABASE = "game.sqlite"
@@ -333,8 +334,6 @@ def export(folder: str | Path, out: str | Path | None = None) -> tuple[Path, Pat
     """Write trials.csv (one row per presentation, with its list and measured timing), participants.csv (list,
     status, completion codes, platform IDs), lists.csv (balance over lists) and declines.csv. Text cells that a
     spreadsheet would run as formulas are escaped (`csv_safe`)."""
-    from ..errors import GanalyzeError
-
     folder = Path(folder)
     if not (folder / DATABASE).is_file():
         raise GanalyzeError(f"{folder} has no {DATABASE}: no responses yet (run `ganalyze-mem game serve "

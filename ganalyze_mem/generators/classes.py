@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 
 from ..errors import GanalyzeError
+from .wordnet import neighbour_classes
 
 SYNONYMS_FILE = "imagenet_synonyms.json"
 
@@ -178,7 +179,6 @@ def _neighbour(text: str, use_nltk: bool) -> int | None:
     wn = nltk_wordnet() if use_nltk else None
     if wn is None:
         return None
-    from .wordnet import neighbour_classes
 
     found, how = neighbour_classes(wn, " ".join(text.split()), _offsets())
     if len(found) > 1:

@@ -38,6 +38,7 @@ from .augment import TrainAugment, plain_resize
 from .config import FitConfig
 from .data import ImageScores, ScoreTable, loader, raise_image_errors, read_scores, split
 from .evaluate import Regressor, bootstrap_intervals, metrics, predict, recalibrate_batchnorm
+from .frozen import fit_frozen
 from .init import build_predictor, seeded
 
 KIND = "predictor"
@@ -226,8 +227,6 @@ def _fit_frozen(run: RunDir, cfg: FitConfig, model: Regressor, train: ScoreTable
                 device: str, init_info: dict[str, Any], on_epoch_end) -> FitResult:
     """``--freeze``: features extracted once, a ridge or linear head chosen on the validation split and folded into
     the network (`frozen`); saved as epoch 1 of the run, so promotion and reports work as for a fine-tuned fit."""
-    from .frozen import fit_frozen
-
     run.write_config({**run.config, "init": init_info})
     run.truncate_metrics(lambda r: False)  # a frozen fit is recomputed whole; its record starts afresh
     chosen, predicted = fit_frozen(cfg, model, train, val, device, lambda r: run.log(**r))

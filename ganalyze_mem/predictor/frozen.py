@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..backbones import get_head
+from ..seeding import generator
 from .data import ImageScores, ScoreTable, loader, raise_image_errors
 from .evaluate import Regressor, metrics
 
@@ -101,7 +102,6 @@ def fit_ridge(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, log
 def fit_linear(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg, log
                ) -> tuple[np.ndarray, float, dict]:
     """A linear layer trained by SGD on the standardised features; the validation split chooses the epoch."""
-    from ..seeding import generator
     from .fit import cosine_lr
 
     xt = torch.from_numpy(xs).float()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .kinds import run_kind
+from .page import write_index as write
 
 
 def render_report(folder: str | Path) -> Path:
@@ -50,8 +51,6 @@ def _demo_index(folder: Path) -> Path:
 
 def write_index(*args, **kwargs) -> Path:
     """See `page.write_index`."""
-    from .page import write_index as write
-
     return write(*args, **kwargs)
 
 

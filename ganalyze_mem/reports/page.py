@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_write_text
+
 EMBED_LIMIT = 4 * 1024 * 1024  # bytes; larger PNGs are linked, not embedded
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -164,8 +166,6 @@ class Page:
         return render("page.html.j2", title=self.title, meta=self.meta, blocks=blocks)
 
     def save(self, path: str | Path) -> Path:
-        from ..core.files import atomic_write_text
-
         return atomic_write_text(path, self.html())
 
 
@@ -182,8 +182,6 @@ def write_index(path: str | Path, title: str, sections: Sequence[dict[str, Any]]
     """An index page (the demo's): `sections` are dicts with id, title, and optional status ('done', 'failed',
     'skipped'), text (prose), html (trusted markup made by the caller), links [(label, href)] and figures
     [{href, alt, caption, width}] (linked files, relative to the index)."""
-    from ..core.files import atomic_write_text
-
     norm = []
     for i, s in enumerate(sections):
         norm.append({"id": s.get("id") or f"s{i}", "title": s["title"], "status": s.get("status", ""),

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..core.devices import autocast
+from ..errors import GanalyzeError
 from .config import Components
 
 MIN_SLOPE = 0.7  # "reaches target": the direction gives at least 70% of the asked score change on held-out seeds
@@ -71,8 +72,6 @@ def _pixels(images: torch.Tensor) -> torch.Tensor:
 def feature_space(device: str = "cpu") -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
     """The image embedding of the identity and diversity distances, and its name: ImageNet EfficientNet-Lite0
     features (`ganalyze_mem.features`), or 32 x 32 area-downsampled pixels where those are not installed."""
-    from ..errors import GanalyzeError
-
     try:
         from ..features import image_embedder
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.files import atomic_path
 from . import edit_checks as E
 
 GOOD, BAD, SHORT = "tab:green", "tab:red", "tab:orange"
@@ -29,8 +30,6 @@ def plot_summary(summary: dict[str, Any], path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..core.files import atomic_path
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
     h = summary["history"]
