@@ -30,6 +30,8 @@ from .core.files import atomic_torch_save, atomic_write_text, plain
 from .core.paths import repo_root
 from .errors import GanalyzeError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch`.
+
 
 def _git(root: Path, *args: str) -> str | None:
     try:

@@ -25,6 +25,9 @@ from .core.paths import path_to_text
 from .errors import GanalyzeError
 from .tables import decode_text, parse_float, problem_error
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 COMMAND = "ganalyze-mem import-scores"
 
 

@@ -32,6 +32,9 @@ from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     side_of,
 )
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
+# that load them.
+
 MIN_SIZE, MAX_SIZE = 8, 2048  # load-time resize side: 2048 px is 50 MB per image in float32, times the batch
 
 

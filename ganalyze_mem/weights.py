@@ -27,6 +27,8 @@ from .core.paths import repo_root
 from .errors import WeightsError
 from .weight_options import weights_option
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `safetensors`.
+
 ENV_DIR = "GANALYZE_MEM_WEIGHTS"
 ENV_CACHE = "GANALYZE_MEM_CACHE"
 ENV_OFFLINE = "GANALYZE_MEM_OFFLINE"

@@ -14,6 +14,9 @@ from typing import Any
 from ..core.devices import pick_device
 from ..errors import GanalyzeError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch` and modules of ours
+# that load them.
+
 REGISTRIES = {
     "assessors": "ganalyze_mem.assessors:ASSESSORS",
     "generators": "ganalyze_mem.generators:GENERATORS",

@@ -13,6 +13,9 @@ from typing import Any
 from ..errors import GanalyzeError
 from ..reports import render_report
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries; optional dependencies, needed only there: `pandas`.
+
 
 def pandas():
     try:

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..core.paths import text_to_path
 from ..errors import GanalyzeError
 from ..measurer import measure as run_measure
@@ -37,6 +39,9 @@ from ..visualise.train import train as run_train
 from .models import as_assessor, as_generator, pick_device, session_name
 from .options import check_names, config_from, option_parameters, signature_from
 from .results import MeasureRun, PredictorRun, Scores, StripsRun, StudyRun, TrainRun, read_csv_rows, summary_of
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 _OUT = inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None)
 
@@ -217,7 +222,6 @@ def strips(source: Any, *, progress: bool = True, echo: Any = None, **options: A
         source = source.path
     cfg = config_from(StripsConfig, options)
     result = make_strips(source, cfg, progress=progress, echo=echo or _echo(progress))
-    import yaml
 
     config = yaml.safe_load((Path(result.folder) / "config.yaml").read_text(encoding="utf-8")) or {}
     assessor = (config.get("resolved", {}).get("assessors") or [""])[0]

@@ -16,6 +16,9 @@ from typing import Any
 
 from ..errors import GanalyzeError, WeightsError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 CARD_FILE = "card.json"
 MODEL_FILE = "model.safetensors"
 BACKBONES = ("alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2", "densenet121", "maxvit_t",

@@ -26,6 +26,9 @@ from .config import (
     generator_family,
 )
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch` and modules of ours
+# that load them.
+
 EDIT_FAILURES = ("template collapse", "image destroyed")  # held-out verdicts of a direction that is no real edit
 
 

@@ -35,6 +35,9 @@ from .design import GameConfig, design_sequence, latin_square_variant, plan_coun
 from .pagetext import strings, text_file
 from .store import EXPERIMENT
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `PIL`, `tqdm` and modules
+# of ours that load them.
+
 WEB_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")  # shown by browsers as they are
 STRIP_IMAGE = re.compile(r"(?:^|/)(\d+)-[^/]*/seed(\d+)_alpha([+-]?\d+(?:\.\d+)?)\.png$")
 FILLER_PREFIX = "fillers/"

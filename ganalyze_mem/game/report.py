@@ -24,6 +24,9 @@ from .config import AnalyzeConfig
 from .store import DATABASE, EXPERIMENT, export
 from .trials import read_trials
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib` and modules of
+# ours that load them.
+
 
 def resolve_trials(source: str | Path) -> tuple[Path, dict[str, dict[str, Any]]]:
     """The trials CSV and the image info (item, alpha, source) for a CSV or an experiment folder."""

@@ -117,8 +117,6 @@ class Store:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             old = db.execute("SELECT name FROM sqlite_master WHERE name = 'participants'").fetchone()
             if old and version < SCHEMA_VERSION:
-                from ..errors import GanalyzeError
-
                 raise GanalyzeError(f"{self.path} was written by an older version of the game (no session tokens); "
                                     "export it with that version, or build a new experiment folder.")
             db.execute("PRAGMA journal_mode=WAL")

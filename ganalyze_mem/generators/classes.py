@@ -42,6 +42,9 @@ from importlib import resources
 from ..errors import GanalyzeError
 from .wordnet import neighbour_classes
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torchvision` and modules
+# of ours that load them.
+
 SYNONYMS_FILE = "imagenet_synonyms.json"
 
 

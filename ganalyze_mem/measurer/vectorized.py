@@ -36,6 +36,9 @@ from .episode import EpisodeData, heldout_size, reproducible
 from .sampling import episode_seed, sample_sets
 from .stages import EVAL_BATCH, EXTEND_LR, as_float, rotate
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 STOCHASTIC = ("Dropout", "StochasticDepth", "DropPath")
 
 

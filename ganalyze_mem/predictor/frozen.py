@@ -26,9 +26,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..backbones import get_head
+from ..errors import GanalyzeError
 from ..seeding import generator
 from .data import ImageScores, ScoreTable, loader, raise_image_errors
 from .evaluate import Regressor, metrics
+
+# Imported inside functions, modules that import this one (an import circle otherwise): `.fit`.
 
 PENALTIES = tuple(float(v) for v in np.logspace(-2, 6, 33))  # ridge penalties on standardised features
 
@@ -127,8 +130,6 @@ def fit_linear(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cf
             opt.step()
             loss_sum += float(loss) * len(idx)
         if not math.isfinite(loss_sum):
-            from ..errors import GanalyzeError
-
             raise GanalyzeError(f"The linear head diverged at epoch {epoch + 1}; lower --lr (now {cfg.lr}).")
         w = layer.weight.detach().double().numpy()[0]
         b = float(layer.bias.detach())

@@ -19,7 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..core.files import atomic_write_text
+from ..core.files import atomic_write_bytes, atomic_write_text
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `jinja2`, `markupsafe` and
+# modules of ours that load them.
 
 EMBED_LIMIT = 4 * 1024 * 1024  # bytes; larger PNGs are linked, not embedded
 TEMPLATES = Path(__file__).with_name("templates")
@@ -118,8 +121,6 @@ class Page:
 
         data = to_png(fig, dpi)
         if save_to is not None:
-            from ..core.files import atomic_write_bytes
-
             atomic_write_bytes(Path(save_to) / f"{name}.png", data)
         self.png(name, data, caption)
 

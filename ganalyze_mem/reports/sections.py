@@ -13,6 +13,9 @@ import numpy as np
 from . import figures as F
 from .page import Page, fmt
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 FIG_DIR = "figures"
 
 

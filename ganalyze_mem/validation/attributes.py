@@ -25,6 +25,9 @@ from .config import AttributesConfig
 from .scoring import AssessorScorer, Scorer, write_scores
 from .stats import mean_ci, rho_label, spearman_row, strength
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 # name -> (category, the paper's Spearman rho with MachineMem on LaMem, section 5.1)
 ATTRIBUTES: dict[str, tuple[str, float]] = {
     "hue": ("pixel statistics", -0.15), "saturation": ("pixel statistics", 0.16),

@@ -22,6 +22,8 @@ from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
 from .config import RenderConfig
 
+# Imported inside functions, optional dependencies, needed only there: `pybullet`, `pybullet_data`.
+
 # preset -> (URDF inside pybullet_data, base orientation as roll/pitch/yaw)
 OBJECTS = {
     "lego": ("lego/lego.urdf", (0.0, 0.0, 0.0)),

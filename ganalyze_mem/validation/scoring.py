@@ -23,6 +23,9 @@ from ..images import assessor_recipe, assessor_side, load_resized
 from ..scoring import build_assessor  # the one way `score` builds it: predictor folders registered first
 from ..tables import check_score, parse_float, problem_error, read_csv
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")
 SCORE_COLUMNS = ("score", "machinemem", "memorability", "mean_score")
 

@@ -26,6 +26,9 @@ from scipy import stats
 
 from ..core.files import atomic_path, atomic_write_text
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib` and modules of
+# ours that load them.
+
 
 def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
     m = float(values.mean())

@@ -15,6 +15,9 @@ from torch import nn
 from ..errors import GanalyzeError
 from ..seeding import parse_seeds
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 
 @dataclass
 class TrainConfig:

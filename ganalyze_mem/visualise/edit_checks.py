@@ -28,10 +28,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import stats
 
 from ..core.devices import autocast
 from ..errors import GanalyzeError
 from .config import Components
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 MIN_SLOPE = 0.7  # "reaches target": the direction gives at least 70% of the asked score change on held-out seeds
 MIN_COSINE = 0.5  # identity: at cosine 0.5 a norm-keeping step is as long as z itself (||z' - z|| = ||z||)
@@ -284,8 +288,6 @@ def gradient_consistency(c: Components, z: torch.Tensor, y: torch.Tensor, seed: 
 
 def paired_improvement(now: np.ndarray, before: np.ndarray) -> dict[str, float]:
     """Mean per-seed difference `now - before` with a Student-t 95% interval (seeds are the unit)."""
-    from scipy import stats
-
     d = np.asarray(now, dtype=float) - np.asarray(before, dtype=float)
     n = len(d)
     mean = float(d.mean()) if n else float("nan")

@@ -12,6 +12,8 @@ from typing import Any
 from ..core.files import atomic_path
 from . import edit_checks as E
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib`.
+
 GOOD, BAD, SHORT = "tab:green", "tab:red", "tab:orange"
 
 

@@ -27,6 +27,9 @@ from ..rundir import RunDir
 from ..seeding import parse_seeds
 from .alpha_report import summarize, write_report
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
+# that load them.
+
 GRID_CLASSES = 32  # grid.png shows the first seed of at most this many classes
 COLOURS = [(200, 30, 30), (30, 70, 200), (20, 130, 40), (150, 60, 170), (200, 110, 0)]
 

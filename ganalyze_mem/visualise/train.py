@@ -32,6 +32,9 @@ from ..rundir import RunDir
 from . import checkpoints, heldout
 from .config import Components, TrainConfig
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
+# that load them.
+
 # Options a run fills in itself (alpha_min/alpha_max too, with --alpha-range auto): a resume reuses the run's own.
 DERIVED = ("assessor_sd", "keep_sd", "alpha_min", "alpha_max")
 # Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).

@@ -30,12 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from scipy import stats
 
 from ..core.devices import pick_device
 from ..core.files import atomic_path, atomic_write_text, json_safe
 from ..errors import GanalyzeError
 from ..rundir import RunDir
 from ..seeding import parse_seeds
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 POOLS = ("matched", "alpha0")  # or a folder of images
 STRIP_ROWS = 8  # seeds shown on strips.png
@@ -172,8 +177,6 @@ def write_images(folder: Path, items: list[tuple[int, float]], generator, transf
     """Images G(T(z_seed, y, alpha)) for every (seed, alpha) of `items` into `folder`, the class of seed s being
     ``classes[s % len(classes)]`` (the run's class pool); files already there are kept (they are deterministic, so a
     resumed run writes the same ones)."""
-    import torch
-
     from ..images import save_image
 
     paths = [folder / image_name(s, a) for s, a in items]
@@ -195,8 +198,6 @@ def write_images(folder: Path, items: list[tuple[int, float]], generator, transf
 
 def assessor_scores(assessor, files: list[Path], batch: int, device) -> np.ndarray:
     """The assessor's score of each image file, loaded as written (the measurer reads the same files)."""
-    import torch
-
     from ..images import load_image
 
     out = []
@@ -216,8 +217,6 @@ def per_seed_slopes(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def slope_with_interval(alphas: np.ndarray, values: np.ndarray, resamples: int, seed: int) -> dict[str, Any]:
     """Mean per-seed slope with a 95% percentile bootstrap interval over seeds (and the Student-t one beside it)."""
-    from scipy import stats
-
     slopes = per_seed_slopes(alphas, values)
     n = len(slopes)
     rng = np.random.default_rng([int(seed), 0x5E1F])
@@ -242,8 +241,6 @@ def direction(low: float, high: float) -> str:
 
 def per_alpha(alphas: list[float], values: np.ndarray) -> list[dict[str, float]]:
     """Mean over seeds at each alpha with a Student-t 95% interval."""
-    from scipy import stats
-
     n = values.shape[0]
     t = stats.t.ppf(0.975, n - 1)
     out = []
@@ -273,8 +270,6 @@ def verify(source: str | Path | None, cfg: VerifyConfig | None = None, resume: s
 
     `resume` continues a verify folder with its own options (the measurer resumes its episodes); `given` holds the
     options given again, which must agree with the run's except how it executes (workers, device)."""
-    import torch
-
     from ..generators import GENERATORS
     from ..scoring import build_assessor
     from ..transformers.store import load_trained
@@ -399,8 +394,6 @@ def summarize(rows: list[dict[str, Any]], seeds: list[int], alphas: list[float],
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    from scipy import stats
-
     if a.std() == 0 or b.std() == 0:
         return None
     return float(stats.spearmanr(a.ravel(), b.ravel()).statistic)
@@ -432,8 +425,6 @@ def write_outputs(folder: Path, rows: list[dict[str, Any]], summary: dict[str, A
 
 def write_strip_sheet(folder: Path, rows: list[dict[str, Any]], summary: dict[str, Any], assessor_name: str) -> None:
     """strips.png: the first seeds' strips, each image labelled with its measured score and the assessor's."""
-    import torch
-
     from ..images import load_image
     from .strips import compose_strips
 
