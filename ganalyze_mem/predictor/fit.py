@@ -40,6 +40,7 @@ from .data import ImageScores, ScoreTable, loader, raise_image_errors, read_scor
 from .evaluate import Regressor, bootstrap_intervals, metrics, predict, recalibrate_batchnorm
 from .frozen import fit_frozen
 from .init import build_predictor, seeded
+from .schedule import cosine_lr
 
 KIND = "predictor"
 PREDICTIONS = "val_predictions.csv"
@@ -55,11 +56,6 @@ class FitResult:
     best: dict[str, Any]
     history: list[dict[str, Any]]
     test: dict[str, Any] | None = None
-
-
-def cosine_lr(base: float, step: int, total: int) -> float:
-    """Cosine decay from `base` at step 0 to 0 at step `total`."""
-    return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
 
 
 def _batches(n: int, batch_size: int) -> int:

@@ -30,8 +30,7 @@ from ..errors import GanalyzeError
 from ..seeding import generator
 from .data import ImageScores, ScoreTable, loader, raise_image_errors
 from .evaluate import Regressor, metrics
-
-# Imported inside functions, modules that import this one (an import circle otherwise): `.fit`.
+from .schedule import cosine_lr
 
 PENALTIES = tuple(float(v) for v in np.logspace(-2, 6, 33))  # ridge penalties on standardised features
 
@@ -105,8 +104,6 @@ def fit_ridge(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, log
 def fit_linear(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg, log
                ) -> tuple[np.ndarray, float, dict]:
     """A linear layer trained by SGD on the standardised features; the validation split chooses the epoch."""
-    from .fit import cosine_lr
-
     xt = torch.from_numpy(xs).float()
     yt = torch.from_numpy(y).float()
     layer = torch.nn.Linear(xs.shape[1], 1)
