@@ -24,6 +24,9 @@ from torch import nn
 
 from .errors import GanalyzeError, WeightsError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torchvision` and modules
+# of ours that load them; optional dependencies, needed only there: `timm`.
+
 # name -> dotted path of the last linear layer inside the torchvision model
 HEADS = {
     "alexnet": "classifier.6",

@@ -15,6 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import GanalyzeError
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 _CACHE: dict[tuple[str, str], ImageEmbedder] = {}
 _LOCK = threading.Lock()
 
@@ -48,8 +53,6 @@ class ImageEmbedder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
-            from .errors import GanalyzeError
-
             raise GanalyzeError(f"image_embedder('{self.name}') takes N x 3 x H x W RGB images in [0, 1], got shape "
                                 f"{tuple(images.shape)}.")
         x = images.to(next(self.net.parameters()).device, torch.float32)
@@ -64,7 +67,6 @@ def load_embedder(name: str = "efficientnet_lite0", device: str | torch.device =
                   weights: str | None = None) -> ImageEmbedder:
     """A new `ImageEmbedder` for the pretrained backbone `name` (uncached; `image_embedder` caches)."""
     from .backbones import PRETRAINED, pretrained_backbone
-    from .errors import GanalyzeError
 
     if name not in PRETRAINED:
         raise GanalyzeError(f"No pretrained feature network '{name}'; choose one of {', '.join(PRETRAINED)}.")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFile, ImageFont, ImageOps
 
+from .core.files import atomic_path
 from .errors import GanalyzeError, ImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif")
@@ -385,8 +386,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     """Write one 3 x H x W image atomically; format from the suffix."""
-    from .rundir import atomic_path
-
     path = Path(path)
     with atomic_path(path) as tmp:
         to_pil(image).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))

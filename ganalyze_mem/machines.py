@@ -35,6 +35,9 @@ from .backbones import (
 from .errors import GanalyzeError
 from .registry import Registry
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries; optional dependencies, needed only there: `timm`.
+
 MACHINES = Registry("machine")
 
 CATEGORIES = ("conventional", "classic_cnn", "modern_cnn", "vit", "tiny")

@@ -16,6 +16,9 @@ from typing import Any
 
 from .errors import UnknownNameError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -3,8 +3,7 @@ atomic checkpoints, so that a run killed at any moment resumes with ``--resume``
 
 Layout: ``config.yaml`` (options, seeds, weight hashes, versions, command line, thread count, git commit and
 whether the tree had uncommitted changes, a UTC timestamp), ``metrics.jsonl`` (one JSON object per line,
-append-only), ``checkpoints/`` (written to a temporary file, then renamed) and whatever the run outputs. Files get the
-permissions the umask gives (a temporary file from `tempfile.mkstemp` would otherwise stay 0600).
+append-only), ``checkpoints/`` (written atomically, `core.files`) and whatever the run outputs.
 
 `RunDir.log` also mirrors numeric metrics to TensorBoard (``<run>/tensorboard/``) when that is switched on
 (`enable_tensorboard`, ``ganalyze-mem --tensorboard``, or ``GANALYZE_MEM_TENSORBOARD=1``) and the tensorboard package
@@ -14,74 +13,24 @@ options back, for ``--config FILE`` reruns.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
-import tempfile
 import warnings
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .core.files import atomic_torch_save, atomic_write_text, plain
+from .core.paths import repo_root
 from .errors import GanalyzeError
 
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    mode = 0o666 & ~current_umask()  # what open() would give; mkstemp makes 0600
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, mode)  # after writing: some writers (safetensors) replace the file they are given
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
-
-
-def current_umask() -> int:
-    """The process umask (read from /proc where possible: setting it to read it races with other threads)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch`.
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -146,8 +95,6 @@ def environment_info() -> dict[str, Any]:
         if torch.cuda.is_initialized():  # never initialise CUDA here: forked workers could not use it
             info["gpu"] = torch.cuda.get_device_name()
     info["cpu_model"] = cpu_model()
-    from .weights import repo_root
-
     info.update(git_state(repo_root()))
     return info
 
@@ -270,13 +217,13 @@ class RunDir:
         return yaml.safe_load((self.path / self.CONFIG).read_text(encoding="utf-8")) or {}
 
     def write_config(self, config: dict[str, Any]) -> None:
-        atomic_write_text(self.path / self.CONFIG, yaml.safe_dump(_plain(config), sort_keys=False))
+        atomic_write_text(self.path / self.CONFIG, yaml.safe_dump(plain(config), sort_keys=False))
 
     def check_resume(self, options: dict[str, Any], ignore: tuple[str, ...] = ()) -> None:
         """Refuse to resume with options that differ from the run's own."""
         saved = self.config.get("options", {})
         clashes = [f"--{k.replace('_', '-')}: run has {saved[k]!r}, you gave {v!r}"
-                   for k, v in _plain(options).items() if k in saved and k not in ignore and saved[k] != v]
+                   for k, v in plain(options).items() if k in saved and k not in ignore and saved[k] != v]
         if clashes:
             raise GanalyzeError(f"Cannot resume {self.path} with different options:\n  " + "\n  ".join(clashes)
                                 + "\nDrop those options (the run's own are used) or start a new run.")
@@ -296,12 +243,12 @@ class RunDir:
     # metrics ----------------------------------------------------------------------------------------------------
     def log(self, **metrics: Any) -> None:
         """Append one JSON line to metrics.jsonl (and its numbers to TensorBoard when enabled)."""
-        plain = _plain(metrics)
+        record = plain(metrics)
         with open(self.path / self.METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(plain) + "\n")
+            f.write(json.dumps(record) + "\n")
             f.flush()
         if tensorboard_enabled():
-            _mirror(self.path, plain)
+            _mirror(self.path, record)
 
     def metrics(self) -> list[dict[str, Any]]:
         p = self.path / self.METRICS
@@ -336,15 +283,3 @@ class RunDir:
             return None
         return torch.load(p, map_location="cpu", weights_only=True)
 
-
-def _plain(obj: Any) -> Any:
-    """Convert to YAML/JSON-safe builtins (paths, tuples, numpy scalars)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (Path, str)) and type(obj) is not str:  # paths, torch's version string
-        return str(obj)
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        return obj.item()
-    return obj

@@ -20,8 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .core.files import atomic_write_text
+from .core.paths import path_to_text
 from .errors import GanalyzeError
 from .tables import decode_text, parse_float, problem_error
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 COMMAND = "ganalyze-mem import-scores"
 
@@ -167,9 +172,6 @@ def import_scores(scores: str | os.PathLike | None, out: str | os.PathLike, imag
 
     `test_last` > 0 also writes ``OUT_test.txt`` listing the last `test_last` paths, for ``fit-predictor
     --test-list``: the MachineMem repository's training script holds out LaMem's last 1000 images."""
-    from .paths import path_to_text
-    from .rundir import atomic_write_text
-
     out = Path(out).expanduser()
     test_file = out.with_name(f"{out.stem}_test.txt")
     for target in (out, test_file) if test_last else (out,):

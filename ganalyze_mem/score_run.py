@@ -25,10 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import torch
+
+from .core.devices import pick_device
+from .core.files import atomic_write_text
+from .core.paths import path_to_text, warn_escaped
 from .errors import GanalyzeError, ImageError
-from .images import assessor_recipe
-from .paths import path_to_text, warn_escaped
+from .images import assessor_recipe, scan_images
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm`; optional
+# dependencies, needed only there: `ray`.
 
 EXECUTORS = ("local", "ray")
 SHARD_SIZE = 1024  # files per Ray task (rounded up to whole blocks)
@@ -116,9 +123,6 @@ def score_to_csv(
     already built assessor (an unregistered module from the Python API) used instead of building `assessor`."""
     from tqdm.auto import tqdm
 
-    from .cli.common import pick_device
-    from .images import scan_images
-
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # every bound, before any write
     if executor not in EXECUTORS:
         raise GanalyzeError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}.")
@@ -156,8 +160,6 @@ def score_to_csv(
 
     done: set[str] = set()
     if part is not None:
-        from .rundir import atomic_write_text
-
         if resume and not part.exists():  # a finished CSV: continue it with any files added since
             os.replace(out, part)
         if resume:
@@ -215,8 +217,6 @@ _NETS: dict[tuple, Any] = {}  # one assessor per Ray worker process and options,
 def _ray_shard(files: list[str], lengths: list[int], assessor: str, weights: str | None, side: int,
                device: str, amp: bool) -> list[list[Row]]:
     """A Ray task: score consecutive blocks of `files` (block lengths `lengths`); rows use indices into `files`."""
-    import torch
-
     torch.set_num_threads(1)
     key = (assessor, weights, device)
     if key not in _NETS:

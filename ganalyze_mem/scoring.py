@@ -17,9 +17,13 @@ from pathlib import Path
 
 import torch
 
+from .core.devices import autocast, check_device, pick_device
+from .core.files import atomic_write_text
+from .core.paths import path_to_text
 from .errors import GanalyzeError, ImageError
 from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     FALLBACK_SIZE,
+    PRESETS,
     Preprocess,
     assessor_recipe,
     assessor_side,
@@ -27,7 +31,9 @@ from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     load_resized,
     side_of,
 )
-from .paths import path_to_text
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
+# that load them.
 
 MIN_SIZE, MAX_SIZE = 8, 2048  # load-time resize side: 2048 px is 50 MB per image in float32, times the batch
 
@@ -46,8 +52,6 @@ class ScoreConfig:
     preprocess: str | None = None  # override of the recipe the assessor's card records (images.PRESETS); warns
 
     def __post_init__(self) -> None:
-        from .cli.common import check_device
-
         problems = []
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             problems.append(f"--batch-size must be at least 1, got {self.batch_size!r}")
@@ -57,7 +61,6 @@ class ScoreConfig:
                                       or not MIN_SIZE <= self.size <= MAX_SIZE):
             problems.append(f"--size must be from {MIN_SIZE} to {MAX_SIZE} pixels (or left out for the assessor's "
                             f"own input size), got {self.size!r}")
-        from .images import PRESETS
 
         if self.preprocess is not None and self.preprocess not in PRESETS:
             problems.append(f"--preprocess must be one of {', '.join(PRESETS)} (or left out for the assessor's own), "
@@ -95,8 +98,6 @@ class ScoreResult:
 
     def write_csv(self, out: str | os.PathLike) -> Path:
         """Write ``path,score`` rows atomically (a temporary file renamed into place)."""
-        from .rundir import atomic_write_text
-
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         return atomic_write_text(out, self.to_csv())
@@ -179,7 +180,7 @@ def score_batches(net: torch.nn.Module, files: Sequence[str | os.PathLike], batc
         out: list[float] = []
         if good:
             x = images[good].to(device, non_blocking=True)
-            with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            with torch.no_grad(), autocast(device, torch.float16 if use_amp else None):
                 out = net(x).float().cpu().tolist()
         scores = dict(zip(good, out, strict=True))
         yield [(int(index[k]), scores.get(k), err) for k, err in enumerate(errors)]
@@ -206,8 +207,6 @@ def score_files(
     large to hold in memory, or runs that must resume, write the CSV as you go with `score_run.score_to_csv`.
     """
     from tqdm.auto import tqdm
-
-    from .cli.common import pick_device
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # checks every value
     paths = list(paths)

@@ -6,6 +6,7 @@ same however the samples are batched (the habit of NVlabs' StyleGAN code).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from scipy.stats import truncnorm
 
@@ -22,7 +23,6 @@ def truncated_normal(shape: tuple[int, ...], truncation: float, seed: int) -> to
     """Samples of N(0, 1) truncated to [-2, 2], scaled by `truncation` (BigGAN's truncation trick)."""
     if not 0 < truncation <= 1:
         raise GanalyzeError(f"--truncation must be in (0, 1], got {truncation}.")
-    import numpy as np
 
     rng = np.random.RandomState(int(seed) % (2**32))
     values = truncnorm.rvs(-2, 2, size=shape, random_state=rng).astype("float32")

@@ -22,8 +22,12 @@ from pathlib import Path
 
 import torch
 
+from .core.files import atomic_path, current_umask
+from .core.paths import repo_root
 from .errors import WeightsError
 from .weight_options import weights_option
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `safetensors`.
 
 ENV_DIR = "GANALYZE_MEM_WEIGHTS"
 ENV_CACHE = "GANALYZE_MEM_CACHE"
@@ -61,12 +65,6 @@ class WeightSpec:
     @property
     def subdir(self) -> str:
         return self.folder or self.name
-
-
-def repo_root() -> Path | None:
-    """The source checkout this package runs from, if any (editable installs)."""
-    root = Path(__file__).resolve().parent.parent
-    return root if (root / "pyproject.toml").is_file() else None
 
 
 def artifact_dir(kind: str) -> Path:
@@ -229,8 +227,6 @@ def download_file(url: str, dest: Path, sha256: str | None) -> Path:
         if sha256 and sha256_file(tmp) != sha256:
             raise WeightsError(f"Downloaded {url} but its sha256 does not match the expected {sha256}; "
                                "the file was discarded. Try again or download it by hand.")
-        from .rundir import current_umask
-
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide a shared cache from other users
         os.replace(tmp, dest)
     except OSError as e:
@@ -362,8 +358,6 @@ def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: st
 def save_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None):
     """Write a state dict as safetensors atomically."""
     from safetensors.torch import save_file
-
-    from .rundir import atomic_path
 
     with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ganalyze_mem.cli import main
-from ganalyze_mem.cli.common import check_device, pick_device
+from ganalyze_mem.core.devices import check_device, pick_device
 from ganalyze_mem.errors import GanalyzeError
 
 

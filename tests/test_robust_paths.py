@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ganalyze_mem.cli import main
-from ganalyze_mem.paths import is_escaped, path_to_text, text_to_path
+from ganalyze_mem.core.paths import is_escaped, path_to_text, text_to_path
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file names are bytes")
 

@@ -72,7 +72,7 @@ def test_download_checks_the_hash_and_leaves_a_file_others_can_read(tmp_path):
     import hashlib
     import os
 
-    from ganalyze_mem.rundir import current_umask
+    from ganalyze_mem.core.files import current_umask
     from ganalyze_mem.weights import download_file
 
     src = tmp_path / "remote.bin"

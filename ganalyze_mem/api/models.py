@@ -11,6 +11,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..core.devices import pick_device
+from ..errors import GanalyzeError
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch` and modules of ours
+# that load them.
+
 REGISTRIES = {
     "assessors": "ganalyze_mem.assessors:ASSESSORS",
     "generators": "ganalyze_mem.generators:GENERATORS",
@@ -84,16 +90,7 @@ def list_backbones(pattern: str = "*") -> list[str]:
     return registry("backbones").names(pattern)
 
 
-def pick_device(device: str = "auto") -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; an absent device is a clear error."""
-    from ..cli.common import pick_device as pick
-
-    return pick(device)
-
-
 def _create(kind: str, name: str, weights: Any, device: str, **overrides: Any):
-    from ..errors import GanalyzeError
-
     reg = registry(kind)
     extra = {"weights": str(weights)} if weights is not None else {}
     try:
@@ -146,8 +143,6 @@ def create_transformer(name, weights: str | None = None, device: str = "auto", d
     >>> tuple(t(torch.zeros(2, 8), torch.eye(3)[:2], torch.tensor([0.1, -0.1])).shape)
     (2, 8)
     """
-    from ..errors import GanalyzeError
-
     dev = pick_device(device)
     if weights is not None:
         from ..transformers.store import load_trained
@@ -188,8 +183,6 @@ def as_generator(model):
     with `dim_z`, `num_classes`, `resolution`, ``latents(seeds)``, ``one_hot(classes)`` and ``forward(z, y)``)."""
     from torch import nn
 
-    from ..errors import GanalyzeError
-
     if not isinstance(model, nn.Module):
         raise GanalyzeError(f"A generator must be a torch.nn.Module or a registered name, got {type(model).__name__}.")
     missing = [a for a in ("dim_z", "num_classes", "resolution", "latents", "one_hot", "resolve_classes", "sample")
@@ -210,7 +203,6 @@ def _module_assessor_class():
     import torch
 
     from ..assessors.base import Assessor
-    from ..errors import GanalyzeError
 
     class _ModuleAssessor(Assessor):
         """A plain module under the assessor contract (see `as_assessor`)."""

@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GanalyzeError
+from ..reports import render_report
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries; optional dependencies, needed only there: `pandas`.
 
 
 def pandas():
@@ -60,8 +64,6 @@ class RunResult:
 
     def report(self) -> Path:
         """Render ``report.html`` in the run folder from its files; return its path."""
-        from ..reports import render_report
-
         if self.path is None:
             raise GanalyzeError(f"This {type(self).__name__} has no run folder to report on.")
         return render_report(self.path)

@@ -18,18 +18,30 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ..core.paths import text_to_path
 from ..errors import GanalyzeError
+from ..measurer import measure as run_measure
+from ..measurer import preset as make_preset
 from ..measurer.config import PRESETS, MeasureConfig
-from ..paths import text_to_path
+from ..measurer.run import resume_config
 from ..predictor.config import FitConfig
-from ..score_run import SHARD_SIZE
-from ..scoring import ScoreConfig
+from ..reports.kinds import run_kind
+from ..rundir import config_options, enable_tensorboard, tensorboard_enabled
+from ..score_run import SHARD_SIZE, score_to_csv
+from ..scoring import ScoreConfig, score_files
 from ..validation import config as vc
-from ..visualise.strips import StripsConfig
+from ..validation.scoring import make_scorer
+from ..visualise.strips import StripsConfig, make_strips
 from ..visualise.train import TrainConfig
+from ..visualise.train import train as run_train
 from .models import as_assessor, as_generator, pick_device, session_name
 from .options import check_names, config_from, option_parameters, signature_from
 from .results import MeasureRun, PredictorRun, Scores, StripsRun, StudyRun, TrainRun, read_csv_rows, summary_of
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 _OUT = inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None)
 
@@ -47,7 +59,6 @@ def _from_config(config: str | os.PathLike | None, options: dict[str, Any], fn, 
     """Options recorded in a run's config.yaml (`config`), overridden by the ones given; only names `fn` takes."""
     if config is None:
         return options
-    from ..rundir import config_options
 
     renames = renames or {}
     allowed = inspect.signature(fn).parameters
@@ -63,15 +74,11 @@ class _tensorboard:
         self.on = on
 
     def __enter__(self):
-        from ..rundir import enable_tensorboard, tensorboard_enabled
-
         self.before = tensorboard_enabled()
         if self.on:
             enable_tensorboard(True)
 
     def __exit__(self, *exc):
-        from ..rundir import enable_tensorboard
-
         enable_tensorboard(self.before)
 
 
@@ -113,9 +120,6 @@ def score(paths: str | os.PathLike | Iterable[str | os.PathLike], assessor: Any 
     >>> len(s.rows) > 0 and 0 <= s.rows[0][1] <= 1
     True
     """
-    from ..score_run import score_to_csv
-    from ..scoring import score_files
-
     check_names("score", options, [f.name for f in inspect.signature(score).parameters.values()])
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     model = None
@@ -165,8 +169,6 @@ def train(assessor: Any = None, *, resume: str | os.PathLike | None = None, max_
     >>> run.done, run.steps
     (True, 2)
     """
-    from ..visualise.train import train as run_train
-
     check_names("train", options, inspect.signature(train).parameters)
     given = set(options)
     options = _from_config(config, options, train)
@@ -215,14 +217,11 @@ def strips(source: Any, *, progress: bool = True, echo: Any = None, **options: A
     >>> len(s.rows)
     6
     """
-    from ..visualise.strips import make_strips
-
     check_names("strips", options, inspect.signature(strips).parameters)
     if isinstance(source, TrainRun):
         source = source.path
     cfg = config_from(StripsConfig, options)
     result = make_strips(source, cfg, progress=progress, echo=echo or _echo(progress))
-    import yaml
 
     config = yaml.safe_load((Path(result.folder) / "config.yaml").read_text(encoding="utf-8")) or {}
     assessor = (config.get("resolved", {}).get("assessors") or [""])[0]
@@ -247,8 +246,6 @@ def measure(target: Any = (), pool: Any = (), *, preset: str = "paper", out: str
     >>> demo = "ganalyze_mem/data/demo/objects"
     >>> # m = gm.measure(f"{demo}/a", pool=f"{demo}/b", preset="test")   (seconds; see examples/quickstart.ipynb)
     """
-    from ..measurer import measure as run_measure
-
     check_names("measure", options, inspect.signature(measure).parameters)
     targets, pools, cfg = measure_setup(target, pool, preset=preset, resume=resume, config=config, **options)
     with _tensorboard(tensorboard):
@@ -262,9 +259,6 @@ def measure_setup(target: Any = (), pool: Any = (), *, preset: str = "paper", re
 
     A pool that is the targets themselves, or ``whole_dataset=True``, measures every target against the rest."""
     import dataclasses
-
-    from ..measurer import preset as make_preset
-    from ..measurer.run import resume_config
 
     if config is not None:
         given = {"target": target, "pool": pool} if target or pool else {}
@@ -343,8 +337,6 @@ def fit_predictor(scores: str | os.PathLike | None = None, *, resume: str | os.P
 
 # -- validate ---------------------------------------------------------------------------------------------------------
 def _scorer_parameters() -> list[inspect.Parameter]:
-    from ..validation.scoring import make_scorer
-
     skip = {"progress"}
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(make_scorer).parameters.values()
               if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name not in skip]
@@ -401,8 +393,6 @@ def validate(study: str, *inputs: Any, out: str | os.PathLike = "outputs/reports
     >>> r.study, r.html.is_file()
     ('shapes', True)
     """
-    from ..validation.scoring import make_scorer
-
     names, configs, extra = _study(study)
     scorer_names = [p.name for p in _scorer_parameters()]
     allowed = scorer_names + list(study_options(study))
@@ -472,8 +462,6 @@ def _run_study(study: str, scorer, inputs: Sequence[Any], options: dict[str, Any
 
 def load_run(path: str | os.PathLike):
     """A result object for a run folder on disk (kind read from its files), e.g. to call `.to_pandas()`."""
-    from ..reports.kinds import run_kind
-
     p = Path(path)
     kind = run_kind(p)
     if kind == "train":

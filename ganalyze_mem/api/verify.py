@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..visualise.verify import VerifyConfig
+from ..visualise.verify import verify as run_verify
 from .options import check_names, config_from, option_parameters, signature_from
 from .results import RunResult, TrainRun, pandas
 
@@ -49,8 +50,6 @@ def verify(run: Any = None, *, resume: str | os.PathLike | None = None, progress
     >>> # v = gm.verify(t, seeds="1000-1007", preset="cpu", workers=2); v.verdict     (about a minute)
     """
     import sys
-
-    from ..visualise.verify import verify as run_verify
 
     check_names("verify", options, inspect.signature(verify).parameters)
     if isinstance(run, TrainRun):

@@ -14,6 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import GanalyzeError, WeightsError
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 CARD_FILE = "card.json"
 MODEL_FILE = "model.safetensors"
 BACKBONES = ("alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "wide_resnet50_2", "densenet121", "maxvit_t",
@@ -101,7 +106,6 @@ def check_card(card: Any, path: Path) -> dict[str, Any]:
                         f"required so that changed weights are noticed; re-run promote-predictor or "
                         f"import-predictor, or write the output of `sha256sum {MODEL_FILE}` into the card)")
     out["sha256"] = sha.lower()
-    from ..errors import GanalyzeError
     from ..images import Preprocess
 
     try:  # how the model prepares an image; cards written before it was recorded get the toolkit's recipe
@@ -139,8 +143,6 @@ def peek_card(folder: Path) -> dict[str, Any] | None:
 
 def unavailable(name: str, reason: str) -> None:
     """Factory of an assessor whose card is bad: using it is a clear error naming the card and the field."""
-    from ..errors import WeightsError
-
     raise WeightsError(f"Assessor '{name}' is unavailable: {reason}. Fix or remove the card, or re-create the folder "
                        "with promote-predictor / import-predictor.")
 

@@ -31,6 +31,8 @@ from ..weight_options import weights_option
 from ..weights import load_into, load_state_dict
 from .base import Assessor
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torchvision`.
+
 RESIZE = 256  # the package resizes to 256 x 256 (aspect ratio not kept) ...
 CROP = 227  # ... then centre-crops 227 x 227
 FLOOR = 0.411  # scores clip near this value for the least memorable images

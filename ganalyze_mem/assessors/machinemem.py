@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..backbones import HEADS, build_backbone, normalizer
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError, WeightsError
 from ..images import Preprocess
 from ..weight_options import weights_option
@@ -127,8 +128,6 @@ def save_predictor(folder: str | os.PathLike, state: Mapping[str, torch.Tensor],
                    training_data_sha256: str | None = None, metrics: Mapping[str, Any] | None = None,
                    source: str = "", preprocess: Any = None) -> Path:
     """Write a predictor folder (model.safetensors + card.json, both atomically) after checking the state dict loads."""
-    from ..rundir import atomic_write_text
-
     folder = Path(folder)
     if normalization not in NORMALIZATIONS:
         raise GanalyzeError(f"normalization must be one of {NORMALIZATIONS}, got '{normalization}'.")

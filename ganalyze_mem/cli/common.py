@@ -1,5 +1,6 @@
-"""Helpers shared by CLI commands: the one device resolution, option types that refuse bad values with the allowed
-range (before any run directory is made), and warnings printed as one line each.
+"""Helpers shared by CLI commands: the ``--device`` option (the check and the resolution of a device are
+`core.devices`), option types that refuse bad values with the allowed range (before any run directory is made), and
+warnings printed as one line each.
 
 Bounds that the Python API needs as well live in the config dataclasses' validation; the types here repeat them so
 that ``--help`` shows the range and a bad value is a usage error naming the option.
@@ -9,44 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 
 import click
 
+from ..core.devices import DEVICE_HELP, check_device
 from ..errors import GanalyzeError
-
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-DEVICE_HELP = "'auto' (CUDA when available, else the CPU), 'cpu', 'cuda' or 'cuda:N', or 'mps'."
-
-
-def check_device(device: str) -> str:
-    """`device` when it is a device name this project can use; `GanalyzeError` saying which names are allowed."""
-    text = str(device).strip().lower()
-    if not DEVICE_PATTERN.match(text):
-        raise GanalyzeError(f"--device {device!r} is not a device this project can use; choose {DEVICE_HELP}")
-    return text
-
-
-def pick_device(device: str = "auto") -> str:
-    """The one device resolution: 'auto' -> 'cuda' when available, else 'cpu'; an absent device is a clear error."""
-    import torch
-
-    device = check_device(device)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise GanalyzeError(f"--device {device} was asked for but no CUDA GPU is visible; use --device cpu.")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise GanalyzeError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible "
-                                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}).")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise GanalyzeError("--device mps was asked for but Apple's MPS backend is not available; use --device cpu.")
-    return device
-
-
-resolve_device = pick_device  # the name issue 11 uses
 
 
 class DeviceType(click.ParamType):

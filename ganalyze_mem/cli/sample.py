@@ -53,8 +53,8 @@ def sample_images(generator, classes: list[int], seeds: list[int], out: str | Pa
     import torch
     from tqdm import tqdm
 
+    from ..core.files import atomic_write_text
     from ..images import save_image
-    from ..rundir import atomic_write_text
 
     if batch_size < 1:
         raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
@@ -135,9 +135,9 @@ def sample_cmd(generator: str, classes: str | None, seeds: str, truncation: floa
       ganalyze-mem sample --generator photoedit --generator-weights ~/my_photos --out edits/   # edits of yours
     """
 
+    from ..core.devices import pick_device
     from ..generators import GENERATORS
     from ..seeding import parse_seeds
-    from .common import pick_device
 
     if old_weights is not None:
         click.echo("warning: --weights is deprecated for `sample`; use --generator-weights (as `train` and "

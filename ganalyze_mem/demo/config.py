@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import atomic_write_text
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "demo"
 STATE = "demo_state.json"

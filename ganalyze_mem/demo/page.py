@@ -18,6 +18,8 @@ from ..reports.page import inline_md
 from .config import GOAL_SLOPE, PREDICTOR_NAME, Demo
 from .stages import STAGES, strips_slope_cis
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `scipy`.
+
 TITLE = "ganalyze-mem demo"
 QUESTION = "Does the learned direction agree with the paper?"
 

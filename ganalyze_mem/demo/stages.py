@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_write_text, json_safe
 from ..errors import GanalyzeError
-from ..rundir import atomic_write_text
 from .config import (
     ALSO_SCORE,
     CLAIMS_BY_GENERATOR,
@@ -25,6 +25,9 @@ from .config import (
     Stage,
     generator_family,
 )
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch` and modules of ours
+# that load them.
 
 EDIT_FAILURES = ("template collapse", "image destroyed")  # held-out verdicts of a direction that is no real edit
 
@@ -538,8 +541,6 @@ def write_answer_json(d: Demo, reps: list[dict[str, Any]], claims: list[dict[str
         "summary": {"agrees": verdicts.count("agrees"), "opposes": verdicts.count("opposes"),
                     "inconclusive": verdicts.count("inconclusive"), "claims": len(claims)},
     }
-    from ..visualise.heldout import json_safe
-
     return atomic_write_text(d.root / "answer.json", json.dumps(json_safe(answer), indent=2, allow_nan=False) + "\n")
 
 

@@ -27,12 +27,16 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_path, atomic_write_text
 from ..errors import GanalyzeError, ImageError
-from ..rundir import atomic_path, atomic_write_text, environment_info
+from ..rundir import environment_info
 from .config import StudyConfig
 from .design import GameConfig, design_sequence, latin_square_variant, plan_counts, target_items, validate_sequence
 from .pagetext import strings, text_file
 from .store import EXPERIMENT
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `PIL`, `tqdm` and modules
+# of ours that load them.
 
 WEB_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")  # shown by browsers as they are
 STRIP_IMAGE = re.compile(r"(?:^|/)(\d+)-[^/]*/seed(\d+)_alpha([+-]?\d+(?:\.\d+)?)\.png$")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GanalyzeError
+from .pagetext import LANGUAGES
 
 HUMAN_SCORES = ("hit_rate", "corrected", "dprime")
 
@@ -58,8 +59,6 @@ class StudyConfig:
     timing_tolerance_ms: float = 50.0  # recorded for analysis: a trial whose measured duration is off by more is late
 
     def validate(self, participants: int | None = None) -> StudyConfig:
-        from .pagetext import LANGUAGES
-
         problems = []
         if self.language not in LANGUAGES:
             problems.append(f"--language must be one of {', '.join(LANGUAGES)}, got {self.language!r}")

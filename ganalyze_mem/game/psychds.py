@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import atomic_write_text
 from .store import DATABASE, EXPERIMENT, EXPORT_COLUMNS, PARTICIPANT_COLUMNS, Store, _csv
 
 ESCAPE_NOTE = (" Text that starts with = + - @ or a tab/CR is written with a leading ' so spreadsheets do not run it "

@@ -13,13 +13,19 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import atomic_write_text, environment_info
+from ..reports.page import fmt
+from ..rundir import environment_info
+from ..tables import csv_safe
 from .analyze import analyze_trials
 from .build import strip_info
 from .config import AnalyzeConfig
 from .store import DATABASE, EXPERIMENT, export
 from .trials import read_trials
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib` and modules of
+# ours that load them.
 
 
 def resolve_trials(source: str | Path) -> tuple[Path, dict[str, dict[str, Any]]]:
@@ -70,9 +76,6 @@ def table_csv(rows: list[dict[str, Any]]) -> str:
     """Rows as CSV text, text cells escaped against spreadsheet formulas."""
     import csv
     import io
-
-    from ..reports.page import fmt
-    from ..tables import csv_safe
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")

@@ -32,6 +32,8 @@ from ..errors import GanalyzeError
 from .design import GameConfig, validate_sequence
 from .store import DATABASE, EXPERIMENT, Store, StoreError
 
+# Imported inside functions, optional dependencies, needed only there: `flask`, `waitress`, `werkzeug`.
+
 # Matched whole (re.fullmatch): a trailing newline is not part of an ID, and an ID starts with a letter or digit, so
 # neither "." nor ".." (which break URLs) nor a leading "=", "+", "-" or "@" (spreadsheet formulas) can be one.
 PARTICIPANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..rundir import atomic_write_text
+from ..core.files import atomic_write_text
 from .store import TRIAL_COLUMNS
 
 

@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..rundir import atomic_write_text
+from ..core.files import atomic_write_text
+from ..errors import GanalyzeError
 from ..tables import csv_safe
 
 DATABASE = "game.sqlite"
@@ -116,8 +117,6 @@ class Store:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             old = db.execute("SELECT name FROM sqlite_master WHERE name = 'participants'").fetchone()
             if old and version < SCHEMA_VERSION:
-                from ..errors import GanalyzeError
-
                 raise GanalyzeError(f"{self.path} was written by an older version of the game (no session tokens); "
                                     "export it with that version, or build a new experiment folder.")
             db.execute("PRAGMA journal_mode=WAL")
@@ -333,8 +332,6 @@ def export(folder: str | Path, out: str | Path | None = None) -> tuple[Path, Pat
     """Write trials.csv (one row per presentation, with its list and measured timing), participants.csv (list,
     status, completion codes, platform IDs), lists.csv (balance over lists) and declines.csv. Text cells that a
     spreadsheet would run as formulas are escaped (`csv_safe`)."""
-    from ..errors import GanalyzeError
-
     folder = Path(folder)
     if not (folder / DATABASE).is_file():
         raise GanalyzeError(f"{folder} has no {DATABASE}: no responses yet (run `ganalyze-mem game serve "

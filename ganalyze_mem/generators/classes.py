@@ -40,6 +40,10 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 
 from ..errors import GanalyzeError
+from .wordnet import neighbour_classes
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torchvision` and modules
+# of ours that load them.
 
 SYNONYMS_FILE = "imagenet_synonyms.json"
 
@@ -178,7 +182,6 @@ def _neighbour(text: str, use_nltk: bool) -> int | None:
     wn = nltk_wordnet() if use_nltk else None
     if wn is None:
         return None
-    from .wordnet import neighbour_classes
 
     found, how = neighbour_classes(wn, " ".join(text.split()), _offsets())
     if len(found) > 1:

@@ -33,6 +33,9 @@ import torch.nn.functional as F
 from ..errors import GanalyzeError
 from .base import Generator
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "demo" / "images"
 EPS = 1e-4
 GAMMA = 2.2  # display <-> linear light (exposure and white balance act on light, not on encoded values)

@@ -19,6 +19,9 @@ import re
 import shutil
 from pathlib import Path
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries; optional dependencies, needed only there: `nltk`.
+
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 LEXNAMES_MAN = Path("/usr/share/man/man5/lexnames.5WN.gz")
 POS_NUMBER = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}

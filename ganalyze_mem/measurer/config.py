@@ -14,6 +14,9 @@ from typing import Any
 
 from ..errors import GanalyzeError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024  # per-machine minimums: machines.machine_image_size_check
 
 

@@ -20,6 +20,9 @@ from .config import MeasureConfig
 from .sampling import episode_seed, sample_sets
 from .stages import predict_seen, prepare, pretext_stage, seen_stage
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
+# that load them.
+
 
 @dataclass(frozen=True)
 class EpisodeData:

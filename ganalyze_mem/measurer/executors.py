@@ -31,6 +31,9 @@ from tqdm.auto import tqdm
 from ..errors import GanalyzeError
 from .episode import EpisodeData, Unit, run_episode, unit_of
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch` and modules of ours
+# that load them; optional dependencies, needed only there: `ray`.
+
 OnResult = Callable[[dict[str, Any]], None]
 
 _WORKER_DATA: EpisodeData | None = None

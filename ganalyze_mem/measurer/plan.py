@@ -10,6 +10,9 @@ from pathlib import Path
 from .config import MeasureConfig
 from .episode import EpisodeData, run_episode
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 
 def dry_run(targets: list[str | Path], pool: list[str | Path], config: MeasureConfig,
             resume: str | Path | None = None, progress: bool = False) -> str:

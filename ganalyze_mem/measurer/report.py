@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..paths import path_to_text
-from ..rundir import atomic_path, atomic_write_text
+from ..core.files import atomic_path, atomic_write_text
+from ..core.paths import path_to_text
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib`.
 
 PAPER_RESNET50_LAMEM = {"mean": 0.680, "sd": 0.070, "min": 0.39, "max": 0.91}
 

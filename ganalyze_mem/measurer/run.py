@@ -35,6 +35,9 @@ from .sampling import check_pool
 from .store import load_episodes, save_episode
 from .summary import finish
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 
 @dataclass
 class Measurement:

@@ -21,12 +21,12 @@ and optimiser state stay float32): about twice the speed on CPUs with AVX512-BF1
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
+from ..core.devices import autocast
 from ..errors import GanalyzeError
 
 EVAL_BATCH = 256
@@ -50,13 +50,6 @@ def rotate(x: torch.Tensor, classes: int = 4) -> tuple[torch.Tensor, torch.Tenso
 def as_float(images_u8: torch.Tensor, device: str | torch.device, precision: str = "fp32") -> torch.Tensor:
     x = images_u8.to(device, non_blocking=True).float().div_(255.0)
     return x.contiguous(memory_format=torch.channels_last) if precision == "bf16" and x.ndim == 4 else x
-
-
-def autocast(device: str | torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager:
-    """bfloat16 autocast for ``precision="bf16"``, else nothing."""
-    if precision != "bf16":
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def prepare(machine: nn.Module, precision: str = "fp32") -> nn.Module:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import atomic_write_text
 
 EPISODE_DIR = "episodes"
 

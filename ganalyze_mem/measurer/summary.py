@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import RunDir, atomic_write_text
+from ..rundir import RunDir
 from .config import MeasureConfig
 from .inputs import MeasureInputs
 from .parts import Plan, chosen_records
@@ -126,8 +128,6 @@ def _stats(x: list[float]) -> dict[str, float]:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    from scipy.stats import spearmanr
-
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
     return float(spearmanr(a, b).statistic)

@@ -28,12 +28,16 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
+from ..core.devices import autocast
 from ..errors import GanalyzeError
 from .calibration import seen_calibration_error
 from .config import MeasureConfig
 from .episode import EpisodeData, heldout_size, reproducible
 from .sampling import episode_seed, sample_sets
-from .stages import EVAL_BATCH, EXTEND_LR, as_float, autocast, rotate
+from .stages import EVAL_BATCH, EXTEND_LR, as_float, rotate
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 STOCHASTIC = ("Dropout", "StochasticDepth", "DropPath")
 

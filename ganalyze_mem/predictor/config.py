@@ -15,6 +15,9 @@ from typing import Any
 
 from ..errors import GanalyzeError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 INIT_CHOICES = ("none", "imagenet-resmem")  # or a path to a local checkpoint
 HEADS = ("ridge", "linear")  # heads on frozen features (--freeze)
 NORMALIZATIONS = ("auto", "imagenet", "inception", "none")

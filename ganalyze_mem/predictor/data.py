@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
+from ..core.paths import text_to_path
 from ..errors import GanalyzeError, ImageError
 from ..images import load_resized
-from ..paths import text_to_path
 from ..seeding import generator
 from ..tables import check_score, decode_text, problem_error, read_csv
 from ..weights import sha256_file

@@ -28,15 +28,19 @@ import torch
 from tqdm.auto import tqdm
 
 from ..backbones import HEADS
+from ..core.devices import autocast, pick_device
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import RunDir, atomic_write_text
+from ..rundir import RunDir
 from ..seeding import generator
 from . import plots
 from .augment import TrainAugment, plain_resize
 from .config import FitConfig
 from .data import ImageScores, ScoreTable, loader, raise_image_errors, read_scores, split
 from .evaluate import Regressor, bootstrap_intervals, metrics, predict, recalibrate_batchnorm
+from .frozen import fit_frozen
 from .init import build_predictor, seeded
+from .schedule import cosine_lr
 
 KIND = "predictor"
 PREDICTIONS = "val_predictions.csv"
@@ -52,17 +56,6 @@ class FitResult:
     best: dict[str, Any]
     history: list[dict[str, Any]]
     test: dict[str, Any] | None = None
-
-
-def _device(name: str) -> str:
-    from ..cli.common import pick_device
-
-    return pick_device(name)
-
-
-def cosine_lr(base: float, step: int, total: int) -> float:
-    """Cosine decay from `base` at step 0 to 0 at step `total`."""
-    return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
 
 
 def _batches(n: int, batch_size: int) -> int:
@@ -124,7 +117,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     if run is not None and run.config.get("data", {}).get("scores_sha256") != table.sha256:
         raise GanalyzeError(f"{cfg.scores} changed since {run.path} started (its sha256 differs); resuming would mix "
                             "two data sets. Restore the original CSV or start a new run.")
-    device = _device(cfg.device)
+    device = pick_device(cfg.device)
     with seeded(cfg.seed):  # before the run directory exists, so that a bad --init leaves nothing behind
         backbone, init_info = build_predictor(cfg.backbone, cfg.image_size, cfg.init, data_info["train_mean"])
     if run is None:
@@ -180,7 +173,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
             lr = cosine_lr(cfg.lr, epoch * steps_per_epoch + i, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["scale"]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            with autocast(device, torch.bfloat16 if use_amp else None):
                 pred = model(x)
             loss = torch.nn.functional.mse_loss(pred.float(), scores)
             optimizer.zero_grad(set_to_none=True)
@@ -230,8 +223,6 @@ def _fit_frozen(run: RunDir, cfg: FitConfig, model: Regressor, train: ScoreTable
                 device: str, init_info: dict[str, Any], on_epoch_end) -> FitResult:
     """``--freeze``: features extracted once, a ridge or linear head chosen on the validation split and folded into
     the network (`frozen`); saved as epoch 1 of the run, so promotion and reports work as for a fine-tuned fit."""
-    from .frozen import fit_frozen
-
     run.write_config({**run.config, "init": init_info})
     run.truncate_metrics(lambda r: False)  # a frozen fit is recomputed whole; its record starts afresh
     chosen, predicted = fit_frozen(cfg, model, train, val, device, lambda r: run.log(**r))

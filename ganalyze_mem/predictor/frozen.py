@@ -26,8 +26,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..backbones import get_head
+from ..errors import GanalyzeError
+from ..seeding import generator
 from .data import ImageScores, ScoreTable, loader, raise_image_errors
 from .evaluate import Regressor, metrics
+from .schedule import cosine_lr
 
 PENALTIES = tuple(float(v) for v in np.logspace(-2, 6, 33))  # ridge penalties on standardised features
 
@@ -101,9 +104,6 @@ def fit_ridge(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, log
 def fit_linear(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg, log
                ) -> tuple[np.ndarray, float, dict]:
     """A linear layer trained by SGD on the standardised features; the validation split chooses the epoch."""
-    from ..seeding import generator
-    from .fit import cosine_lr
-
     xt = torch.from_numpy(xs).float()
     yt = torch.from_numpy(y).float()
     layer = torch.nn.Linear(xs.shape[1], 1)
@@ -127,8 +127,6 @@ def fit_linear(xs: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cf
             opt.step()
             loss_sum += float(loss) * len(idx)
         if not math.isfinite(loss_sum):
-            from ..errors import GanalyzeError
-
             raise GanalyzeError(f"The linear head diverged at epoch {epoch + 1}; lower --lr (now {cfg.lr}).")
         w = layer.weight.detach().double().numpy()[0]
         b = float(layer.bias.detach())

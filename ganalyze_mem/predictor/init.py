@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..backbones import HEADS, PRETRAINED, build_backbone, get_head, pretrained_backbone
+from ..checkpoints import load_backbone
 from ..errors import GanalyzeError, WeightsError
 from ..weights import load_state_dict, sha256_file
 
@@ -46,8 +47,6 @@ def backbone_keys(model: nn.Module, backbone: str) -> list[str]:
 def load_backbone_weights(model: nn.Module, backbone: str, state: dict, source: str) -> int:
     """Load every non-head key of `state` into `model`, strictly; the head keeps its own initialisation. The one
     checkpoint reader of the project (`ganalyze_mem.checkpoints`: MoCo v2/v3, torchvision, timm, Lightning)."""
-    from ..checkpoints import load_backbone
-
     head = HEADS[backbone]
     head_keys = [k for k in model.state_dict() if k.startswith(head + ".")]
     report = load_backbone(model, head_keys, source, state=state,

@@ -9,9 +9,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import gaussian_kde
 
-from ..rundir import atomic_path
+from ..core.files import atomic_path
 from .evaluate import metrics
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib`.
 
 
 def _pyplot():
@@ -55,8 +58,6 @@ def scatter(measured, predicted, path: str | os.PathLike, title: str = "",
 
 
 def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
-    from scipy.stats import gaussian_kde
-
     if len(values) < 2 or np.ptp(values) == 0:
         return None
     return gaussian_kde(values)(grid)

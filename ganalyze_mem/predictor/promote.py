@@ -17,6 +17,9 @@ from ..rundir import RunDir
 from ..weights import sha256_file, user_dir
 from .config import FitConfig
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import GanalyzeError
 from .kinds import run_kind
+from .page import write_index as write
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries; modules that import this one (an import circle otherwise): `..demo.page`.
 
 
 def render_report(folder: str | Path) -> Path:
@@ -24,8 +29,6 @@ def render_report(folder: str | Path) -> Path:
     if kind == "demo":
         return _demo_index(folder)
     if kind == "game":
-        from ..errors import GanalyzeError
-
         raise GanalyzeError(f"{folder} is a memory-game experiment folder: its report comes from the analysis of "
                             f"the trials, `ganalyze-mem game analyze {folder} --out ANALYSIS_FOLDER`; `report "
                             "ANALYSIS_FOLDER` re-renders that page later.")
@@ -50,8 +53,6 @@ def _demo_index(folder: Path) -> Path:
 
 def write_index(*args, **kwargs) -> Path:
     """See `page.write_index`."""
-    from .page import write_index as write
-
     return write(*args, **kwargs)
 
 

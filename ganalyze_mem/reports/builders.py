@@ -35,6 +35,9 @@ from .sections import (
 )
 from .verify import verify_page  # noqa: F401 - the verify page (closed loop), found by run kind
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 
 def _head(folder: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     env = cfg.get("environment", {}) or {}

@@ -8,6 +8,9 @@ from typing import Any
 
 from ..errors import GanalyzeError
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `yaml` and modules of ours
+# that load them.
+
 KINDS = ("measure", "predictor", "train", "strips", "study", "demo", "verify", "game-analysis", "game")
 
 

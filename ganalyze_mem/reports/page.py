@@ -19,6 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_write_bytes, atomic_write_text
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `jinja2`, `markupsafe` and
+# modules of ours that load them.
+
 EMBED_LIMIT = 4 * 1024 * 1024  # bytes; larger PNGs are linked, not embedded
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -116,8 +121,6 @@ class Page:
 
         data = to_png(fig, dpi)
         if save_to is not None:
-            from ..rundir import atomic_write_bytes
-
             atomic_write_bytes(Path(save_to) / f"{name}.png", data)
         self.png(name, data, caption)
 
@@ -164,8 +167,6 @@ class Page:
         return render("page.html.j2", title=self.title, meta=self.meta, blocks=blocks)
 
     def save(self, path: str | Path) -> Path:
-        from ..rundir import atomic_write_text
-
         return atomic_write_text(path, self.html())
 
 
@@ -182,8 +183,6 @@ def write_index(path: str | Path, title: str, sections: Sequence[dict[str, Any]]
     """An index page (the demo's): `sections` are dicts with id, title, and optional status ('done', 'failed',
     'skipped'), text (prose), html (trusted markup made by the caller), links [(label, href)] and figures
     [{href, alt, caption, width}] (linked files, relative to the index)."""
-    from ..rundir import atomic_write_text
-
     norm = []
     for i, s in enumerate(sections):
         norm.append({"id": s.get("id") or f"s{i}", "title": s["title"], "status": s.get("status", ""),

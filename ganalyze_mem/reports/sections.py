@@ -14,6 +14,9 @@ from ..stats import fisher_ci
 from . import figures as F
 from .page import Page, fmt
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 FIG_DIR = "figures"
 
 

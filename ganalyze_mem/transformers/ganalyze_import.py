@@ -24,6 +24,9 @@ from ..errors import GanalyzeError
 from ..weights import artifact_dir, load_state_dict, sha256_file
 from .store import CARD, NAME_RE, save_trained
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 # GANalyze's assessor names -> ours
 ASSESSORS = {"emonet": "valence", "valence": "valence", "memnet": None}
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import torch
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError, WeightsError
-from ..rundir import RunDir, atomic_write_text
+from ..rundir import RunDir
+from ..visualise import checkpoints
 from ..weights import artifact_dir, load_into, load_state_dict, save_safetensors, sha256_file, user_dir
 from . import TRANSFORMERS
 from .base import Transformer, warn_unbounded
@@ -80,7 +82,6 @@ def load_trained(source: str | Path, device: str | torch.device = "cpu") -> tupl
         transformer = build(card, str(folder))
         load_into(transformer, load_state_dict(path), path)
         return transformer.to(device).eval(), card
-    from ..visualise import checkpoints
 
     run = RunDir.open(folder)  # an unfinished run: take its latest readable checkpoint
     state, path = checkpoints.load(run)

@@ -24,6 +24,9 @@ from .common import new_report, open_report_dir, score_kept, score_label
 from .config import AttributesConfig
 from .scoring import AssessorScorer, Scorer, write_scores
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 # name -> (category, the paper's Spearman rho with MachineMem on LaMem, section 5.1)
 ATTRIBUTES: dict[str, tuple[str, float]] = {
     "hue": ("pixel statistics", -0.15), "saturation": ("pixel statistics", 0.16),

@@ -11,12 +11,16 @@ from typing import Any
 
 import matplotlib
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..errors import GanalyzeError
 from ..images import annotate, load_image, make_grid, to_pil  # noqa: E402
 from ..rundir import RunDir  # noqa: E402
 from .report import Report  # noqa: E402
@@ -129,8 +133,6 @@ def score_kept(scorer: Scorer, files: Sequence[Path], report: Report | None = No
 def disjoint_sets(sets: dict[str, list[Path]]) -> dict[str, list[Path]]:
     """Refuse image sets that share files (the same file, by resolved path, in two sets would be counted twice and
     give a wrong n); the error says how many and which sets."""
-    from ..errors import GanalyzeError
-
     owner: dict[str, str] = {}
     shared: dict[tuple[str, str], list[str]] = {}
     for name, files in sets.items():

@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, special
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `scipy`.
+
 PATCH = 96
 PARAMS_RELPATH = Path("measure") / "data" / "niqe_image_params.mat"
 _ALPHAS = np.arange(0.2, 10.0, 0.001)

@@ -20,6 +20,8 @@ from PIL import Image
 from skimage.color import rgb2gray, rgb2hsv
 from skimage.measure import shannon_entropy
 
+# Imported inside functions, optional dependencies, needed only there: `cv2`.
+
 BRISQUE_DIRS = (os.environ.get("GANALYZE_MEM_BRISQUE_DIR", ""), "/usr/share/opencv4/quality",
                 "/usr/share/opencv/quality", "/usr/local/share/opencv4/quality")
 BRISQUE_FILES = ("brisque_model_live.yml", "brisque_range_live.yml")

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
-from ..rundir import atomic_write_text
 from .config import RenderConfig
+
+# Imported inside functions, optional dependencies, needed only there: `pybullet`, `pybullet_data`.
 
 # preset -> (URDF inside pybullet_data, base orientation as roll/pitch/yaw)
 OBJECTS = {

@@ -18,9 +18,12 @@ from typing import Any
 
 from PIL import Image
 
+from ..core.files import atomic_path, atomic_write_text
 from ..reports.page import Page, fmt, inline_md
-from ..rundir import atomic_path, atomic_write_text
 from ..tables import csv_safe
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 _fmt = fmt  # the names this module exported before the shared writer existed
 _inline_md = inline_md

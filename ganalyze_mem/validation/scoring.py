@@ -16,10 +16,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..core.files import atomic_path
+from ..core.paths import is_escaped, path_to_text, text_to_path, warn_escaped
 from ..errors import GanalyzeError, ImageError
 from ..images import assessor_recipe, assessor_side, load_resized
-from ..paths import text_to_path
+from ..scoring import build_assessor  # the one way `score` builds it: predictor folders registered first
 from ..tables import check_score, parse_float, problem_error, read_csv
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")
 SCORE_COLUMNS = ("score", "machinemem", "memorability", "mean_score")
@@ -47,8 +52,6 @@ class AssessorScorer(Scorer):
 
     def __init__(self, assessor: str, device: str = "cpu", batch_size: int = 16, image_size: int | None = None,
                  weights: str | os.PathLike | None = None, progress: bool = True):
-        from ..scoring import build_assessor  # the one way `score` builds it: predictor folders registered first
-
         self.progress = progress
         self.model = build_assessor(assessor, weights, device)
         image_size = assessor_side(self.model, image_size)  # the rule `score` uses
@@ -260,9 +263,6 @@ def make_scorer(assessor: str | None = None, scores: str | os.PathLike | None = 
 def write_scores(path: str | os.PathLike, files: Sequence[str | os.PathLike], scores: np.ndarray,
                  extra: dict[str, Sequence] | None = None) -> None:
     """Write path,score[,extra...] rows, the format `CsvScorer` reads back."""
-    from ..paths import is_escaped, path_to_text, warn_escaped
-    from ..rundir import atomic_path
-
     extra = extra or {}
     warn_escaped(sum(map(is_escaped, files)), str(path))
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:

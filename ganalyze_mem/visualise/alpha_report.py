@@ -23,8 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ..rundir import atomic_path, atomic_write_text
+from ..core.files import atomic_path, atomic_write_text
 from ..stats import mean_ci, spearman
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib` and modules of
+# ours that load them.
 
 
 def _line_fit(x: np.ndarray, y: np.ndarray) -> dict[str, float]:

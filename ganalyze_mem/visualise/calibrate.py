@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.devices import autocast
 from ..errors import GanalyzeError
 
 if TYPE_CHECKING:  # torch is imported where used: reports read `describe` without it
     import torch
     from torch import nn
+
+    from .config import TrainConfig
 
 SD_SAMPLES = 256  # generator samples whose scores give the SD: its relative standard error is about 1 / sqrt(2 * 256)
 SD_STREAM = 0x5D0A11A5  # added to the run's seed: the SD samples' own random stream
@@ -42,8 +45,6 @@ def measure_sd(generator: nn.Module, assessors: dict[str, nn.Module], classes: l
     """Each assessor's score SD (ddof 1) over the same `samples` generator images, drawn from their own stream."""
     import torch
 
-    from .train import autocast
-
     rng = torch.Generator().manual_seed(SD_STREAM + int(seed))
     scores: dict[str, list[torch.Tensor]] = {name: [] for name in assessors}
     with torch.no_grad():
@@ -65,7 +66,7 @@ def measure_sd(generator: nn.Module, assessors: dict[str, nn.Module], classes: l
     return out
 
 
-def record(cfg) -> dict[str, Any]:
+def record(cfg: TrainConfig) -> dict[str, Any]:
     """The alpha range of a resolved config, raw and in SDs of the assessor (for config.yaml and reports)."""
     sd = cfg.assessor_sd
     return {"range": cfg.alpha_range, "alpha_sd": cfg.alpha_sd if cfg.alpha_range == "auto" else None,

@@ -18,8 +18,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_path
 from ..errors import GanalyzeError
-from ..rundir import RunDir, atomic_path
+from ..rundir import RunDir
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch`.
 
 LATEST, PREVIOUS = "latest.pt", "previous.pt"
 LOCK = "train.lock"

@@ -28,6 +28,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import stats
+
+from ..core.devices import autocast
+from ..errors import GanalyzeError
+from .config import Components
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 from ..stats import basic_interval, resample_indices, t_half_width
 
@@ -70,8 +78,6 @@ def _pixels(images: torch.Tensor) -> torch.Tensor:
 def feature_space(device: str = "cpu") -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
     """The image embedding of the identity and diversity distances, and its name: ImageNet EfficientNet-Lite0
     features (`ganalyze_mem.features`), or 32 x 32 area-downsampled pixels where those are not installed."""
-    from ..errors import GanalyzeError
-
     try:
         from ..features import image_embedder
 
@@ -240,7 +246,7 @@ def _tangent_units(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def gradient_consistency(c, z: torch.Tensor, y: torch.Tensor, seed: int = 0, draws: int = 2000,
+def gradient_consistency(c: Components, z: torch.Tensor, y: torch.Tensor, seed: int = 0, draws: int = 2000,
                          batch: int = 8) -> dict[str, Any]:
     """How aligned the assessor's gradients with respect to z are across latents, against random directions.
 
@@ -249,8 +255,6 @@ def gradient_consistency(c, z: torch.Tensor, y: torch.Tensor, seed: int = 0, dra
     is a basic bootstrap over latents; chance is the same statistic for `draws` sets of random tangent
     directions, and p the fraction of them at least as aligned.
     """
-    from .train import autocast
-
     grads = []
     for i in range(0, len(z), batch):
         zb = z[i:i + batch].detach().clone().requires_grad_(True)

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch`, `scipy`,
+# `matplotlib`.
+
 
 def factor_trends(generator, transformer, z, y, alphas: list[float], scorers: dict[str, Any]) -> dict[str, Any]:
     """Generator factors and scores along GANalyze strips: T(z, y, alpha) for every alpha (bigger-step mode).

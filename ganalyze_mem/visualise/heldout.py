@@ -20,16 +20,23 @@ not say whether it does so on images it never saw, nor why it falls short. Here:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..core.devices import autocast
+from ..core.files import atomic_write_text, json_safe
 from ..seeding import parse_seeds
 from ..stats import row_slopes, t_half_width
+from ..transformers.base import keep_norm
 from . import edit_checks
+from .config import Components, TrainConfig
+from .heldout_plot import plot_summary
 
 MULTIPLES = (1, 2, 4, 8, 16, 64)  # alpha as multiples of the training range, for the reach along the direction
 
@@ -53,10 +60,8 @@ def alpha_grid(alpha_min: float, alpha_max: float, points: int = 5) -> list[floa
 
 
 @torch.no_grad()
-def _score(c, z: torch.Tensor, y: torch.Tensor, batch: int = 64, images: bool = False):
+def _score(c: Components, z: torch.Tensor, y: torch.Tensor, batch: int = 64, images: bool = False):
     """The assessor's scores of G(z, y) (and the images, on the CPU, with `images`)."""
-    from .train import autocast
-
     out, pics = [], []
     for i in range(0, len(z), batch):
         with autocast(c.device, c.autocast_dtype):
@@ -68,7 +73,7 @@ def _score(c, z: torch.Tensor, y: torch.Tensor, batch: int = 64, images: bool = 
     return (scores, torch.cat(pics)) if images else scores
 
 
-def make_heldout(c, seeds: str, alpha_min: float, alpha_max: float, truncation: float) -> HeldOut:
+def make_heldout(c: Components, seeds: str, alpha_min: float, alpha_max: float, truncation: float) -> HeldOut:
     """The fixed held-out set of a run: latents of `seeds`, classes cycling over the run's pool, base scores."""
     s = parse_seeds(seeds)
     z = c.generator.latents(s, truncation).to(c.device)
@@ -93,7 +98,7 @@ def slope_stats(alphas: np.ndarray, change: np.ndarray) -> dict[str, float]:
 
 
 @torch.no_grad()
-def evaluate(c, held: HeldOut, transformer=None) -> dict[str, Any]:
+def evaluate(c: Components, held: HeldOut, transformer=None) -> dict[str, Any]:
     """Achieved change on the held-out set at every alpha of its grid, the slope with its 95% interval, and the edit
     checks at both extremes of the grid (`edit_checks`: identity, diversity, image integrity, and the verdict)."""
     t = transformer if transformer is not None else c.transformer
@@ -152,8 +157,6 @@ LINEAR_STEP = ("one_direction", "class_dependent")  # T(z, y, m alpha) is the sa
 def bound_step(z0: torch.Tensor, z: torch.Tensor, max_step: float) -> torch.Tensor:
     """`z` at the norm of `z0`, rotated back toward `z0` where needed so that ||z - z0|| <= max_step * ||z0||
     (on the sphere, a bound on the angle: 2 asin(max_step / 2))."""
-    from ..transformers.base import keep_norm
-
     moved = keep_norm(z0, z)
     if max_step >= 2:
         return moved
@@ -168,11 +171,10 @@ def bound_step(z0: torch.Tensor, z: torch.Tensor, max_step: float) -> torch.Tens
     return torch.where(theta > limit, capped, moved)
 
 
-def _free_reach(c, held: HeldOut, sign: int, seeds: int, steps: int, lr: float, max_step: float) -> torch.Tensor:
+def _free_reach(c: Components, held: HeldOut, sign: int, seeds: int, steps: int, lr: float,
+                max_step: float) -> torch.Tensor:
     """Per-seed score change reached by gradient ascent (sign +1) or descent (-1) on z, keeping each z's norm and
     its step within `max_step` * |z|, for the first `seeds` held-out seeds."""
-    from .train import autocast
-
     z0, y, base = held.z[:seeds].detach(), held.y[:seeds], held.base[:seeds]
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -195,7 +197,7 @@ SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)  # step-length multiples for the 
 
 
 @torch.no_grad()
-def loss_by_scale(c, held: HeldOut, transformer=None, linear: bool = True) -> dict[str, Any]:
+def loss_by_scale(c: Components, held: HeldOut, transformer=None, linear: bool = True) -> dict[str, Any]:
     """The held-out GANalyze loss (mean of (change - alpha)^2) when every step is made `m` times longer.
 
     Only for transformers whose step is linear in alpha (`LINEAR_STEP`): there T(z, y, m alpha) is exactly the
@@ -227,8 +229,9 @@ def loss_by_scale(c, held: HeldOut, transformer=None, linear: bool = True) -> di
             "loss_drop_vs_1x": gain, "longer_step_helps": helps}
 
 
-def attainable_range(c, held: HeldOut, alpha_min: float, alpha_max: float, transformer=None, free_seeds: int = 8,
-                     free_steps: int = 30, free_lr: float = 0.2, max_step: float | None = None) -> dict[str, Any]:
+def attainable_range(c: Components, held: HeldOut, alpha_min: float, alpha_max: float, transformer=None,
+                     free_seeds: int = 8, free_steps: int = 30, free_lr: float = 0.2,
+                     max_step: float | None = None) -> dict[str, Any]:
     """The assessor's reachable score change on the held-out seeds within one step bound: along the direction
     (every seed; multiples whose mean step stays within the bound) and by free optimisation (Adam on z, `free_steps`
     steps, for the first `free_seeds` seeds: a lower bound of the true reach).
@@ -353,31 +356,12 @@ def diagnose(fraction: float, reach: dict[str, Any], scale: dict[str, Any], cv: 
             f"reachable within the step bound, but the seeds respond unequally; {advice}." + no_dir}
 
 
-def json_safe(obj: Any) -> Any:
-    """`obj` with NaN and infinities as None, so that the JSON it becomes is standard (readable by any parser)."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def write_summary(folder, c, held: HeldOut, history: list[dict[str, Any]], cfg, stopped: str,
-                  step: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_summary(folder: str | Path, c: Components, held: HeldOut, history: list[dict[str, Any]], cfg: TrainConfig,
+                  stopped: str, step: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """``heldout.json`` (final held-out slope, its history with per-seed slopes, the edit checks, the attainable
     range within the step bound, the direction-consistency diagnostic, the thresholds and the diagnosis; `extra`
     adds keys, e.g. the alpha range in SDs and the kept assessors' slopes) and ``heldout.png``
     (`heldout_plot.plot_summary`)."""
-    import json
-    from pathlib import Path
-
-    from ..rundir import atomic_write_text
-    from .heldout_plot import plot_summary
-
     folder = Path(folder)
     final = history[-1]
     if not final.get("heldout_edit") or "heldout_per_seed_slopes" not in final:  # a row logged by an older version

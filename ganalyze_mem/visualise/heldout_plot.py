@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.files import atomic_path
 from . import edit_checks as E
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `matplotlib`.
 
 GOOD, BAD, SHORT = "tab:green", "tab:red", "tab:orange"
 
@@ -29,8 +32,6 @@ def plot_summary(summary: dict[str, Any], path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..rundir import atomic_path
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
     h = summary["history"]

@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.devices import autocast
+from .config import Components
+from .heldout import HeldOut, slope_stats
+
 
 def penalty(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], sd: dict[str, float]) -> torch.Tensor:
     """Mean over side assessors of the mean squared change in that side's SDs."""
@@ -24,9 +28,7 @@ def penalty(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], sd:
 
 
 @torch.no_grad()
-def _side_scores(c, z: torch.Tensor, y: torch.Tensor, batch: int = 64) -> dict[str, torch.Tensor]:
-    from .train import autocast
-
+def _side_scores(c: Components, z: torch.Tensor, y: torch.Tensor, batch: int = 64) -> dict[str, torch.Tensor]:
     out: dict[str, list[torch.Tensor]] = {name: [] for name in c.sides}
     for i in range(0, len(z), batch):
         with autocast(c.device, c.autocast_dtype):
@@ -37,12 +39,10 @@ def _side_scores(c, z: torch.Tensor, y: torch.Tensor, batch: int = 64) -> dict[s
 
 
 @torch.no_grad()
-def kept_slopes(c, held, transformer=None) -> dict[str, dict[str, Any]]:
+def kept_slopes(c: Components, held: HeldOut, transformer=None) -> dict[str, dict[str, Any]]:
     """Each kept assessor's held-out change per unit alpha (of the main assessor's target): the mean per-seed slope
     with its Student-t 95% interval over seeds (`heldout.slope_stats`), on the held-out set's alpha grid; also in SDs
     (side SDs per SD of the main assessor) where the SDs are known."""
-    from .heldout import slope_stats
-
     t = transformer if transformer is not None else c.transformer
     was_training = t.training
     t.eval()

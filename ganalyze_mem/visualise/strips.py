@@ -19,11 +19,16 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from ..core.devices import pick_device
+from ..core.files import atomic_path, atomic_write_text
 from ..errors import GanalyzeError, UnknownNameError, WeightsError
 from ..images import font, save_image, to_pil
-from ..rundir import RunDir, atomic_path, atomic_write_text
+from ..rundir import RunDir
 from ..seeding import parse_seeds
 from .alpha_report import summarize, write_report
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
+# that load them.
 
 GRID_CLASSES = 32  # grid.png shows the first seed of at most this many classes
 COLOURS = [(200, 30, 30), (30, 70, 200), (20, 130, 40), (150, 60, 170), (200, 110, 0)]
@@ -226,10 +231,9 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
     from ..generators import GENERATORS
     from ..scoring import build_assessor
     from ..transformers.store import load_trained
-    from .train import resolve_device
 
     cfg = (cfg or StripsConfig()).validate()
-    device = resolve_device(cfg.device)
+    device = torch.device(pick_device(cfg.device))
     transformer, card = load_trained(source, device)
     cfg = cfg.resolved(card)
     sd = card.get("assessor_sd")

@@ -29,11 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from scipy import stats
 
+from ..core.devices import pick_device
+from ..core.files import atomic_path, atomic_write_text, json_safe
 from ..errors import GanalyzeError
-from ..rundir import RunDir, atomic_path, atomic_write_text
+from ..rundir import RunDir
 from ..seeding import parse_seeds
 from ..stats import percentile_interval, resample_indices, row_slopes, spearman, t_half_width
+
+# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
+# torch or the model registries.
 
 POOLS = ("matched", "alpha0")  # or a folder of images
 STRIP_ROWS = 8  # seeds shown on strips.png
@@ -128,7 +135,6 @@ def resolve_alphas(cfg: VerifyConfig, card: dict[str, Any]) -> list[float]:
 
 
 def measure_config(cfg: VerifyConfig, n_targets: int):
-    from ..api.models import pick_device
     from ..measurer import preset
 
     base = preset(cfg.preset)
@@ -171,8 +177,6 @@ def write_images(folder: Path, items: list[tuple[int, float]], generator, transf
     """Images G(T(z_seed, y, alpha)) for every (seed, alpha) of `items` into `folder`, the class of seed s being
     ``classes[s % len(classes)]`` (the run's class pool); files already there are kept (they are deterministic, so a
     resumed run writes the same ones)."""
-    import torch
-
     from ..images import save_image
 
     paths = [folder / image_name(s, a) for s, a in items]
@@ -194,8 +198,6 @@ def write_images(folder: Path, items: list[tuple[int, float]], generator, transf
 
 def assessor_scores(assessor, files: list[Path], batch: int, device) -> np.ndarray:
     """The assessor's score of each image file, loaded as written (the measurer reads the same files)."""
-    import torch
-
     from ..images import load_image
 
     out = []
@@ -268,7 +270,6 @@ def verify(source: str | Path | None, cfg: VerifyConfig | None = None, resume: s
     from ..generators import GENERATORS
     from ..scoring import build_assessor
     from ..transformers.store import load_trained
-    from .train import resolve_device
 
     if resume is not None:
         run = RunDir.open(resume)
@@ -284,7 +285,7 @@ def verify(source: str | Path | None, cfg: VerifyConfig | None = None, resume: s
         raise GanalyzeError("verify needs a training run folder (or resume= a verify folder).")
     cfg = (cfg or VerifyConfig()).validate()
     folder, train_options = training_run(source)
-    device = resolve_device(cfg.device)
+    device = torch.device(pick_device(cfg.device))
     transformer, card = load_trained(folder, device)
     seeds = parse_seeds(cfg.seeds)
     checked = train_options.get("eval_seeds")
@@ -410,7 +411,6 @@ def write_outputs(folder: Path, rows: list[dict[str, Any]], summary: dict[str, A
     from ..reports import render_report
     from ..reports.figures import to_png
     from ..reports.verify import verify_figure
-    from .heldout import json_safe
 
     atomic_write_text(folder / "scores.csv", rows_csv(rows))
     atomic_write_text(folder / "verify.json", json.dumps(json_safe(summary), indent=2) + "\n")
@@ -422,8 +422,6 @@ def write_outputs(folder: Path, rows: list[dict[str, Any]], summary: dict[str, A
 
 def write_strip_sheet(folder: Path, rows: list[dict[str, Any]], summary: dict[str, Any], assessor_name: str) -> None:
     """strips.png: the first seeds' strips, each image labelled with its measured score and the assessor's."""
-    import torch
-
     from ..images import load_image
     from .strips import compose_strips
 

@@ -1,4 +1,6 @@
-"""File names as CSV text: any path, including names that are not valid UTF-8, written reversibly.
+"""Paths: the source checkout this package runs from (`repo_root`), and file names as CSV text.
+
+File names as CSV text: any path, including names that are not valid UTF-8, written reversibly.
 
 On POSIX a file name is bytes; Python hands names that are not valid UTF-8 over as strings holding lone surrogates
 (PEP 383), which a UTF-8 CSV cannot hold. `path_to_text` writes every byte that is not part of valid UTF-8 as
@@ -12,8 +14,15 @@ from __future__ import annotations
 import os
 import re
 import sys
+from pathlib import Path
 
 _ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
+
+
+def repo_root() -> Path | None:
+    """The source checkout this package runs from, if any (editable installs)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
 
 
 def path_to_text(path: str | bytes | os.PathLike) -> str:
