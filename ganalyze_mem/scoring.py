@@ -205,7 +205,7 @@ def score_files(
     `model` may pass an already built assessor (then `assessor` is only its name in the result). For folders too
     large to hold in memory, or runs that must resume, write the CSV as you go with `score_run.score_to_csv`.
     """
-    from tqdm.auto import tqdm
+    from .progress import bar as progress_bar
 
     from .cli.common import pick_device
 
@@ -224,7 +224,7 @@ def score_files(
         return result
     net = model if model is not None else build_assessor(assessor, weights, dev)
     side = assessor_recipe(net, size, preprocess)
-    with tqdm(total=len(files), desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(files), desc=f"scoring ({assessor})", unit="img", show=progress) as bar:
         for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers):
             for i, score, err in rows:
                 if err:

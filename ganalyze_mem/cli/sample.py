@@ -51,7 +51,7 @@ def sample_images(generator, classes: list[int], seeds: list[int], out: str | Pa
     Returns the CSV rows (file, class_index, class_name, seed).
     """
     import torch
-    from tqdm import tqdm
+    from ..progress import bar as progress_bar
 
     from ..images import save_image
     from ..rundir import atomic_write_text
@@ -64,7 +64,7 @@ def sample_images(generator, classes: list[int], seeds: list[int], out: str | Pa
     pairs = [(c, s) for c in classes for s in seeds]
     rows: list[dict] = []
     generator = generator.to(device)
-    with tqdm(total=len(pairs), desc=f"sampling {generator.name}", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(pairs), desc=f"sampling {generator.name}", unit="img", show=progress) as bar:
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start:start + batch_size]
             z = generator.latents([s for _, s in chunk]).to(device)

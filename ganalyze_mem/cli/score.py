@@ -68,9 +68,9 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
     from ..score_run import ScoreStats, stats_line
 
     def report(problem) -> None:
-        from tqdm.auto import tqdm
+        from ..progress import write
 
-        tqdm.write(f"error: {problem}", file=sys.stderr)
+        write(f"error: {problem}", file=sys.stderr)
 
     with warnings_as_lines():
         result = score(list(paths), assessor, out=out, resume=resume, executor=executor, shard_size=shard_size,

@@ -180,12 +180,12 @@ def score_strips(generator, transformer, assessors: dict[str, Any], classes: lis
 
     Returns rows (class, seed, step, alpha, a score per assessor, and top-1 / class_kept with a classifier).
     """
-    from tqdm.auto import tqdm
+    from ..progress import bar
 
     alphas = cfg.alphas
     z_all = generator.latents(seeds, truncation).to(device)
     rows: list[dict[str, Any]] = []
-    for c in tqdm(classes, desc="strips", unit="class", disable=not progress):
+    for c in bar(classes, desc="strips", unit="class", show=progress):
         y = generator.one_hot([c] * len(seeds)).to(device)
         zs = strip_latents(transformer, z_all, y, cfg.alpha, cfg.steps, cfg.mode)  # S x K x dim_z
         flat_z = zs.reshape(-1, zs.shape[-1])

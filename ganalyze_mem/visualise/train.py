@@ -471,10 +471,10 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
         return row
 
     last = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
-    from tqdm.auto import tqdm
+    from ..progress import bar as progress_bar
 
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-               desc=f"train {cfg.assessor}")
+    bar = progress_bar(total=cfg.steps, initial=step, show=progress, unit="step", dynamic_ncols=True,
+                       desc=f"train {cfg.assessor}")
     t0, n0 = time.perf_counter(), 0
     c.transformer.train()
     with _StopFlag() as flag:
