@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 
 def can_draw(file: Any = None) -> bool:
@@ -62,7 +63,7 @@ class Lines:
     def __len__(self) -> int:
         return int(self.total or 0)
 
-    def __enter__(self) -> "Lines":
+    def __enter__(self) -> Lines:
         return self
 
     def __exit__(self, *exc) -> None:

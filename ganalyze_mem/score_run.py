@@ -114,10 +114,9 @@ def score_to_csv(
     """Score every image under `paths` and write ``path,score`` rows as they come: to `out` (via ``OUT.part``,
     resumable) or, when `out` is None, to `stream` (default stdout). See the module docstring. `model` is an
     already built assessor (an unregistered module from the Python API) used instead of building `assessor`."""
-    from .progress import bar as progress_bar
-
     from .cli.common import pick_device
     from .images import scan_images
+    from .progress import bar as progress_bar
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # every bound, before any write
     if executor not in EXECUTORS:

@@ -205,9 +205,8 @@ def score_files(
     `model` may pass an already built assessor (then `assessor` is only its name in the result). For folders too
     large to hold in memory, or runs that must resume, write the CSV as you go with `score_run.score_to_csv`.
     """
-    from .progress import bar as progress_bar
-
     from .cli.common import pick_device
+    from .progress import bar as progress_bar
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # checks every value
     paths = list(paths)

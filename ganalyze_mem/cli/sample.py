@@ -51,9 +51,9 @@ def sample_images(generator, classes: list[int], seeds: list[int], out: str | Pa
     Returns the CSV rows (file, class_index, class_name, seed).
     """
     import torch
-    from ..progress import bar as progress_bar
 
     from ..images import save_image
+    from ..progress import bar as progress_bar
     from ..rundir import atomic_write_text
 
     if batch_size < 1:

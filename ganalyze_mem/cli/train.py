@@ -64,11 +64,13 @@ D = TrainConfig()
 @click.option("--assessor-weights", default=None, help="Assessor weights file or folder, when not found by name.")
 @click.option("--checkpoint-every", default=D.checkpoint_every, show_default=True, type=click.IntRange(1),
               help="Steps between checkpoints.")
-@click.option("--log-every", default=D.log_every, show_default=True, type=click.IntRange(1),
-              help="Steps between metrics.jsonl lines.")
-@click.option("--eval-every", default=D.eval_every, show_default=True, type=click.IntRange(1),
+@click.option("--log-every", default=D.log_every, type=click.IntRange(1),
+              help="Steps between metrics.jsonl lines. Default: auto, about 20 lines per run and at most 50 steps "
+              "apart (40 steps: every 2); the value used is recorded in config.yaml.")
+@click.option("--eval-every", default=D.eval_every, type=click.IntRange(1),
               help="Steps between held-out evaluations (achieved change vs alpha on --eval-seeds, slope with its 95% "
-              "interval, logged to metrics.jsonl as kind=heldout); also at the last step.")
+              "interval, logged to metrics.jsonl as kind=heldout); also at the last step. Default: auto, about 5 "
+              "per run and at most 500 steps apart (40 steps: every 8); recorded in config.yaml.")
 @click.option("--eval-seeds", default=D.eval_seeds, show_default=True,
               help="Held-out seeds (per-seed latents that training never draws), e.g. 0-31.")
 @click.option("--stop-on-plateau/--no-stop-on-plateau", default=D.stop_on_plateau, show_default=True,

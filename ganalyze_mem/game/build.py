@@ -210,9 +210,8 @@ def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None
                      fillers: str | Path | None = None, progress: bool = True, echo=print,
                      study: StudyConfig | None = None) -> Path:
     """Write an experiment folder for `source` (an image folder or a strips run) into `out`; returns `out`."""
-    from ..progress import bar
-
     from ..images import find_images
+    from ..progress import bar
 
     cfg = (cfg or GameConfig()).validate()
     study = (study or StudyConfig()).validate(cfg.participants)

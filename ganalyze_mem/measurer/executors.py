@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from ..progress import bar as progress_bar
 
 from ..errors import GanalyzeError
+from ..progress import bar as progress_bar
 from .episode import EpisodeData, Unit, run_episode, unit_of
 
 OnResult = Callable[[dict[str, Any]], None]

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from ..progress import bar
 
 from ..errors import GanalyzeError, ImageError
 from ..images import find_images, load_image
+from ..progress import bar
 
 
 @dataclass

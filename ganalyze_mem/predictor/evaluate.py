@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from scipy import stats
 from torch import nn
-from ..progress import bar
 
 from ..backbones import normalizer
+from ..progress import bar
 from ..validation.stats import correlation_cis
 from .data import ImageScores, loader, raise_image_errors
 

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ..progress import bar as progress_bar
-from ..progress import write
 
 from ..backbones import HEADS
 from ..errors import GanalyzeError
+from ..progress import bar as progress_bar
+from ..progress import write
 from ..rundir import RunDir, atomic_write_text
 from ..seeding import generator
 from . import plots

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from ..progress import bar
 
 from ..backbones import get_head
+from ..progress import bar
 from .data import ImageScores, ScoreTable, loader, raise_image_errors
 from .evaluate import Regressor, metrics
 

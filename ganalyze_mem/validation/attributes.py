@@ -13,10 +13,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from ..progress import bar
 
 from ..errors import GanalyzeError
 from ..images import find_images, load_image
+from ..progress import bar
 from ..stats import holm, holm_note
 from . import niqe as niqe_mod
 from . import pixelstats as px

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ..progress import bar
 
 from ..errors import GanalyzeError, ImageError
 from ..images import assessor_recipe, assessor_side, load_resized
 from ..paths import text_to_path
+from ..progress import bar
 from ..tables import check_score, parse_float, problem_error, read_csv
 
 PATH_COLUMNS = ("path", "file", "filename", "image", "image_path")

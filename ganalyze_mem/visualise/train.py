@@ -36,6 +36,11 @@ DERIVED = ("assessor_sd", "keep_sd", "alpha_min", "alpha_max")
 # Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).
 RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples", "generator_weights",
                      "assessor_weights")
+# Intervals that default to None ("auto"): a run resolves them from its number of steps (`TrainConfig.resolved_
+# intervals`) and records the resolved values, so a short run still draws curves and a resume keeps the run's own.
+INTERVALS = ("log_every", "eval_every")
+LOG_POINTS, EVAL_POINTS = 20, 5  # auto: about this many metrics lines and held-out evaluations per run ...
+LOG_EVERY_MAX, EVAL_EVERY_MAX = 50, 500  # ... but never sparser than this (long runs: one line per 50 steps)
 
 
 @dataclass
@@ -71,8 +76,8 @@ class TrainConfig:
     generator_weights: str | None = None
     assessor_weights: str | None = None
     checkpoint_every: int = 1000  # steps
-    log_every: int = 50  # steps
-    eval_every: int = 500  # steps between held-out evaluations (and at the last step)
+    log_every: int | None = None  # steps between metrics lines; None: auto (`resolved_intervals`)
+    eval_every: int | None = None  # steps between held-out evaluations (and at the last step); None: auto
     eval_seeds: str = "0-31"  # held-out seeds (per-seed latents, never drawn in training)
     stop_on_plateau: bool = False  # stop once the held-out slope stops improving
     plateau_patience: int = 3  # evaluations without an improvement of plateau_tol
@@ -125,7 +130,7 @@ class TrainConfig:
             raise GanalyzeError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}.")
         if self.amp not in ("auto", "bf16", "fp32"):
             raise GanalyzeError(f"--amp must be auto, bf16 or fp32, got {self.amp!r}.")
-        if self.checkpoint_every < 1 or self.log_every < 1 or self.eval_every < 1:
+        if self.checkpoint_every < 1 or any(v is not None and v < 1 for v in (self.log_every, self.eval_every)):
             raise GanalyzeError("--checkpoint-every, --log-every and --eval-every must be at least 1 step.")
         if self.plateau_patience < 1 or not self.plateau_tol >= 0:
             raise GanalyzeError(f"--plateau-patience must be >= 1 and --plateau-tol >= 0; got "
@@ -153,6 +158,15 @@ class TrainConfig:
     @property
     def steps(self) -> int:
         return math.ceil(self.samples / self.batch_size)
+
+    def resolved_intervals(self) -> TrainConfig:
+        """This config with --log-every and --eval-every filled in where they are None (auto): about `LOG_POINTS`
+        metrics lines (at most `LOG_EVERY_MAX` steps apart) and `EVAL_POINTS` held-out evaluations (at most
+        `EVAL_EVERY_MAX` apart) over the run's steps, the last step always included. A 40-step run logs every 2
+        steps and evaluates every 8; a 100000-step run every 50 and 500 steps."""
+        log = self.log_every or min(LOG_EVERY_MAX, math.ceil(self.steps / LOG_POINTS))
+        ev = self.eval_every or min(EVAL_EVERY_MAX, math.ceil(self.steps / EVAL_POINTS))
+        return replace(self, log_every=max(1, log), eval_every=max(1, ev))
 
     def options(self) -> dict[str, Any]:
         return asdict(self)
@@ -379,15 +393,16 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
 
             warn_unbounded(str(run.path))
         if cfg is not None:
-            given = {k: v for k, v in cfg.options().items() if k not in DERIVED or v is not None}
+            given = {k: v for k, v in cfg.options().items() if k not in DERIVED + INTERVALS or v is not None}
             run.check_resume(given, ignore=RESUME_MAY_CHANGE)
-            merged = {**saved, **{k: v for k, v in cfg.options().items() if k in RESUME_MAY_CHANGE}}
+            merged = {**saved, **{k: v for k, v in cfg.options().items()
+                                  if k in RESUME_MAY_CHANGE and (k not in INTERVALS or v is not None)}}
         else:
             merged = saved
         cfg = TrainConfig.from_options(merged)
     if cfg is None:
         raise GanalyzeError("train() needs a TrainConfig or a run directory to resume.")
-    cfg.validate()
+    cfg = cfg.validate().resolved_intervals()  # recorded resolved in config.yaml; a resume keeps them
     c = build_components(cfg, generator, assessor)
     cfg = c.cfg  # alpha range and SDs resolved (measured for a new run, the recorded ones on a resume)
     card = {"transformer": cfg.transformer, "generator": cfg.generator, "assessor": cfg.assessor,
