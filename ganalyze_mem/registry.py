@@ -27,6 +27,8 @@ class Entry:
     help: str = ""
     tiny: bool = False  # runs in well under a second on a CPU; used by tests
     weights: Any = None  # a WeightSpec when the preset needs weights, else None
+    family: str = ""  # what kind of model it is ("machinemem"): `names(pattern)` matches it as well as the name
+    ready: Callable[[], bool] | None = None  # torch-free "are its weights here?"; None: unknown without a search
 
     def resolve_factory(self) -> Callable[..., Any]:
         if callable(self.factory):
@@ -51,11 +53,13 @@ class Registry:
         help: str = "",
         tiny: bool = False,
         weights: Any = None,
+        family: str = "",
+        ready: Callable[[], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' is registered twice")
-        self._entries[name] = Entry(name, factory, dict(kwargs), help, tiny, weights)
+        self._entries[name] = Entry(name, factory, dict(kwargs), help, tiny, weights, family, ready)
 
     def register(self, name: str, /, *, help: str = "", tiny: bool = False, weights: Any = None, **kwargs: Any):
         """Decorator form of `add` for a factory function or class."""
@@ -77,8 +81,10 @@ class Registry:
         return len(self._entries)
 
     def names(self, pattern: str = "*") -> list[str]:
-        """Registered names matching a glob pattern, sorted."""
-        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+        """Registered names matching a glob pattern, sorted; a pattern matching an entry's family matches the entry
+        (``machinemem*``: every MachineMem predictor, promoted ones included)."""
+        return sorted(n for n, e in self._entries.items()
+                      if fnmatch.fnmatchcase(n, pattern) or (e.family and fnmatch.fnmatchcase(e.family, pattern)))
 
     def tiny_names(self) -> list[str]:
         return sorted(n for n, e in self._entries.items() if e.tiny)
@@ -119,7 +125,11 @@ class Registry:
         e = self.entry(name)
         flags = []
         if e.weights is not None:
-            flags.append(_package_status(e.weights) or "needs weights")
+            if e.ready is not None and e.ready():
+                flags.append("ready: weights found")
+            else:
+                flags.append(_package_status(e.weights) or f"needs weights: `ganalyze-mem weights status {name}` "
+                                                              "says where")
         if e.tiny:
             flags.append("tiny")
         suffix = f"  [{', '.join(flags)}]" if flags else ""

@@ -130,6 +130,13 @@ def build_assessor(name: str, weights: str | os.PathLike | None = None, device: 
     from .assessors.folders import register_predictor_folders
 
     register_predictor_folders(ASSESSORS)
+    if name not in ASSESSORS and weights is not None:  # a promoted folder under a weights folder, by its name
+        from .assessors.folders import CARD_FILE
+        from .assessors.machinemem import from_folder
+
+        for folder in (Path(weights).expanduser() / name, Path(weights).expanduser()):
+            if (folder / CARD_FILE).is_file():
+                return from_folder(folder, name).freeze().to(device)
     overrides = {"weights": str(weights)} if weights is not None else {}
     try:
         assessor = ASSESSORS.create(name, **overrides)

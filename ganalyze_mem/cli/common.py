@@ -101,9 +101,16 @@ POSITIVE_INT = int_range(1)
 WORKERS = int_range(0, 256)
 
 
+# One name, two models: say in each option's help which one it means (issue 22).
+ASSESSOR_NAMES = (" Here resnet50 (like the other backbone names) is a trained MachineMem predictor, which needs its "
+                  "weights (`ganalyze-mem list assessors` says which are ready).")
+MACHINE_NAMES = (" Here resnet50 is a randomly initialised ResNet-50 that the measurer trains, not the MachineMem "
+                 "predictor that --assessor resnet50 names.")
+
+
 def assessor_option(**kw):
     return click.option("--assessor", "-a", required=kw.pop("required", True),
-                        help="Assessor preset (see `ganalyze-mem list assessors`).", **kw)
+                        help="Assessor preset (see `ganalyze-mem list assessors`)." + ASSESSOR_NAMES, **kw)
 
 
 def device_option(default: str = "auto"):

@@ -14,7 +14,7 @@ from ..measurer.config import (
     PRESETS,
     SCORES,
 )
-from .common import DEVICE, DEVICE_HELP, int_range
+from .common import DEVICE, DEVICE_HELP, MACHINE_NAMES, int_range
 
 P = PRESETS["paper"]
 
@@ -36,7 +36,8 @@ def _opt(*names, help: str, paper=None, **kw):
                    "--precision bf16 --score continuous to reach a given reliability 6-8x sooner than tiny_cnn in "
                    "float32 with the paper's score (6.1x and 7.8x measured by bench/measure_throughput.py)), "
                    "'test' (seconds).")
-@_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`).", paper=P.machine)
+@_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`)." + MACHINE_NAMES,
+      paper=P.machine)
 @_opt("--episodes", type=int, help="Episodes m; each image's score is a fraction of them.", paper=P.episodes)
 @_opt("--set-size", "-n", type=int, help="Images n in each of sets B and C.", paper=P.set_size)
 @_opt("--pretext-epochs", type=int, help="Stage (a) epochs; default: appendix B for the machine's category "

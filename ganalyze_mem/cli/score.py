@@ -8,13 +8,13 @@ import click
 
 from ..score_run import EXECUTORS, SHARD_SIZE
 from ..scoring import DEFAULTS, MAX_SIZE, MIN_SIZE
-from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as_lines
+from .common import ASSESSOR_NAMES, POSITIVE_INT, WORKERS, device_option, int_range, warnings_as_lines
 
 
 @click.command("score")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--assessor", "-a", default=DEFAULTS.assessor, show_default=True,
-              help="Assessor preset (see `ganalyze-mem list assessors`).")
+              help="Assessor preset (see `ganalyze-mem list assessors`)." + ASSESSOR_NAMES)
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="CSV to write (path,score). Rows go to OUT.part as they are scored (flushed every batch); OUT "
                    "appears, complete, when every file is done. Default: print the CSV to stdout.")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from ..visualise.train import TrainConfig
-from .common import POSITIVE_FLOAT, device_option
+from .common import ASSESSOR_NAMES, POSITIVE_FLOAT, device_option
 
 D = TrainConfig()
 
 
 @click.command("train")
 @click.option("--assessor", "-a", default=None, help="Assessor preset to steer (see `ganalyze-mem list assessors`). "
-              "Required unless --resume.")
+              "Required unless --resume." + ASSESSOR_NAMES)
 @click.option("--generator", "-g", default=D.generator, show_default=True,
               help="Generator preset (see `ganalyze-mem list generators`); 'tiny' runs on a CPU.")
 @click.option("--transformer", "-t", default=D.transformer, show_default=True,

@@ -6,7 +6,7 @@ import click
 
 from ..measurer.config import PRESETS
 from ..visualise.verify import VerifyConfig
-from .common import device_option
+from .common import MACHINE_NAMES, device_option
 
 D = VerifyConfig()
 
@@ -24,7 +24,8 @@ D = VerifyConfig()
 @click.option("--preset", default=D.preset, show_default=True, type=click.Choice(list(PRESETS)),
               help="The measurer's preset: 'paper' (ResNet-50, 100 episodes: a GPU), 'cpu' (tiny_cnn_lite at 32 px: "
               "about a minute for 8 seeds x 5 alphas on 2 cores with -j 2), 'test' (seconds, unreliable).")
-@click.option("--machine", default=None, help="Measurer machine  [default: the preset's]")
+@click.option("--machine", default=None,
+              help="Measurer machine (see `ganalyze-mem list machines`)." + MACHINE_NAMES + "  [default: the preset's]")
 @click.option("--episodes", default=None, type=click.IntRange(2), help="Episodes  [default: the preset's]")
 @click.option("--set-size", "-n", default=None, type=click.IntRange(1), help="n = |A| = |B| = |C|; the pool needs "
               "2n images  [default: the preset's n, at most the number of targets]")
