@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..visualise.train import TrainConfig
-from .common import ASSESSOR_NAMES, POSITIVE_FLOAT, device_option
+from .common import ASSESSOR_NAMES, POSITIVE_FLOAT, device_option, json_command
 
 D = TrainConfig()
 
@@ -90,7 +90,9 @@ D = TrainConfig()
 @click.option("--dry-run", is_flag=True, help="Check options, build the models, print the plan; train nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool, **options) -> None:
+@json_command(lambda run: {"run": run.path, "report": run.path and run.path / "report.html", "steps": run.steps,
+                           "total_steps": run.total_steps, "done": run.done, "last": run.last})
+def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool, **options):
     """Train a transformer so that ASSESSOR scores G(T(z, y, alpha)) as A(G(z, y)) + alpha (GANalyze).
 
     Writes a run directory (config.yaml, metrics.jsonl, checkpoints/, transformer.safetensors, heldout.json and
@@ -123,7 +125,7 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
         run = train(resume=resume, progress=not quiet, echo=click.echo, **given)  # the API: report.html at its end
         if run.path is not None:
             click.echo(f"Report: {run.path / 'report.html'}")
-        return
+        return run
     if options.get("alpha_range") == "auto":  # --config of an auto run: its resolved range is measured again
         for k in ("alpha_min", "alpha_max"):
             if ctx.get_parameter_source(k) == click.core.ParameterSource.DEFAULT_MAP:
@@ -142,3 +144,4 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
     run = train(options.pop("assessor"), progress=not quiet, echo=click.echo, **options)
     if run.path is not None:
         click.echo(f"Report: {run.path / 'report.html'}")
+    return run

@@ -6,7 +6,7 @@ import click
 
 from ..measurer.config import PRESETS
 from ..visualise.verify import VerifyConfig
-from .common import MACHINE_NAMES, device_option
+from .common import MACHINE_NAMES, device_option, json_command
 
 D = VerifyConfig()
 
@@ -47,7 +47,8 @@ D = VerifyConfig()
               help="Continue an interrupted verify folder (its own options; the measurement resumes).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: bool, **options) -> None:
+@json_command(lambda r: {"run": r.path, "report": r.path / "report.html", "verdict": r.verdict, "summary": r.summary})
+def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: bool, **options):
     """Does steering change MEASURED machine memorability? Check the GANalyze run RUN (a folder `ganalyze-mem train`
     wrote) against the ground truth.
 
@@ -79,3 +80,4 @@ def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: b
                                 "`ganalyze-mem train` printed), or --resume VERIFY_DIR.")
         result = verify(run, progress=not quiet, echo=click.echo, **options)
     click.echo(f"Report: {result.path / 'report.html'}")
+    return result
