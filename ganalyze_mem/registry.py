@@ -121,15 +121,25 @@ class Registry:
             w = getattr(importlib.import_module(module), attr)
         return w(**e.kwargs)
 
+    def is_ready(self, name: str) -> bool | None:
+        """True when `name` can be built here (no weights needed, or its weights found), False when its weights are
+        known to be missing, None when only a search would tell (`ganalyze-mem weights status NAME`). Torch-free."""
+        e = self.entry(name)
+        if e.weights is None:
+            return True
+        if e.ready is not None:
+            return bool(e.ready())
+        status = _package_status(e.weights)
+        return status.startswith("ready") if status else None
+
     def describe(self, name: str) -> str:
         e = self.entry(name)
         flags = []
         if e.weights is not None:
-            if e.ready is not None and e.ready():
-                flags.append("ready: weights found")
-            else:
-                flags.append(_package_status(e.weights) or f"needs weights: `ganalyze-mem weights status {name}` "
-                                                              "says where")
+            ready = self.is_ready(name)
+            flags.append("ready: weights found" if ready else
+                         (_package_status(e.weights) or "not ready: no weights found") if ready is False else
+                         "needs weights")
         if e.tiny:
             flags.append("tiny")
         suffix = f"  [{', '.join(flags)}]" if flags else ""

@@ -43,6 +43,7 @@ def test_list_and_score_json(tmp_path):
     listed = _json(runner.invoke(main, ["list", "assessors", "--json"]))
     names = {e["name"]: e for e in listed["entries"]}
     assert listed["kind"] == "assessors" and "brightness" in names and names["resnet50"]["ready"] is False
+    assert names["brightness"]["ready"] is True and names["valence"]["ready"] is None
     for i, level in enumerate((0.2, 0.6)):
         save_image(torch.full((3, 16, 16), level), tmp_path / f"img{i}.png")
     (tmp_path / "bad.png").write_bytes(b"not an image")

@@ -34,7 +34,8 @@ def test_list_says_ready_and_the_family_glob_finds_promoted_predictors(fresh_reg
     assert res.exit_code == 0, res.output
     lines = {line.split()[0]: line for line in res.output.splitlines() if line.strip()}
     assert "ready: weights found" in lines["mypred"], lines["mypred"]
-    assert "needs weights" in lines["resnet50"] and "ready" not in lines["resnet50"]
+    assert "[not ready: no weights found]" in lines["resnet50"], lines["resnet50"]
+    assert "[needs weights]" in lines["valence"]  # not searched here (`weights status` does): not claimed either way
     found = gm.list_assessors("machinemem*")
     assert {"mypred", "resnet50", "machinemem-tiny"} <= set(found) and "brightness" not in found
     assert gm.list_assessors("machinemem-t*") == ["machinemem-tiny"]
