@@ -392,18 +392,6 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     return path
 
 
-def make_grid(images: torch.Tensor, ncol: int, pad: int = 2, fill: float = 1.0) -> torch.Tensor:
-    """Tile N x 3 x H x W images into one 3 x H' x W' image, row-major."""
-    n, c, h, w = images.shape
-    nrow = max(1, -(-n // ncol))
-    grid = torch.full((c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), fill, dtype=images.dtype)
-    for i in range(n):
-        r, col = divmod(i, ncol)
-        top, left = pad + r * (h + pad), pad + col * (w + pad)
-        grid[:, top: top + h, left: left + w] = images[i]
-    return grid
-
-
 def font(size: int = 12) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)

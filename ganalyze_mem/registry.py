@@ -30,6 +30,8 @@ class Entry:
     help: str = ""
     tiny: bool = False  # runs in well under a second on a CPU; used by tests
     weights: Any = None  # a WeightSpec when the preset needs weights, else None
+    family: str = ""  # what kind of model it is ("machinemem"): `names(pattern)` matches it as well as the name
+    ready: Callable[[], bool] | None = None  # torch-free "are its weights here?"; None: unknown without a search
 
     def resolve_factory(self) -> Callable[..., Any]:
         if callable(self.factory):
@@ -54,11 +56,13 @@ class Registry:
         help: str = "",
         tiny: bool = False,
         weights: Any = None,
+        family: str = "",
+        ready: Callable[[], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' is registered twice")
-        self._entries[name] = Entry(name, factory, dict(kwargs), help, tiny, weights)
+        self._entries[name] = Entry(name, factory, dict(kwargs), help, tiny, weights, family, ready)
 
     def register(self, name: str, /, *, help: str = "", tiny: bool = False, weights: Any = None, **kwargs: Any):
         """Decorator form of `add` for a factory function or class."""
@@ -80,8 +84,10 @@ class Registry:
         return len(self._entries)
 
     def names(self, pattern: str = "*") -> list[str]:
-        """Registered names matching a glob pattern, sorted."""
-        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+        """Registered names matching a glob pattern, sorted; a pattern matching an entry's family matches the entry
+        (``machinemem*``: every MachineMem predictor, promoted ones included)."""
+        return sorted(n for n, e in self._entries.items()
+                      if fnmatch.fnmatchcase(n, pattern) or (e.family and fnmatch.fnmatchcase(e.family, pattern)))
 
     def tiny_names(self) -> list[str]:
         return sorted(n for n, e in self._entries.items() if e.tiny)
@@ -118,11 +124,25 @@ class Registry:
             w = getattr(importlib.import_module(module), attr)
         return w(**e.kwargs)
 
+    def is_ready(self, name: str) -> bool | None:
+        """True when `name` can be built here (no weights needed, or its weights found), False when its weights are
+        known to be missing, None when only a search would tell (`ganalyze-mem weights status NAME`). Torch-free."""
+        e = self.entry(name)
+        if e.weights is None:
+            return True
+        if e.ready is not None:
+            return bool(e.ready())
+        status = _package_status(e.weights)
+        return status.startswith("ready") if status else None
+
     def describe(self, name: str) -> str:
         e = self.entry(name)
         flags = []
         if e.weights is not None:
-            flags.append(_package_status(e.weights) or "needs weights")
+            ready = self.is_ready(name)
+            flags.append("ready: weights found" if ready else
+                         (_package_status(e.weights) or "not ready: no weights found") if ready is False else
+                         "needs weights")
         if e.tiny:
             flags.append("tiny")
         suffix = f"  [{', '.join(flags)}]" if flags else ""

@@ -121,7 +121,7 @@ def score_to_csv(
     """Score every image under `paths` and write ``path,score`` rows as they come: to `out` (via ``OUT.part``,
     resumable) or, when `out` is None, to `stream` (default stdout). See the module docstring. `model` is an
     already built assessor (an unregistered module from the Python API) used instead of building `assessor`."""
-    from tqdm.auto import tqdm
+    from .progress import bar as progress_bar
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # every bound, before any write
     if executor not in EXECUTORS:
@@ -179,7 +179,7 @@ def score_to_csv(
             sink.write(",".join(HEADER) + "\n")
         writer = csv.writer(sink, lineterminator="\n")
         remaining = sum(min(len(files), (k + 1) * batch_size) - k * batch_size for k in todo)
-        with tqdm(total=remaining, desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
+        with progress_bar(total=remaining, desc=f"scoring ({assessor})", unit="img", show=progress) as bar:
             if todo:
                 side = assessor_recipe(net, size, preprocess)  # the driver's assessor decides for Ray tasks too
                 batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers)

@@ -131,6 +131,13 @@ def build_assessor(name: str, weights: str | os.PathLike | None = None, device: 
     from .assessors.folders import register_predictor_folders
 
     register_predictor_folders(ASSESSORS)
+    if name not in ASSESSORS and weights is not None:  # a promoted folder under a weights folder, by its name
+        from .assessors.folders import CARD_FILE
+        from .assessors.machinemem import from_folder
+
+        for folder in (Path(weights).expanduser() / name, Path(weights).expanduser()):
+            if (folder / CARD_FILE).is_file():
+                return from_folder(folder, name).freeze().to(device)
     overrides = {"weights": str(weights)} if weights is not None else {}
     try:
         assessor = ASSESSORS.create(name, **overrides)
@@ -206,7 +213,7 @@ def score_files(
     `model` may pass an already built assessor (then `assessor` is only its name in the result). For folders too
     large to hold in memory, or runs that must resume, write the CSV as you go with `score_run.score_to_csv`.
     """
-    from tqdm.auto import tqdm
+    from .progress import bar as progress_bar
 
     ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # checks every value
     paths = list(paths)
@@ -223,7 +230,7 @@ def score_files(
         return result
     net = model if model is not None else build_assessor(assessor, weights, dev)
     side = assessor_recipe(net, size, preprocess)
-    with tqdm(total=len(files), desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(files), desc=f"scoring ({assessor})", unit="img", show=progress) as bar:
         for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers):
             for i, score, err in rows:
                 if err:

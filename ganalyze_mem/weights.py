@@ -99,6 +99,8 @@ def search_dirs(spec: WeightSpec) -> list[tuple[str, Path]]:
         places += [(f"${ENV_DIR}", base / spec.subdir), (f"${ENV_DIR}", base)]
     places.append(("repo assessors/", artifact_dir("assessors") / spec.subdir))
     places.append(("cache", cache_dir() / spec.subdir))
+    if not env and spec.kind == "assessor":  # where promote-predictor and import-predictor write by default
+        places.append(("user assessors/", user_dir("assessors") / spec.subdir))
     if spec.package:
         module, _, sub = spec.package.partition("/")
         folder = package_dir(module)
@@ -148,6 +150,8 @@ def lookup(spec: WeightSpec, explicit: str | os.PathLike | None = None) -> Looku
         elif p.is_dir():
             if _complete(p, spec):
                 return Lookup(spec, tried + [(opt, p, "found")], p / spec.main_file, opt)
+            if spec.subdir and _complete(p / spec.subdir, spec):  # a weights folder holding NAME/ (promote's --out)
+                return Lookup(spec, tried + [(opt, p / spec.subdir, "found")], p / spec.subdir / spec.main_file, opt)
             missing = [f for f in spec.files if not (p / f).is_file()]
             tried.append((opt, p, f"folder lacks {', '.join(missing)}"))
         else:

@@ -91,6 +91,41 @@ def test_compose_strips_draws_labels_and_frames_the_seed():
     assert ((arr[..., 2] > 150) & (arr[..., 0] < 60) & (arr[..., 1] < 60)).sum() > 10  # blue label text
 
 
+def test_strip_figure_labels_rows_columns_and_full_names():
+    """Issue 22 item 10: matplotlib draws the sheet; each row says its class and seed, each column its alpha, and
+    assessor names are never cut ("demo-machin~")."""
+    from ganalyze_mem.visualise.strips import _cell_labels, _row_label, strip_figure
+
+    names = ["demo-machinemem-predictor", "contrast"]
+    labels = [[_cell_labels({"demo-machinemem-predictor": 0.25 + k, "contrast": 0.5}, names) for k in range(3)]] * 2
+    rows = [_row_label(1, "goldfish, Carassius auratus", s) for s in (3, 4)]
+    fig = strip_figure(torch.rand(2, 3, 3, 20, 20), labels, [-0.1, 0.0, 0.1], "title", rows)
+    texts = [t.get_text() for t in fig.texts]
+    assert "class 1\ngoldfish, Carassius\nauratus\nseed 3" in texts and any(t.endswith("seed 4") for t in texts)
+    assert {"alpha -0.1", "seed (alpha 0)", "alpha +0.1"} <= set(texts)
+    assert texts.count("demo-machinemem-predictor 0.250") == 2 and texts.count("contrast 0.500") == 6
+    assert not any("~" in t for t in texts)
+    seed_axes = [ax for ax in fig.axes if ax.spines["top"].get_visible()]
+    assert len(fig.axes) == 6 and len(seed_axes) == 2  # the seed column is framed in each row
+    # no label overlaps another or an image: every text's box lies inside the figure and apart from the others
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.texts if t.get_text()]
+    width, height = fig.get_size_inches() * fig.dpi
+    assert all(b.x0 >= -1 and b.y0 >= -1 and b.x1 <= width + 1 and b.y1 <= height + 1 for b in boxes)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_montage_grid_is_torchvisions():
+    import ganalyze_mem.images as images_mod
+    from ganalyze_mem.validation.common import montage
+
+    assert not hasattr(images_mod, "make_grid")  # the hand-written grid is gone (torchvision.utils.make_grid)
+    sheet = montage([None, None, None], ["a", "b", "c"], ncol=2, cell=16)
+    assert sheet.width == 2 * (16 + 2) + 2
+
+
 def test_default_classes_spread():
     assert default_classes(1000) == [0, 125, 250, 375, 500, 625, 750, 875]
     assert default_classes(3) == [0, 1, 2]
@@ -132,6 +167,7 @@ def test_cli_strips_end_to_end_and_promoted_name(tmp_path, trained_run, monkeypa
     assert r.exit_code == 0, r.output
     assert "Classifier: off" in r.output
     folder = next(out.iterdir())
+    assert folder.name == "00000-bright-tiny-bigger_step"
     with open(folder / "scores.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 2 * 5 and {"brightness", "contrast", "class_name"} <= set(rows[0])
@@ -143,6 +179,11 @@ def test_cli_strips_end_to_end_and_promoted_name(tmp_path, trained_run, monkeypa
     md = (folder / "report.md").read_text()
     assert "**brightness** (trained)" in md and "contrast" in md
 
+    r = runner.invoke(main, ["strips", str(trained_run), "--seeds", "0", "--classes", "0", "--steps", "1",
+                             "--no-images", "--out", str(tmp_path / "from-run"), "-q"])
+    assert r.exit_code == 0, r.output
+    (from_run,) = (tmp_path / "from-run").iterdir()  # one run number, not 00000-00000-...
+    assert from_run.name == "00000-brightness-one_direction-tiny-bigger_step", from_run.name
     r = runner.invoke(main, ["strips", str(trained_run), "--mode", "sideways"])
     assert r.exit_code != 0 and "sideways" in r.output
     r = runner.invoke(main, ["strips", "no-such-transformer", "--out", str(out)])

@@ -25,7 +25,7 @@ QUIET = {"progress": False, "echo": lambda s: None}
 # SD of brightness over the generator's samples (about +-0.1 here), with the default step bound. Four classes: the
 # tiny generator's random class embeddings make each class a different family of images (held-out seeds are what
 # the control checks).
-CONTROL = dict(assessor="brightness", generator="tiny", samples=320, batch_size=8, lr=0.3, log_every=5,
+CONTROL = dict(assessor="brightness", generator="tiny", samples=320, batch_size=8, lr=0.3, log_every=5, eval_every=500,
                classes="0,250,500,750")
 
 
@@ -35,7 +35,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def small(tmp_path, **kw) -> TrainConfig:
     opts = dict(assessor="brightness", generator="tiny", samples=12, batch_size=2, lr=0.05, out=str(tmp_path),
-                log_every=2, checkpoint_every=100, seed=3, eval_seeds="0-3", range_steps=0)
+                log_every=2, checkpoint_every=100, seed=3, eval_seeds="0-3", range_steps=0,
+                eval_every=500)  # one held-out evaluation, at the last step (auto would evaluate every 2 steps)
     return TrainConfig(**{**opts, **kw})
 
 

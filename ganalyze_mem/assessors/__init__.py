@@ -1,6 +1,9 @@
 """Assessors: images in [0, 1] -> one score per image. See `base.Assessor` for the contract."""
 
+from functools import partial
+
 from ..registry import Registry
+from .folders import ready_folder
 
 ASSESSORS = Registry("assessor")
 
@@ -21,10 +24,10 @@ ASSESSORS.add("valence", "ganalyze_mem.assessors.valence:valence", weights="gana
               help="EmoNet emotional valence (GANalyze's ResNet-50), ten-crop average")
 # MachineMem predictors, one preset per backbone (resnet50 is the paper's); weights from a predictor folder.
 for _b in ("resnet50", "resnet18", "resnet152", "alexnet", "vgg16", "densenet121", "wide_resnet50_2", "maxvit_t"):
-    ASSESSORS.add(_b, "ganalyze_mem.assessors.machinemem:machinemem", name=_b, backbone=_b,
-                  weights="ganalyze_mem.assessors.machinemem:weight_spec",
+    ASSESSORS.add(_b, "ganalyze_mem.assessors.machinemem:machinemem", name=_b, backbone=_b, family="machinemem",
+                  weights="ganalyze_mem.assessors.machinemem:weight_spec", ready=partial(ready_folder, _b),
                   help=f"MachineMem predictor, {_b} backbone" + (" (the paper's)" if _b == "resnet50" else ""))
-ASSESSORS.add("machinemem-tiny", "ganalyze_mem.assessors.machinemem:random_predictor", tiny=True,
+ASSESSORS.add("machinemem-tiny", "ganalyze_mem.assessors.machinemem:random_predictor", tiny=True, family="machinemem",
               name="machinemem-tiny", backbone="resnet18", image_size=32,
               help="MachineMem predictor architecture (resnet18, 32 px) with fixed RANDOM weights: tests only")
 # Predictor folders (assessors/<NAME>/card.json, $GANALYZE_MEM_WEIGHTS/<NAME>/card.json) by folder name.

@@ -51,6 +51,15 @@ def predictor_folders() -> list[Path]:
     return found
 
 
+def ready_folder(name: str) -> bool:
+    """Whether a MachineMem predictor folder `name` with its weights is where the preset `name` finds it: a
+    discovered folder (`predictor_folders`), or ``NAME/`` in the cache (torch-free; for `ganalyze-mem list`)."""
+    cache = os.environ.get("GANALYZE_MEM_CACHE")
+    cache_root = Path(cache).expanduser() if cache else Path.home() / ".cache" / "ganalyze_mem"
+    places = [p for p in predictor_folders() if p.name == name] + [cache_root / name]
+    return any((p / MODEL_FILE).is_file() and (p / CARD_FILE).is_file() for p in places)
+
+
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024  # below 16 px the backbones' strides leave nothing; above, memory explodes
 NORMALIZATIONS = ("imagenet", "inception", "none")
 _warned: set[str] = set()
@@ -172,8 +181,9 @@ def register_predictor_folders(registry) -> list[str]:
         if card is None:
             continue
         registry.add(name, "ganalyze_mem.assessors.machinemem:machinemem", name=name, backbone=card["backbone"],
-                     image_size=card["image_size"],
+                     image_size=card["image_size"], folder=str(folder), family="machinemem",
                      weights="ganalyze_mem.assessors.machinemem:weight_spec",
+                     ready=lambda f=folder: (f / MODEL_FILE).is_file(),
                      help=f"MachineMem predictor in {folder} ({card['backbone']}, {card['image_size']} px)")
         added.append(name)
     return added

@@ -168,11 +168,15 @@ def from_folder(folder: str | os.PathLike, name: str | None = None) -> MachineMe
 
 
 def machinemem(name: str, backbone: str, weights: str | os.PathLike | None = None, image_size: int = 224,
-               normalization: str = "imagenet") -> MachineMemAssessor:
-    """Registry factory. Weights: ``--weights`` path, else the folder `name` found by `resolve_weights`.
+               normalization: str = "imagenet", folder: str | os.PathLike | None = None) -> MachineMemAssessor:
+    """Registry factory. Weights: ``--weights`` path, else the predictor `folder` it was registered from (a promoted
+    or imported folder found by `folders.register_predictor_folders`), else the folder `name` found by
+    `resolve_weights`.
 
     ``weights="random"`` builds a seeded random network, clearly labelled, for benchmarks and tests.
     """
+    if weights is None and folder is not None:
+        return _checked(from_folder(folder, name), backbone)
     if weights == "random":
         return MachineMemAssessor(backbone, "random", image_size, normalization, name=name)
     explicit = Path(weights).expanduser() if weights is not None else None

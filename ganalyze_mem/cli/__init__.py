@@ -146,6 +146,18 @@ def config_defaults(command: click.Command, path: str) -> dict:
     return out
 
 
+def with_config_option(command: click.Command) -> click.Command:
+    """List ``--config FILE`` in the --help of `command` and of its subcommands (the group takes the option out of
+    the arguments before the command parses them, see `LazyGroup.resolve_command`); added once."""
+    if not any(p.name == "config" for p in command.params):
+        command.params.append(click.Option(["--config"], metavar="FILE", expose_value=False,
+                                           help="Rerun with the options recorded in a run's config.yaml (or its "
+                                                "folder); options given on the command line win."))
+    for sub in getattr(command, "commands", {}).values():
+        with_config_option(sub)
+    return command
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command is run or described."""
 
@@ -157,7 +169,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return with_config_option(getattr(importlib.import_module(module), attr))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]

@@ -9,7 +9,7 @@ from ..backbones import HEADS
 from ..errors import GanalyzeError
 from ..predictor.config import DEFAULT, NORMALIZATIONS
 from ..predictor.config import HEADS as HEAD_CHOICES
-from .common import POSITIVE_FLOAT, WORKERS, device_option
+from .common import POSITIVE_FLOAT, WORKERS, device_option, json_command
 
 
 def _pair(text: str, option: str) -> tuple[float, float]:
@@ -96,7 +96,8 @@ def _fmt(pair) -> str:
 @click.option("--plots/--no-plots", default=DEFAULT.plots, help="Write scatter, distribution and curve PNGs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.pass_context
-def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
+@json_command(lambda run: {"run": run.path, "report": run.path / "report.html", "best": run.best, "test": run.test})
+def fit_predictor_cmd(ctx: click.Context, resume, **params):
     """Fit a memorability predictor on measured scores (MachineMem paper, section 4 and appendix C).
 
     A backbone with a 1-output head is trained with MSE, SGD (momentum 0.9, weight decay 1e-4) and cosine decay, on
@@ -133,6 +134,7 @@ def fit_predictor_cmd(ctx: click.Context, resume, **params) -> None:
     click.echo(describe_result(run.best, run.test))
     click.echo(f"Report: {run.path / 'report.html'}")
     click.echo(f"Use it as an assessor: ganalyze-mem promote-predictor {run.path} NAME")
+    return run
 
 def describe_result(best: dict, test: dict | None) -> str:
     """The run's result for people: the test split's figures with their intervals; the validation figure only as

@@ -5,12 +5,15 @@ from __future__ import annotations
 import click
 
 from ..api.models import REGISTRIES, registry
+from .common import json_command
 
 
 @click.command("list")
 @click.argument("kind", type=click.Choice(sorted(REGISTRIES)))
 @click.argument("pattern", default="*")
-def list_cmd(kind: str, pattern: str) -> None:
+@json_command(lambda rows: {"kind": rows[0], "entries": [{"name": n, "description": d, "ready": ready}
+                                                         for n, d, ready in rows[1]]})
+def list_cmd(kind: str, pattern: str):
     """List registered names of KIND, optionally filtered by a glob PATTERN (e.g. 'resnet*').
 
     \b
@@ -23,5 +26,7 @@ def list_cmd(kind: str, pattern: str) -> None:
     if not names:
         raise click.ClickException(f"No {kind} match '{pattern}'. Run `ganalyze-mem list {kind}` for all names.")
     width = max(len(n) for n in names)
-    for n in names:
-        click.echo(f"{n:<{width}}  {reg.describe(n)}")
+    rows = [(n, reg.describe(n), reg.is_ready(n)) for n in names]
+    for n, description, _ in rows:
+        click.echo(f"{n:<{width}}  {description}")
+    return kind, rows

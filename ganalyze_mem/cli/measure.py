@@ -14,7 +14,7 @@ from ..measurer.config import (
     PRESETS,
     SCORES,
 )
-from .common import DEVICE, DEVICE_HELP, int_range
+from .common import DEVICE, DEVICE_HELP, MACHINE_NAMES, int_range, json_command
 
 P = PRESETS["paper"]
 
@@ -36,7 +36,8 @@ def _opt(*names, help: str, paper=None, **kw):
                    "--precision bf16 --score continuous to reach a given reliability 6-8x sooner than tiny_cnn in "
                    "float32 with the paper's score (6.1x and 7.8x measured by bench/measure_throughput.py)), "
                    "'test' (seconds).")
-@_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`).", paper=P.machine)
+@_opt("--machine", "-m", help="Machine (see `ganalyze-mem list machines`)." + MACHINE_NAMES,
+      paper=P.machine)
 @_opt("--episodes", type=int, help="Episodes m; each image's score is a fraction of them.", paper=P.episodes)
 @_opt("--set-size", "-n", type=int, help="Images n in each of sets B and C.", paper=P.set_size)
 @_opt("--pretext-epochs", type=int, help="Stage (a) epochs; default: appendix B for the machine's category "
@@ -96,7 +97,10 @@ def _opt(*names, help: str, paper=None, **kw):
 @click.option("--resume", type=click.Path(exists=True, file_okay=False),
               help="Continue an interrupted run directory; its own options and images are used.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options) -> None:
+@json_command(lambda r: {"run": r.path, "scores_csv": r.path / "scores.csv", "report": r.path / "report.html",
+                         "images": len(r.files), **{k: r.summary.get(k) for k in (
+                             "score_kind", "scores", "reliability", "episodes_per_part")}})
+def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options):
     """Measure MachineMem scores of the TARGET images (files or folders): the fraction of episodes in which a
     machine, trained on rotation prediction over them and n pool images and then on seen vs unseen pool images,
     predicts each target as seen.
@@ -151,3 +155,4 @@ def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options) ->
     click.echo(f"Scores: {result.path / 'scores.csv'}")
     click.echo(f"Summary: {result.path / 'summary.md'}")
     click.echo(f"Report: {result.path / 'report.html'}")
+    return result

@@ -51,10 +51,10 @@ def sample_images(generator, classes: list[int], seeds: list[int], out: str | Pa
     Returns the CSV rows (file, class_index, class_name, seed).
     """
     import torch
-    from tqdm import tqdm
 
     from ..core.files import atomic_write_text
     from ..images import save_image
+    from ..progress import bar as progress_bar
 
     if batch_size < 1:
         raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
@@ -64,7 +64,7 @@ def sample_images(generator, classes: list[int], seeds: list[int], out: str | Pa
     pairs = [(c, s) for c in classes for s in seeds]
     rows: list[dict] = []
     generator = generator.to(device)
-    with tqdm(total=len(pairs), desc=f"sampling {generator.name}", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(pairs), desc=f"sampling {generator.name}", unit="img", show=progress) as bar:
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start:start + batch_size]
             z = generator.latents([s for _, s in chunk]).to(device)

@@ -8,13 +8,13 @@ import click
 
 from ..score_run import EXECUTORS, SHARD_SIZE
 from ..scoring import DEFAULTS, MAX_SIZE, MIN_SIZE
-from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as_lines
+from .common import ASSESSOR_NAMES, POSITIVE_INT, WORKERS, device_option, int_range, json_command, warnings_as_lines
 
 
 @click.command("score")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--assessor", "-a", default=DEFAULTS.assessor, show_default=True,
-              help="Assessor preset (see `ganalyze-mem list assessors`).")
+              help="Assessor preset (see `ganalyze-mem list assessors`)." + ASSESSOR_NAMES)
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="CSV to write (path,score). Rows go to OUT.part as they are scored (flushed every batch); OUT "
                    "appears, complete, when every file is done. Default: print the CSV to stdout.")
@@ -46,8 +46,9 @@ from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as
               help="With --executor ray: an existing cluster ('auto', 'ray://host:10001'), whose workers see the "
                    "same paths; without it a local Ray with --workers CPUs is started.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_command(lambda r: r, pass_flag=True)
 def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights, size, preprocess, amp, executor,
-              shard_size, ray_address, quiet) -> None:
+              shard_size, ray_address, quiet, as_json=False):
     """Score image files and folders (searched recursively) with an assessor; write a CSV of path,score.
 
     One row per good file, in a fixed order (arguments in order, each folder sorted). Bad files (corrupt,
@@ -68,17 +69,22 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
     from ..score_run import ScoreStats, stats_line
 
     def report(problem) -> None:
-        from tqdm.auto import tqdm
+        from ..progress import write
 
-        tqdm.write(f"error: {problem}", file=sys.stderr)
+        write(f"error: {problem}", file=sys.stderr)
 
     with warnings_as_lines():
         result = score(list(paths), assessor, out=out, resume=resume, executor=executor, shard_size=shard_size,
                        ray_address=ray_address, progress=not quiet, on_problem=report, batch_size=batch_size,
                        workers=workers, device=device, weights=weights, size=size, amp=amp, preprocess=preprocess)
-    if out is None:
+    if out is None and not as_json:
         sys.stdout.write(result.to_csv())
     stats = result.stats or ScoreStats(scored=len(result.rows), failed=len(result.problems))
     click.echo(stats_line(stats), err=True)
+    if as_json:  # the scores themselves only when no CSV holds them; the exit code after the JSON is printed
+        return {"assessor": assessor, "out": out, "scored": stats.scored, "failed": stats.failed,
+                "kept": getattr(stats, "kept", 0), "problems": [str(p) for p in result.problems],
+                **({} if out else {"scores": [{"path": str(p), "score": s} for p, s in result.rows]}),
+                "exit_code": 1 if stats.failed else 0}
     if stats.failed:
         sys.exit(1)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from ..visualise.train import TrainConfig
-from .common import POSITIVE_FLOAT, device_option
+from .common import ASSESSOR_NAMES, POSITIVE_FLOAT, device_option, json_command
 
 D = TrainConfig()
 
 
 @click.command("train")
 @click.option("--assessor", "-a", default=None, help="Assessor preset to steer (see `ganalyze-mem list assessors`). "
-              "Required unless --resume.")
+              "Required unless --resume." + ASSESSOR_NAMES)
 @click.option("--generator", "-g", default=D.generator, show_default=True,
               help="Generator preset (see `ganalyze-mem list generators`); 'tiny' runs on a CPU.")
 @click.option("--transformer", "-t", default=D.transformer, show_default=True,
@@ -64,11 +64,13 @@ D = TrainConfig()
 @click.option("--assessor-weights", default=None, help="Assessor weights file or folder, when not found by name.")
 @click.option("--checkpoint-every", default=D.checkpoint_every, show_default=True, type=click.IntRange(1),
               help="Steps between checkpoints.")
-@click.option("--log-every", default=D.log_every, show_default=True, type=click.IntRange(1),
-              help="Steps between metrics.jsonl lines.")
-@click.option("--eval-every", default=D.eval_every, show_default=True, type=click.IntRange(1),
+@click.option("--log-every", default=D.log_every, type=click.IntRange(1),
+              help="Steps between metrics.jsonl lines. Default: auto, about 20 lines per run and at most 50 steps "
+              "apart (40 steps: every 2); the value used is recorded in config.yaml.")
+@click.option("--eval-every", default=D.eval_every, type=click.IntRange(1),
               help="Steps between held-out evaluations (achieved change vs alpha on --eval-seeds, slope with its 95% "
-              "interval, logged to metrics.jsonl as kind=heldout); also at the last step.")
+              "interval, logged to metrics.jsonl as kind=heldout); also at the last step. Default: auto, about 5 "
+              "per run and at most 500 steps apart (40 steps: every 8); recorded in config.yaml.")
 @click.option("--eval-seeds", default=D.eval_seeds, show_default=True,
               help="Held-out seeds (per-seed latents that training never draws), e.g. 0-31.")
 @click.option("--stop-on-plateau/--no-stop-on-plateau", default=D.stop_on_plateau, show_default=True,
@@ -88,7 +90,9 @@ D = TrainConfig()
 @click.option("--dry-run", is_flag=True, help="Check options, build the models, print the plan; train nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool, **options) -> None:
+@json_command(lambda run: {"run": run.path, "report": run.path and run.path / "report.html", "steps": run.steps,
+                           "total_steps": run.total_steps, "done": run.done, "last": run.last})
+def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool, **options):
     """Train a transformer so that ASSESSOR scores G(T(z, y, alpha)) as A(G(z, y)) + alpha (GANalyze).
 
     Writes a run directory (config.yaml, metrics.jsonl, checkpoints/, transformer.safetensors, heldout.json and
@@ -121,7 +125,7 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
         run = train(resume=resume, progress=not quiet, echo=click.echo, **given)  # the API: report.html at its end
         if run.path is not None:
             click.echo(f"Report: {run.path / 'report.html'}")
-        return
+        return run
     if options.get("alpha_range") == "auto":  # --config of an auto run: its resolved range is measured again
         for k in ("alpha_min", "alpha_max"):
             if ctx.get_parameter_source(k) == click.core.ParameterSource.DEFAULT_MAP:
@@ -140,3 +144,4 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
     run = train(options.pop("assessor"), progress=not quiet, echo=click.echo, **options)
     if run.path is not None:
         click.echo(f"Report: {run.path / 'report.html'}")
+    return run

@@ -20,7 +20,7 @@ from ..validation.config import (
     RenderConfig,
     ShapesConfig,
 )
-from .common import device_option, int_range
+from .common import ASSESSOR_NAMES, MACHINE_NAMES, device_option, int_range
 
 SH, RC, NV, FC, AC, CC, MC = (ShapesConfig(), RenderConfig(), NerfViewsConfig(), FoodConfig(), AttributesConfig(),
                               ClassesConfig(), MachinesConfig())
@@ -32,7 +32,8 @@ def score_options(f):
     """--assessor / --scores / --measure (+ its pool and preset), device, batch size, image size, --check."""
     opts = [
         click.option("--assessor", "-a", default=None, help="Score with this assessor preset (see `ganalyze-mem list "
-                     "assessors`), e.g. a MachineMem predictor, humanmem, or brightness as a control."),
+                     "assessors`), e.g. a MachineMem predictor, humanmem, or brightness as a control."
+                     + ASSESSOR_NAMES),
         click.option("--weights", default=None, type=click.Path(path_type=str),
                      help="Weights file or folder for --assessor (overrides the usual search)."),
         click.option("--scores", "scores_csv", default=None, type=click.Path(dir_okay=False, path_type=str),
@@ -46,7 +47,8 @@ def score_options(f):
                      help="With --measure: folder(s) of other images the measurer draws sets B and C from."),
         click.option("--measure-preset", default="cpu", show_default=True,
                      help="With --measure: measurer preset ('paper', 'cpu', 'test'; see `ganalyze-mem measure`)."),
-        click.option("--machine", default=None, help="With --measure: machine to measure with (overrides preset)."),
+        click.option("--machine", default=None,
+                     help="With --measure: machine to measure with (overrides preset)." + MACHINE_NAMES),
         device_option(),
         click.option("--batch-size", "-b", type=int, default=16, show_default=True, help="Images per forward pass."),
         click.option("--image-size", type=int, default=None,

@@ -6,7 +6,7 @@ import click
 
 from ..measurer.config import PRESETS
 from ..visualise.verify import VerifyConfig
-from .common import device_option
+from .common import MACHINE_NAMES, device_option, json_command
 
 D = VerifyConfig()
 
@@ -24,7 +24,8 @@ D = VerifyConfig()
 @click.option("--preset", default=D.preset, show_default=True, type=click.Choice(list(PRESETS)),
               help="The measurer's preset: 'paper' (ResNet-50, 100 episodes: a GPU), 'cpu' (tiny_cnn_lite at 32 px: "
               "about a minute for 8 seeds x 5 alphas on 2 cores with -j 2), 'test' (seconds, unreliable).")
-@click.option("--machine", default=None, help="Measurer machine  [default: the preset's]")
+@click.option("--machine", default=None,
+              help="Measurer machine (see `ganalyze-mem list machines`)." + MACHINE_NAMES + "  [default: the preset's]")
 @click.option("--episodes", default=None, type=click.IntRange(2), help="Episodes  [default: the preset's]")
 @click.option("--set-size", "-n", default=None, type=click.IntRange(1), help="n = |A| = |B| = |C|; the pool needs "
               "2n images  [default: the preset's n, at most the number of targets]")
@@ -46,7 +47,8 @@ D = VerifyConfig()
               help="Continue an interrupted verify folder (its own options; the measurement resumes).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: bool, **options) -> None:
+@json_command(lambda r: {"run": r.path, "report": r.path / "report.html", "verdict": r.verdict, "summary": r.summary})
+def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: bool, **options):
     """Does steering change MEASURED machine memorability? Check the GANalyze run RUN (a folder `ganalyze-mem train`
     wrote) against the ground truth.
 
@@ -78,3 +80,4 @@ def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: b
                                 "`ganalyze-mem train` printed), or --resume VERIFY_DIR.")
         result = verify(run, progress=not quiet, echo=click.echo, **options)
     click.echo(f"Report: {result.path / 'report.html'}")
+    return result

@@ -214,9 +214,8 @@ def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None
                      fillers: str | Path | None = None, progress: bool = True, echo=print,
                      study: StudyConfig | None = None) -> Path:
     """Write an experiment folder for `source` (an image folder or a strips run) into `out`; returns `out`."""
-    from tqdm.auto import tqdm
-
     from ..images import find_images
+    from ..progress import bar
 
     cfg = (cfg or GameConfig()).validate()
     study = (study or StudyConfig()).validate(cfg.participants)
@@ -246,7 +245,7 @@ def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None
     manifest: dict[str, dict[str, Any]] = {}
     all_files = {**items.files, **extra}
     bad: list[str] = []
-    for image_id in tqdm(sorted(all_files), desc="images", unit="img", disable=not progress):
+    for image_id in bar(sorted(all_files), desc="images", unit="img", show=progress):
         try:
             rel = _copy_image(all_files[image_id], image_id, out / "images")
         except ImageError as e:

@@ -158,6 +158,6 @@ def run_episode(data: EpisodeData, options: dict[str, Any], unit: int | Unit, pr
 
 
 def _bar(progress: bool, index: int, total: int):
-    from tqdm.auto import tqdm
+    from ..progress import bar
 
-    return tqdm(total=total, desc=f"episode {index} stages", unit="epoch", leave=False, disable=not progress)
+    return bar(total=total, desc=f"episode {index} stages", unit="epoch", leave=False, show=progress)

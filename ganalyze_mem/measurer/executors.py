@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import GanalyzeError
+from ..progress import bar as progress_bar
 from .episode import EpisodeData, Unit, run_episode, unit_of
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch` and modules of ours
@@ -119,7 +119,7 @@ def run_in_pool(pool: Any, options: dict[str, Any], indices: Iterable[Unit], on_
 def run_local(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit], workers: int,
               on_result: OnResult, progress: bool = True) -> None:
     indices = [unit_of(u) for u in indices]
-    bar = tqdm(total=len(indices), desc="episodes", unit="episode", disable=not progress)
+    bar = progress_bar(total=len(indices), desc="episodes", unit="episode", show=progress)
     try:
         if workers <= 1 or len(indices) <= 1:
             for i in indices:
@@ -152,7 +152,7 @@ def run_ray(data: EpisodeData, options: dict[str, Any], indices: Iterable[Unit],
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started_here = True
-    bar = tqdm(total=len(indices), desc="episodes (ray)", unit="episode", disable=not progress)
+    bar = progress_bar(total=len(indices), desc="episodes (ray)", unit="episode", show=progress)
     try:
         task = ray.remote(num_cpus=1, num_gpus=float(options.get("num_gpus") or 0))(_ray_episode)
         ref = ray.put(data)
@@ -176,7 +176,7 @@ def run_vectorized_groups(data: EpisodeData, options: dict[str, Any], indices: I
     k = int(options["vectorize"])
     wanted = {unit_of(u) for u in indices}
     groups = sorted({(part, i // k) for part, i in wanted})
-    bar = tqdm(total=len(wanted), desc=f"episodes (vectorised x{k})", unit="episode", disable=not progress)
+    bar = progress_bar(total=len(wanted), desc=f"episodes (vectorised x{k})", unit="episode", show=progress)
     try:
         for part, g in groups:
             for record in run_vectorized(data, options, list(range(g * k, (g + 1) * k)), part):

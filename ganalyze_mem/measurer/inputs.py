@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import GanalyzeError, ImageError
 from ..images import find_images, load_image
+from ..progress import bar
 
 
 @dataclass
@@ -67,7 +67,7 @@ def read_set(paths: list[str | Path], size: int, what: str, progress: bool = Tru
     kept: list[Path] = []
     images: list[torch.Tensor] = []
     skipped: list[ImageError] = list(problems)
-    for f in tqdm(files, desc=f"loading {what}", unit="img", disable=not progress or len(files) < 50):
+    for f in bar(files, desc=f"loading {what}", unit="img", show=progress and len(files) >= 50):
         try:
             x = load_image(f, size)
         except ImageError as e:

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from scipy import stats
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..backbones import normalizer
+from ..progress import bar
 from ..stats import correlation_cis
 from .data import ImageScores, loader, raise_image_errors
 
@@ -89,7 +89,7 @@ def predict(model: Regressor, dataset: ImageScores, batch_size: int, device: str
     was_training = model.training
     model.eval()
     out = []
-    batches = tqdm(loader(dataset, batch_size, num_workers), desc=desc, leave=False, disable=not progress, unit="batch")
+    batches = bar(loader(dataset, batch_size, num_workers), desc=desc, leave=False, show=progress, unit="batch")
     for images, _, idx, errors in batches:
         raise_image_errors(dataset.table, idx, errors)
         out.append(model(images.to(device)).float().cpu())

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ..backbones import HEADS
 from ..core.devices import autocast, pick_device
 from ..core.files import atomic_write_text
 from ..errors import GanalyzeError
+from ..progress import bar as progress_bar
+from ..progress import write
 from ..rundir import RunDir
 from ..seeding import generator
 from . import plots
@@ -125,7 +126,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
                             {"kind": KIND, "options": cfg.options(), "data": data_info})
 
     if cfg.progress:
-        tqdm.write(f"{'Resuming' if state_exists(run) else 'Run directory'}: {run.path}")
+        write(f"{'Resuming' if state_exists(run) else 'Run directory'}: {run.path}")
     model = Regressor(backbone, cfg.resolved_normalization).to(device)
     if cfg.freeze:
         return _fit_frozen(run, cfg, model, train, val, test, device, init_info, on_epoch_end)
@@ -154,7 +155,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     augment = TrainAugment(cfg.image_size, cfg.crop_scale, cfg.crops, cfg.color_permute, cfg.cutmix_alpha,
                            cfg.erase_prob, cfg.flip_prob)
     use_amp = cfg.amp and device.startswith("cuda")
-    epochs = tqdm(range(start, cfg.epochs), desc=f"fit {cfg.backbone}", unit="epoch", disable=not cfg.progress,
+    epochs = progress_bar(range(start, cfg.epochs), desc=f"fit {cfg.backbone}", unit="epoch", show=cfg.progress,
                   initial=start, total=cfg.epochs)
     for epoch in epochs:
         t0 = time.time()
@@ -164,7 +165,7 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
                          drop_last=len(order) % cfg.batch_size == 1 and len(order) > cfg.batch_size)
         model.train()
         loss_sum, seen = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not cfg.progress,
+        bar = progress_bar(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, show=cfg.progress,
                    unit="batch")
         for i, (images, scores, idx, errors) in enumerate(bar):
             raise_image_errors(train, idx, errors)
@@ -244,10 +245,10 @@ def _fit_frozen(run: RunDir, cfg: FitConfig, model: Regressor, train: ScoreTable
     if cfg.progress:
         what = (f"ridge penalty {chosen['penalty']:g}" if cfg.head == "ridge" else
                 f"linear head epoch {chosen['head_epoch']}")
-        tqdm.write(f"frozen {cfg.backbone} features ({chosen['features']}-d), {what}: "
+        write(f"frozen {cfg.backbone} features ({chosen['features']}-d), {what}: "
                    + _describe(record, 1).split(": ", 1)[1])
         if chosen.get("penalty_at_grid_edge"):
-            tqdm.write("  note: the chosen penalty is at the end of the searched grid; the best may lie beyond it")
+            write("  note: the chosen penalty is at the end of the searched grid; the best may lie beyond it")
     if on_epoch_end is not None:
         on_epoch_end(record)
     history = [r for r in run.metrics() if "epoch" in r]

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..backbones import get_head
 from ..errors import GanalyzeError
+from ..progress import bar
 from ..seeding import generator
 from .data import ImageScores, ScoreTable, loader, raise_image_errors
 from .evaluate import Regressor, metrics
@@ -46,8 +46,8 @@ def extract(model: Regressor, table: ScoreTable, backbone: str, image_size: int,
     model.eval()
     try:
         dataset = ImageScores(table, image_size)
-        for images, _, idx, errors in tqdm(loader(dataset, batch_size, num_workers), desc=desc, leave=False,
-                                           disable=not progress, unit="batch"):
+        for images, _, idx, errors in bar(loader(dataset, batch_size, num_workers), desc=desc, leave=False,
+                                          show=progress, unit="batch"):
             raise_image_errors(table, idx, errors)
             model(images.to(device))
     finally:

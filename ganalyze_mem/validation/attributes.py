@@ -13,10 +13,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import GanalyzeError
 from ..images import find_images, load_image
+from ..progress import bar
 from ..stats import holm, holm_note, mean_ci, rho_label, spearman_row, strength
 from . import niqe as niqe_mod
 from . import pixelstats as px
@@ -73,7 +73,7 @@ def compute_attributes(files: list[Path], names: list[str], cfg: AttributesConfi
     if pixel:
         table = {n: np.full(len(files), np.nan) for n in pixel}
         niqe_small = 0
-        for i, f in enumerate(tqdm(files, desc="attributes", unit="img", disable=len(files) < 20)):
+        for i, f in enumerate(bar(files, desc="attributes", unit="img", show=len(files) >= 20)):
             rgb = px.limit_size(load_image(f).permute(1, 2, 0).numpy().astype(np.float64), cfg.max_side)
             if {"hue", "saturation", "value"} & set(pixel):
                 for n, x in zip(("hue", "saturation", "value"), px.hsv_means(rgb), strict=True):

@@ -19,9 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
 
 from ..errors import GanalyzeError
-from ..images import annotate, load_image, make_grid, to_pil  # noqa: E402
+from ..images import annotate, load_image, to_pil  # noqa: E402
 from ..rundir import RunDir  # noqa: E402
 from .report import Report  # noqa: E402
 from .scoring import Scorer  # noqa: E402
@@ -66,7 +67,7 @@ def montage(files: Sequence[str | os.PathLike | None], labels: Sequence[str], nc
     for start in range(0, len(tiles), ncol):
         chunk = tiles[start:start + ncol]
         chunk += [torch.ones(3, cell, cell)] * (ncol - len(chunk))
-        grid = to_pil(make_grid(torch.stack(chunk), ncol=ncol, pad=2))
+        grid = to_pil(make_grid(torch.stack(chunk), nrow=ncol, padding=2, pad_value=1.0))
         row_labels = list(labels[start:start + ncol]) + [""] * (ncol - len(labels[start:start + ncol]))
         rows.append(annotate(grid, row_labels, cell_width=cell + 2))
     out = Image.new("RGB", (rows[0].width, sum(r.height for r in rows)), "white")

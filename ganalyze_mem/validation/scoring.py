@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..core.files import atomic_path
 from ..core.paths import is_escaped, path_to_text, text_to_path, warn_escaped
 from ..errors import GanalyzeError, ImageError
 from ..images import assessor_recipe, assessor_side, load_resized
+from ..progress import bar
 from ..scoring import build_assessor  # the one way `score` builds it: predictor folders registered first
 from ..tables import check_score, parse_float, problem_error, read_csv
 
@@ -77,8 +77,8 @@ class AssessorScorer(Scorer):
     def score_files(self, files: Sequence[str | os.PathLike]) -> np.ndarray:
         out = np.empty(len(files))
         step = max(self.batch_size * 4, 1)  # load a few batches at a time, so memory stays flat on big folders
-        for start in tqdm(range(0, len(files), step), desc=f"scoring with {self.name}", unit="chunk",
-                          disable=not self.progress or len(files) <= step):
+        for start in bar(range(0, len(files), step), desc=f"scoring with {self.name}", unit="chunk",
+                         show=self.progress and len(files) > step):
             images, where = [], []
             for i, f in enumerate(files[start:start + step], start=start):
                 try:

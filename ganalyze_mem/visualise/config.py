@@ -6,7 +6,7 @@ name these types without importing the training loop.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -17,6 +17,10 @@ from ..seeding import parse_seeds
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
 # torch or the model registries.
+
+
+LOG_POINTS, EVAL_POINTS = 20, 5  # auto: about this many metrics lines and held-out evaluations per run ...
+LOG_EVERY_MAX, EVAL_EVERY_MAX = 50, 500  # ... but never sparser than this (long runs: one line per 50 steps)
 
 
 @dataclass
@@ -52,8 +56,8 @@ class TrainConfig:
     generator_weights: str | None = None
     assessor_weights: str | None = None
     checkpoint_every: int = 1000  # steps
-    log_every: int = 50  # steps
-    eval_every: int = 500  # steps between held-out evaluations (and at the last step)
+    log_every: int | None = None  # steps between metrics lines; None: auto (`resolved_intervals`)
+    eval_every: int | None = None  # steps between held-out evaluations (and at the last step); None: auto
     eval_seeds: str = "0-31"  # held-out seeds (per-seed latents, never drawn in training)
     stop_on_plateau: bool = False  # stop once the held-out slope stops improving
     plateau_patience: int = 3  # evaluations without an improvement of plateau_tol
@@ -106,7 +110,7 @@ class TrainConfig:
             raise GanalyzeError(f"--lr-schedule must be constant or cosine, got {self.lr_schedule!r}.")
         if self.amp not in ("auto", "bf16", "fp32"):
             raise GanalyzeError(f"--amp must be auto, bf16 or fp32, got {self.amp!r}.")
-        if self.checkpoint_every < 1 or self.log_every < 1 or self.eval_every < 1:
+        if self.checkpoint_every < 1 or any(v is not None and v < 1 for v in (self.log_every, self.eval_every)):
             raise GanalyzeError("--checkpoint-every, --log-every and --eval-every must be at least 1 step.")
         if self.plateau_patience < 1 or not self.plateau_tol >= 0:
             raise GanalyzeError(f"--plateau-patience must be >= 1 and --plateau-tol >= 0; got "
@@ -134,6 +138,15 @@ class TrainConfig:
     @property
     def steps(self) -> int:
         return math.ceil(self.samples / self.batch_size)
+
+    def resolved_intervals(self) -> TrainConfig:
+        """This config with --log-every and --eval-every filled in where they are None (auto): about `LOG_POINTS`
+        metrics lines (at most `LOG_EVERY_MAX` steps apart) and `EVAL_POINTS` held-out evaluations (at most
+        `EVAL_EVERY_MAX` apart) over the run's steps, the last step always included. A 40-step run logs every 2
+        steps and evaluates every 8; a 100000-step run every 50 and 500 steps."""
+        log = self.log_every or min(LOG_EVERY_MAX, math.ceil(self.steps / LOG_POINTS))
+        ev = self.eval_every or min(EVAL_EVERY_MAX, math.ceil(self.steps / EVAL_POINTS))
+        return replace(self, log_every=max(1, log), eval_every=max(1, ev))
 
     def options(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,16 +28,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
 from ..core.devices import autocast
 from ..errors import GanalyzeError
-from .config import Components
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
 # torch or the model registries.
-
 from ..stats import basic_interval, resample_indices, t_half_width
+from .config import Components
 
 MIN_SLOPE = 0.7  # "reaches target": the direction gives at least 70% of the asked score change on held-out seeds
 MIN_COSINE = 0.5  # identity: at cosine 0.5 a norm-keeping step is as long as z itself (||z' - z|| = ||z||)

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..core.devices import pick_device
 from ..core.files import atomic_path, atomic_write_text
 from ..errors import GanalyzeError, UnknownNameError, WeightsError
-from ..images import font, save_image, to_pil
+from ..images import save_image
 from ..rundir import RunDir
 from ..seeding import parse_seeds
 from .alpha_report import summarize, write_report
@@ -127,47 +128,78 @@ def _classifier(spec: str, generator, assessors: dict[str, Any], device) -> tupl
 
 
 def _cell_labels(scores: dict[str, float], names: list[str]) -> list[tuple[str, tuple[int, int, int]]]:
-    short = {n: (n if len(n) <= 12 else n[:11] + "~") for n in names}
-    return [(f"{short[n]} {scores[n]:.3f}", COLOURS[i % len(COLOURS)]) for i, n in enumerate(names)]
+    """One line per assessor under an image: its full name and score, in the assessor's colour."""
+    return [(f"{n} {scores[n]:.3f}", COLOURS[i % len(COLOURS)]) for i, n in enumerate(names)]
+
+
+STRIP_DPI = 100  # images are drawn at their own pixel size at this dpi (small ones enlarged to MIN_IMAGE_IN)
+MIN_IMAGE_IN = 1.0  # inches: a 32 px image is shown 100 px wide
+FONT = 8.5  # points
+
+
+def _text_in(text: str, size: float = FONT) -> float:
+    """Width in inches that `text` takes at `size` points (DejaVu Sans averages about 0.6 em per character)."""
+    return len(text) * size * 0.6 / 72
+
+
+def strip_figure(images: torch.Tensor, labels: list[list[list[tuple[str, tuple]]]], alphas: list[float],
+                 title: str = "", row_labels: list[str] | None = None):
+    """R x K images (R x K x 3 x H x W) as a matplotlib figure: alpha over each column, a row label (class and seed)
+    left of each row, the full assessor names and scores under each image; the seed column (alpha 0) is framed so
+    the eye finds the middle of the strip. Laid out in inches, so nothing overlaps whatever the names' length."""
+    from matplotlib.figure import Figure
+
+    rows, cols, _, h, w = images.shape
+    img_w = max(w / STRIP_DPI, MIN_IMAGE_IN)
+    img_h = img_w * h / w
+    line = FONT * 1.35 / 72
+    n_lines = max((len(cell) for row in labels for cell in row), default=0)
+    texts = [t for row in labels for cell in row for t, _ in cell]
+    cell_w = max(img_w, max((_text_in(t) for t in texts), default=0.0)) + 0.15
+    cell_h = img_h + n_lines * line + 0.12
+    row_lines = [str(t).split("\n") for t in (row_labels or [""] * rows)]
+    left = max((_text_in(t, FONT + 0.5) for lines in row_lines for t in lines), default=0.0) + 0.2
+    top = line * 1.6 + (line * 1.9 if title else 0.0)
+    width, height = left + cols * cell_w + 0.1, top + rows * cell_h + 0.05
+    fig = Figure(figsize=(width, height), dpi=STRIP_DPI)
+    if title:
+        fig.text(0.1 / width, 1 - 0.08 / height, title, ha="left", va="top", fontsize=FONT + 1.5, weight="bold")
+    for k, a in enumerate(alphas):
+        x = (left + k * cell_w + cell_w / 2) / width
+        fig.text(x, 1 - (top - line * 0.4) / height, "seed (alpha 0)" if a == 0 else f"alpha {a:+.3g}",
+                 ha="center", va="bottom", fontsize=FONT + 0.5, weight="bold" if a == 0 else "normal")
+    for r in range(rows):
+        y_img = height - top - r * cell_h - img_h  # bottom of the image row, inches from the figure's bottom
+        if row_labels:
+            fig.text((left - 0.12) / width, (y_img + img_h / 2) / height, "\n".join(row_lines[r]), ha="right",
+                     va="center", fontsize=FONT + 0.5)
+        for k in range(cols):
+            x0 = left + k * cell_w + (cell_w - img_w) / 2
+            ax = fig.add_axes((x0 / width, y_img / height, img_w / width, img_h / height))
+            ax.imshow(images[r, k].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy(),
+                      interpolation="nearest" if w < img_w * STRIP_DPI else "antialiased")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            seed = alphas[k] == 0
+            for spine in ax.spines.values():
+                spine.set_visible(seed)
+                spine.set_linewidth(2.0)
+                spine.set_color("black")
+            for i, (text, colour) in enumerate(labels[r][k]):
+                fig.text((left + k * cell_w + cell_w / 2) / width, (y_img - 0.03 - i * line) / height, text,
+                         ha="center", va="top", fontsize=FONT, color=tuple(v / 255 for v in colour))
+    return fig
 
 
 def compose_strips(images: torch.Tensor, labels: list[list[list[tuple[str, tuple]]]], alphas: list[float],
-                   title: str = "", pad: int = 4, font_size: int = 11) -> Image.Image:
-    """R x K images (R x K x 3 x H x W) into one annotated PNG: alpha over each column, scores under each image.
-
-    The seed column (alpha 0) is framed so the eye finds the middle of the strip.
-    """
-    rows, cols, _, h, w = images.shape
-    f = font(font_size)
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    line_h = max(probe.textbbox((0, 0), "Ag0.9", font=f)[3], font_size) + 2
-    n_lines = max((len(cell) for row in labels for cell in row), default=0)
-    label_h = n_lines * line_h + 2
-    cell_w = max(w, max((probe.textbbox((0, 0), t, font=f)[2] for row in labels for cell in row for t, _ in cell),
-                        default=0) + 4)
-    head = line_h * (2 if title else 1) + 2
-    canvas = Image.new("RGB", (pad + cols * (cell_w + pad), head + rows * (h + label_h + pad) + pad), "white")
-    draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((pad, 1), title, fill="black", font=f)
-    for k, a in enumerate(alphas):
-        text = "seed" if a == 0 else f"alpha {a:+.3g}"
-        x0 = pad + k * (cell_w + pad)
-        tw = draw.textbbox((0, 0), text, font=f)[2]
-        draw.text((x0 + (cell_w - tw) / 2, head - line_h), text, fill="black", font=f)
-    for r in range(rows):
-        y0 = head + r * (h + label_h + pad)
-        for k in range(cols):
-            x0 = pad + k * (cell_w + pad)
-            canvas.paste(to_pil(images[r, k]), (x0 + (cell_w - w) // 2, y0))
-            if alphas[k] == 0:
-                draw.rectangle([x0 + (cell_w - w) // 2 - 2, y0 - 2, x0 + (cell_w + w) // 2 + 1, y0 + h + 1],
-                               outline=(0, 0, 0), width=2)
-            for i, (text, colour) in enumerate(labels[r][k]):
-                left, top, right, _ = draw.textbbox((0, 0), text, font=f)
-                draw.text((x0 + (cell_w - (right - left)) / 2, y0 + h + 1 + i * line_h - top), text, fill=colour,
-                          font=f)
-    return canvas
+                   title: str = "", row_labels: list[str] | None = None) -> Image.Image:
+    """`strip_figure` rendered to a PIL image (RGB)."""
+    buf = io.BytesIO()
+    strip_figure(images, labels, alphas, title, row_labels).savefig(buf, format="png", dpi=STRIP_DPI,
+                                                                     facecolor="white")
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return im.convert("RGB")
 
 
 @dataclass
@@ -185,12 +217,12 @@ def score_strips(generator, transformer, assessors: dict[str, Any], classes: lis
 
     Returns rows (class, seed, step, alpha, a score per assessor, and top-1 / class_kept with a classifier).
     """
-    from tqdm.auto import tqdm
+    from ..progress import bar
 
     alphas = cfg.alphas
     z_all = generator.latents(seeds, truncation).to(device)
     rows: list[dict[str, Any]] = []
-    for c in tqdm(classes, desc="strips", unit="class", disable=not progress):
+    for c in bar(classes, desc="strips", unit="class", show=progress):
         y = generator.one_hot([c] * len(seeds)).to(device)
         zs = strip_latents(transformer, z_all, y, cfg.alpha, cfg.steps, cfg.mode)  # S x K x dim_z
         flat_z = zs.reshape(-1, zs.shape[-1])
@@ -255,12 +287,12 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
     classes = generator.resolve_classes(cfg.classes) if cfg.classes else default_classes(generator.num_classes)
     seeds = parse_seeds(cfg.seeds)
     class_names = generator.class_names()
-    label = card.get("name") or Path(str(source)).name
+    label = card.get("name") or re.sub(r"^\d{5}-", "", Path(str(source)).name)  # one run number: 00001-brightness-...
     run = RunDir.create(cfg.out, f"{label}-{cfg.mode}",
                         {"options": {**asdict(cfg), "source": str(source)},
                          "resolved": {"transformer": card, "classes": classes, "seeds": seeds, "alphas": cfg.alphas,
                                       "truncation": truncation, "assessors": names, "classifier": classifier_note}})
-    first_strips, first_labels = [], []
+    first_strips, first_labels, first_rows = [], [], []
 
     def on_class(c: int, images: torch.Tensor, rows: list[dict[str, Any]]) -> None:
         cname = class_names[c] if class_names else str(c)
@@ -268,7 +300,8 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
         labels = [[_cell_labels(r, names) for r in rows[i * len(cfg.alphas):(i + 1) * len(cfg.alphas)]]
                   for i in range(images.shape[0])]
         title = f"class {c} ({cname}): {train_name}, {cfg.mode}, {step_text}"
-        sheet = compose_strips(images, labels, cfg.alphas, title)
+        seeds_here = [r["seed"] for r in rows[::len(cfg.alphas)]]
+        sheet = compose_strips(images, labels, cfg.alphas, title, [_row_label(c, cname, s) for s in seeds_here])
         with atomic_path(run.path / "strips" / f"{slug}.png") as tmp:
             sheet.save(tmp, format="PNG")
         if cfg.save_images:
@@ -277,12 +310,13 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
         if len(first_strips) < GRID_CLASSES:  # the grid is an overview; memory stays bounded for 1000 classes
             first_strips.append(images[0])
             first_labels.append(labels[0])
+            first_rows.append(_row_label(c, cname, rows[0]["seed"]))
 
     rows = score_strips(generator, transformer, assessors, classes, seeds, cfg, truncation, classifier, device,
                         on_class, progress)
     grid = compose_strips(torch.stack(first_strips), first_labels, cfg.alphas,
                           f"first seed of each class (at most {GRID_CLASSES}): {train_name}, {cfg.mode}, "
-                          f"{step_text}")
+                          f"{step_text}", first_rows)
     with atomic_path(run.path / "grid.png") as tmp:
         grid.save(tmp, format="PNG")
     atomic_write_text(run.path / "scores.csv", rows_to_csv(rows, names, class_names))
@@ -294,6 +328,14 @@ def make_strips(source: str | Path, cfg: StripsConfig | None = None, progress: b
          f"rising strips {s['monotonic_rise']:.0%}. Classifier: {classifier_note}.")
     echo(f"Wrote {run.path} (strips/, grid.png, scores.csv, report.md/csv/png).")
     return StripsResult(run.path, rows, report, classifier_note)
+
+
+def _row_label(c: int, cname: str, seed: int) -> str:
+    """A strip row's label: its class (index and name, wrapped) and its seed."""
+    import textwrap
+
+    name = "\n".join(textwrap.wrap(str(cname), 22)[:2]) if cname and cname != str(c) else ""
+    return f"class {c}" + (f"\n{name}" if name else "") + f"\nseed {seed}"
 
 
 def rows_to_csv(rows: list[dict[str, Any]], names: list[str], class_names: list[str] | None = None) -> str:

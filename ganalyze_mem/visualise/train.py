@@ -30,7 +30,7 @@ from ..core.files import json_safe
 from ..errors import GanalyzeError
 from ..rundir import RunDir
 from . import checkpoints, heldout
-from .config import Components, TrainConfig
+from .config import EVAL_EVERY_MAX, EVAL_POINTS, LOG_EVERY_MAX, LOG_POINTS, Components, TrainConfig  # noqa: F401
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
 # that load them.
@@ -40,6 +40,9 @@ DERIVED = ("assessor_sd", "keep_sd", "alpha_min", "alpha_max")
 # Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).
 RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples", "generator_weights",
                      "assessor_weights")
+# Intervals that default to None ("auto"): a run resolves them from its number of steps (`TrainConfig.resolved_
+# intervals`) and records the resolved values, so a short run still draws curves and a resume keeps the run's own.
+INTERVALS = ("log_every", "eval_every")
 
 
 @dataclass
@@ -227,15 +230,16 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, m
 
             warn_unbounded(str(run.path))
         if cfg is not None:
-            given = {k: v for k, v in cfg.options().items() if k not in DERIVED or v is not None}
+            given = {k: v for k, v in cfg.options().items() if k not in DERIVED + INTERVALS or v is not None}
             run.check_resume(given, ignore=RESUME_MAY_CHANGE)
-            merged = {**saved, **{k: v for k, v in cfg.options().items() if k in RESUME_MAY_CHANGE}}
+            merged = {**saved, **{k: v for k, v in cfg.options().items()
+                                  if k in RESUME_MAY_CHANGE and (k not in INTERVALS or v is not None)}}
         else:
             merged = saved
         cfg = TrainConfig.from_options(merged)
     if cfg is None:
         raise GanalyzeError("train() needs a TrainConfig or a run directory to resume.")
-    cfg.validate()
+    cfg = cfg.validate().resolved_intervals()  # recorded resolved in config.yaml; a resume keeps them
     c = build_components(cfg, generator, assessor)
     cfg = c.cfg  # alpha range and SDs resolved (measured for a new run, the recorded ones on a resume)
     card = {"transformer": cfg.transformer, "generator": cfg.generator, "assessor": cfg.assessor,
@@ -319,10 +323,10 @@ def _train_loop(cfg: TrainConfig, run: RunDir, c: Components, card: dict[str, An
         return row
 
     last = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
-    from tqdm.auto import tqdm
+    from ..progress import bar as progress_bar
 
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-               desc=f"train {cfg.assessor}")
+    bar = progress_bar(total=cfg.steps, initial=step, show=progress, unit="step", dynamic_ncols=True,
+                       desc=f"train {cfg.assessor}")
     t0, n0 = time.perf_counter(), 0
     c.transformer.train()
     with _StopFlag() as flag:

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
 from ..core.devices import pick_device
 from ..core.files import atomic_path, atomic_write_text, json_safe
@@ -431,9 +430,9 @@ def write_strip_sheet(folder: Path, rows: list[dict[str, Any]], summary: dict[st
     images = torch.stack([load_image(folder / r["file"]) for r in shown])
     images = images.reshape(len(seeds), k, *images.shape[1:])
     labels = [[[(f"measured {r['measured']:.2f}", (200, 30, 30)),
-                (f"{assessor_name[:10]} {r['assessor']:.3f}", (30, 70, 200))]
+                (f"{assessor_name} {r['assessor']:.3f}", (30, 70, 200))]
                for r in shown[i * k:(i + 1) * k]] for i in range(len(seeds))]
     sheet = compose_strips(images, labels, alphas, f"held-out seeds {seeds[0]}..{seeds[-1]}: measured MachineMem "
-                           f"and {assessor_name}")
+                           f"and {assessor_name}", [f"seed {s}" for s in seeds])
     with atomic_path(folder / "strips.png") as tmp:
         sheet.save(tmp, format="PNG")
