@@ -28,10 +28,9 @@ from typing import IO, Any
 from .errors import GanalyzeError, ImageError
 from .images import assessor_recipe
 from .paths import path_to_text, warn_escaped
+from .score_config import EXECUTORS, SHARD_SIZE  # noqa: F401 (re-exported)
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
 
-EXECUTORS = ("local", "ray")
-SHARD_SIZE = 1024  # files per Ray task (rounded up to whole blocks)
 HEADER = ["path", "score"]
 
 

@@ -171,7 +171,7 @@ def register_predictor_folders(registry) -> list[str]:
             continue
         registry.add(name, "ganalyze_mem.assessors.machinemem:machinemem", name=name, backbone=card["backbone"],
                      image_size=card["image_size"],
-                     weights="ganalyze_mem.assessors.machinemem:weight_spec",
+                     weights="ganalyze_mem.weight_specs:predictor_spec",
                      help=f"MachineMem predictor in {folder} ({card['backbone']}, {card['image_size']} px)")
         added.append(name)
     return added

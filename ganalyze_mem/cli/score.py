@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ..score_run import EXECUTORS, SHARD_SIZE
-from ..scoring import DEFAULTS, MAX_SIZE, MIN_SIZE
+from ..score_config import DEFAULTS, EXECUTORS, MAX_SIZE, MIN_SIZE, SHARD_SIZE
 from .common import POSITIVE_INT, WORKERS, device_option, int_range, warnings_as_lines
 
 

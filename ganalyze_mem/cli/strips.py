@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..visualise.strips import StripsConfig
+from ..visualise.strips_config import StripsConfig
 from .common import device_option
 
 D = StripsConfig()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..measurer.config import PRESETS
-from ..visualise.verify import VerifyConfig
+from ..visualise.verify_config import VerifyConfig
 from .common import device_option
 
 D = VerifyConfig()
