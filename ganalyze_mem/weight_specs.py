@@ -136,3 +136,20 @@ def preflight(assessor: str | None = None, assessor_weights: str | os.PathLike |
         check_weights(ASSESSORS, assessor, assessor_weights)
     for name in keep:
         check_weights(ASSESSORS, name)
+
+
+def preflight_trained(source: str | os.PathLike, generator_weights: str | os.PathLike | None = None,
+                      assessor_weights: str | os.PathLike | None = None, also: list[str] | tuple[str, ...] = ()
+                      ) -> None:
+    """`preflight` for the models a trained transformer's card names (`strips`, `verify`): its generator and
+    assessor, with the weights given now or those it was trained with, and the `also` assessors. An unfinished run
+    (its card is inside a checkpoint, read with torch) is checked when it is loaded."""
+    from .transformers.store import peek_card
+
+    card = peek_card(source)
+    if card is None:
+        return
+    assessor = card.get("assessor")
+    preflight(assessor=assessor, assessor_weights=assessor_weights or card.get("assessor_weights"),
+              generator=card.get("generator"), generator_weights=generator_weights or card.get("generator_weights"),
+              keep=[n for n in dict.fromkeys(also) if n != assessor])

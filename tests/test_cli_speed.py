@@ -86,3 +86,88 @@ def test_option_modules_import_without_torch():
                          env={**os.environ})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "HEAVY []" in out.stdout
+
+
+# -- failures before torch --------------------------------------------------------------------------------------------
+FAIL = """
+import sys
+import click
+from ganalyze_mem.cli import main
+
+try:
+    main(sys.argv[1:], prog_name="ganalyze-mem", standalone_mode=False)
+    print("NO ERROR")
+except click.ClickException as e:
+    print("ERROR", " ".join(e.format_message().split()))
+print("HEAVY", sorted(m for m in %r if m in sys.modules))
+"""
+
+
+def _fails_light(args: list[str], tmp_path) -> str:
+    """Run the CLI with `args` in a fresh process with no weights anywhere; return the error message, having checked
+    that the command failed and that no heavy library was imported by then."""
+    env = {**os.environ, "GANALYZE_MEM_OFFLINE": "1", "GANALYZE_MEM_CACHE": str(tmp_path / "cache")}
+    env.pop("GANALYZE_MEM_WEIGHTS", None)
+    out = subprocess.run([sys.executable, "-c", FAIL % (HEAVY,), *args], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ERROR " in out.stdout and "NO ERROR" not in out.stdout, out.stdout[-1000:]
+    assert "HEAVY []" in out.stdout, f"the error came after importing a heavy library: {out.stdout[-1000:]}"
+    return out.stdout
+
+
+def _fake_run(tmp_path, generator: str, assessor: str):
+    """A finished training run's files as far as the checks read them (config.yaml, transformer.json)."""
+    import json
+
+    import yaml
+
+    run = tmp_path / "00000-run"
+    run.mkdir()
+    card = {"transformer": "one_direction", "generator": generator, "assessor": assessor, "dim_z": 128,
+            "num_classes": 1000, "kwargs": {"max_step": 0.5}}
+    (run / "config.yaml").write_text(yaml.safe_dump({"options": {"eval_seeds": "0-31"},
+                                                     "resolved": {"transformer": card}}))
+    (run / "transformer.json").write_text(json.dumps(card))
+    return run
+
+
+def test_train_reports_missing_generator_weights_before_torch(tmp_path):
+    out = _fails_light(["train", "--assessor", "humanmem"], tmp_path)
+    assert "No weights for 'biggan-deep-128'" in out and "--generator-weights" in out
+
+
+def test_train_reports_missing_predictor_weights_before_torch(tmp_path):
+    out = _fails_light(["train", "--assessor", "resnet50", "--generator", "tiny"], tmp_path)
+    assert "No weights for 'resnet50'" in out and "--assessor-weights" in out and "import-predictor" in out
+
+
+def test_train_reports_unknown_names_and_bad_options_before_torch(tmp_path):
+    assert "Unknown assessor 'resnet5'" in _fails_light(["train", "--assessor", "resnet5", "-g", "tiny"], tmp_path)
+    assert "Unknown generator" in _fails_light(["train", "-a", "brightness", "-g", "tinyy"], tmp_path)
+    assert "--truncation" in _fails_light(["train", "-a", "brightness", "-g", "tiny", "--truncation", "2"], tmp_path)
+    assert "Unknown assessor 'brightnes'" in _fails_light(["train", "-a", "brightness", "-g", "tiny", "--keep",
+                                                          "brightnes"], tmp_path)
+
+
+def test_score_reports_missing_weights_and_bad_options_before_torch(tmp_path):
+    out = _fails_light(["score", str(tmp_path), "--assessor", "resnet50"], tmp_path)
+    assert "No weights for 'resnet50'" in out and "--weights" in out
+    out = _fails_light(["score", str(tmp_path), "-a", "resnet50", "--weights", str(tmp_path / "none.pt")], tmp_path)
+    assert "does not exist" in out
+
+
+def test_verify_and_strips_report_missing_weights_before_torch(tmp_path):
+    run = _fake_run(tmp_path, "biggan-deep-256", "brightness")
+    out = _fails_light(["verify", str(run), "--preset", "cpu"], tmp_path)
+    assert "No weights for 'biggan-deep-256'" in out
+    out = _fails_light(["strips", str(run), "--also-score", "valence"], tmp_path)
+    assert "No weights for 'biggan-deep-256'" in out
+    (tmp_path / "empty").mkdir()
+    assert "is not a GANalyze training run" in _fails_light(["verify", str(tmp_path / "empty")], tmp_path)
+
+
+def test_sample_and_validate_report_missing_weights_before_torch(tmp_path):
+    assert "No weights for 'biggan-deep-512'" in _fails_light(["sample", "-g", "biggan-deep-512", "-o", "out"],
+                                                                 tmp_path)
+    assert "No weights for 'valence'" in _fails_light(["validate", "shapes", "-a", "valence"], tmp_path)

@@ -63,6 +63,14 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
       ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --resume
       ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --executor ray --ray-address auto
     """
+    from ..score_config import ScoreConfig
+    from ..weight_specs import preflight
+
+    # options, the assessor's name and its weights are checked before torch loads: a mistake is reported at once
+    ScoreConfig(assessor=assessor, batch_size=batch_size, workers=workers, device=device, weights=weights, size=size,
+                amp=amp, preprocess=preprocess)
+    if executor == "local" or ray_address is None:
+        preflight(assessor=assessor, assessor_weights=weights)
     from ..api.runs import score
     from ..score_run import ScoreStats, stats_line
 
