@@ -28,7 +28,13 @@ from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     side_of,
 )
 from .paths import path_to_text
-from .score_config import DEFAULTS, MAX_SIZE, MIN_SIZE, ScoreConfig  # noqa: F401 (the options live there)
+from .score_config import (  # noqa: F401 (the options live there)
+    DEFAULTS,
+    MAX_SIZE,
+    MIN_SIZE,
+    ScoreConfig,
+    check_precision,
+)
 
 
 @dataclass
@@ -124,20 +130,28 @@ class Blocks:
 
 
 def score_batches(net: torch.nn.Module, files: Sequence[str | os.PathLike], batches: Iterable[list[int]], side: int,
-                  device: str, amp: bool = True, workers: int = 0) -> Iterable[list[Row]]:
+                  device: str, amp: bool = True, workers: int = 0, precision: str = "fp32") -> Iterable[list[Row]]:
     """Yield, batch by batch and in the order of `batches`, one row per file: (index, score, "") or (index, None,
-    reason). Files are decoded in `workers` DataLoader processes (0: here)."""
+    reason). Files are decoded in `workers` DataLoader processes (0: here). ``precision="bf16"`` runs the network
+    under bfloat16 autocast with channels_last tensors (on a CPU with bf16 units as on a GPU)."""
     loader = torch.utils.data.DataLoader(
         ImageFiles(files, side), batch_sampler=batches, num_workers=workers,
         pin_memory=device.startswith("cuda"), worker_init_fn=_worker_init if workers else None,
     )
     use_amp = amp and device.startswith("cuda")
+    bf16 = precision == "bf16"
+    if bf16:
+        net = net.to(memory_format=torch.channels_last)
     for images, index, errors in loader:
         good = [k for k, err in enumerate(errors) if not err]
         out: list[float] = []
         if good:
             x = images[good].to(device, non_blocking=True)
-            with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            if bf16:
+                x = x.contiguous(memory_format=torch.channels_last)
+            cast = (torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if bf16 else
+                    torch.autocast("cuda", dtype=torch.float16, enabled=use_amp))
+            with torch.no_grad(), cast:
                 out = net(x).float().cpu().tolist()
         scores = dict(zip(good, out, strict=True))
         yield [(int(index[k]), scores.get(k), err) for k, err in enumerate(errors)]
@@ -153,6 +167,7 @@ def score_files(
     weights: str | os.PathLike | None = DEFAULTS.weights,
     size: int | None = DEFAULTS.size,
     amp: bool = DEFAULTS.amp,
+    precision: str = DEFAULTS.precision,
     progress: bool = True,
     on_problem: Callable[[ImageError], None] | None = None,
     model: torch.nn.Module | None = None,
@@ -167,11 +182,12 @@ def score_files(
 
     from .cli.common import pick_device
 
-    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # checks every value
+    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess, precision)  # checks every value
     paths = list(paths)
     if not paths:
         raise GanalyzeError("No paths given: name image files or folders to score.")
     dev = pick_device(device)
+    check_precision(precision, dev)
     files, problems = find_images(paths)
     result = ScoreResult(assessor)
     report = on_problem or (lambda e: None)
@@ -183,7 +199,8 @@ def score_files(
     net = model if model is not None else build_assessor(assessor, weights, dev)
     side = assessor_recipe(net, size, preprocess)
     with tqdm(total=len(files), desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
-        for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers):
+        for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers,
+                                  precision):
             for i, score, err in rows:
                 if err:
                     problem = ImageError(files[i], err)

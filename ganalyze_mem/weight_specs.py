@@ -116,7 +116,7 @@ def preflight(assessor: str | None = None, assessor_weights: str | os.PathLike |
               keep: list[str] | tuple[str, ...] = (), transformer: str | None = None) -> None:
     """Every check a command can make of the models it names before importing torch: each name is registered
     (promoted predictor folders included) and each one's weights are at hand (`check_weights`). Raises the error the
-    build would raise, in the order a user fixes them: names first, then weights."""
+    build would raise: names first, then weights."""
     from .assessors import ASSESSORS
     from .assessors.folders import register_predictor_folders
     from .generators import GENERATORS
@@ -130,12 +130,13 @@ def preflight(assessor: str | None = None, assessor_weights: str | os.PathLike |
         ASSESSORS.entry(name)
     if generator is not None:
         GENERATORS.entry(generator)
-    if generator is not None:
-        check_weights(GENERATORS, generator, generator_weights)
+    # in the order the models are built (`build_components`): the assessor, the kept ones, then the generator
     if assessor is not None:
         check_weights(ASSESSORS, assessor, assessor_weights)
     for name in keep:
         check_weights(ASSESSORS, name)
+    if generator is not None:
+        check_weights(GENERATORS, generator, generator_weights)
 
 
 def preflight_trained(source: str | os.PathLike, generator_weights: str | os.PathLike | None = None,

@@ -161,8 +161,9 @@ def test_verify_and_strips_report_missing_weights_before_torch(tmp_path):
     run = _fake_run(tmp_path, "biggan-deep-256", "brightness")
     out = _fails_light(["verify", str(run), "--preset", "cpu"], tmp_path)
     assert "No weights for 'biggan-deep-256'" in out
-    out = _fails_light(["strips", str(run), "--also-score", "valence"], tmp_path)
-    assert "No weights for 'biggan-deep-256'" in out
+    assert "No weights for 'biggan-deep-256'" in _fails_light(["strips", str(run)], tmp_path)
+    assert "No weights for 'valence'" in _fails_light(["strips", str(run), "--also-score", "valence,brightness"],
+                                                      tmp_path)
     (tmp_path / "empty").mkdir()
     assert "is not a GANalyze training run" in _fails_light(["verify", str(tmp_path / "empty")], tmp_path)
 
