@@ -111,7 +111,11 @@ def main() -> None:
     print(f"{len(files)} demo photos, batch {args.batch}, {args.workers} workers, torch threads "
           f"{torch.get_num_threads()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
           f"bf16 units: {cpu_has_bf16()}")
-    peer = ResMem(pretrained=True).eval()  # the package's documented construction (its model.pt)
+    import warnings
+
+    with warnings.catch_warnings():  # torchvision's notes on the package's resnet152(pretrained=False)
+        warnings.simplefilter("ignore", UserWarning)
+        peer = ResMem(pretrained=True).eval()  # the package's documented construction (its model.pt)
     net32 = build_assessor("humanmem", device="cpu")
     methods = {
         "resmem-loop": lambda: resmem_loop(peer, resmem_transform, files),
@@ -122,6 +126,7 @@ def main() -> None:
         net16 = build_assessor("humanmem", device="cpu")
         methods["ours-bf16"] = lambda: ours(net16, files, args.batch, args.workers, "bf16")
     scores = {name: fn() for name, fn in methods.items()}  # warm-up, and the scores compared below
+    print("warm-up done", flush=True)
     rates: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     for r in range(args.repeats):
@@ -130,6 +135,7 @@ def main() -> None:
             t = time.perf_counter()
             methods[name]()
             rates[name].append(len(files) / (time.perf_counter() - t))
+        print(f"repeat {r + 1}: " + ", ".join(f"{n} {rates[n][-1]:.2f}/s" for n in names), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end (another process's work slows every method alike)")
     print(f"{'method':12s} {'images/s (median [min, max])':32s} ratio to resmem-loop [95% interval over repeats]")
     for name in names:
