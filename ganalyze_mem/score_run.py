@@ -32,13 +32,11 @@ from .core.files import atomic_write_text
 from .core.paths import path_to_text, warn_escaped
 from .errors import GanalyzeError, ImageError
 from .images import assessor_recipe, scan_images
+from .score_config import EXECUTORS, SHARD_SIZE, check_precision, precision_record  # noqa: F401 (re-exported)
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm`; optional
 # dependencies, needed only there: `ray`.
-
-EXECUTORS = ("local", "ray")
-SHARD_SIZE = 1024  # files per Ray task (rounded up to whole blocks)
 HEADER = ["path", "score"]
 
 
@@ -108,6 +106,7 @@ def score_to_csv(
     weights: str | os.PathLike | None = DEFAULTS.weights,
     size: int | None = DEFAULTS.size,
     amp: bool = DEFAULTS.amp,
+    precision: str = DEFAULTS.precision,
     resume: bool = False,
     executor: str = "local",
     shard_size: int = SHARD_SIZE,
@@ -123,7 +122,7 @@ def score_to_csv(
     already built assessor (an unregistered module from the Python API) used instead of building `assessor`."""
     from .progress import bar as progress_bar
 
-    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # every bound, before any write
+    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess, precision)  # every bound first
     if executor not in EXECUTORS:
         raise GanalyzeError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}.")
     if model is not None and executor != "local":
@@ -137,9 +136,10 @@ def score_to_csv(
     if not paths:
         raise GanalyzeError("No paths given: name image files or folders to score.")
     dev = pick_device(device)
+    check_precision(precision, dev)
     options = {"assessor": assessor, "weights": None if weights is None else str(weights), "size": size,
                "batch_size": batch_size, "paths": paths, **({"preprocess": preprocess} if preprocess else {}),
-               "precision": "float16" if amp and dev.startswith("cuda") else "float32"}
+               "precision": precision_record(precision, amp, dev)}  # never mixed on --resume
     part = meta = None
     if out is not None:
         part, meta = part_paths(out)
@@ -182,10 +182,11 @@ def score_to_csv(
         with progress_bar(total=remaining, desc=f"scoring ({assessor})", unit="img", show=progress) as bar:
             if todo:
                 side = assessor_recipe(net, size, preprocess)  # the driver's assessor decides for Ray tasks too
-                batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers)
+                batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers,
+                                         precision)
                            if executor == "local" else
                            _ray_batches(files, todo, batch_size, shard_size, assessor, weights, side, dev, amp,
-                                        workers, ray_address))
+                                        workers, ray_address, precision))
                 for rows in batches:
                     for i, score, err in rows:
                         if texts[i] in done:
@@ -215,7 +216,7 @@ _NETS: dict[tuple, Any] = {}  # one assessor per Ray worker process and options,
 
 
 def _ray_shard(files: list[str], lengths: list[int], assessor: str, weights: str | None, side: int,
-               device: str, amp: bool) -> list[list[Row]]:
+               device: str, amp: bool, precision: str = "fp32") -> list[list[Row]]:
     """A Ray task: score consecutive blocks of `files` (block lengths `lengths`); rows use indices into `files`."""
     torch.set_num_threads(1)
     key = (assessor, weights, device)
@@ -226,12 +227,12 @@ def _ray_shard(files: list[str], lengths: list[int], assessor: str, weights: str
     for n in lengths:
         batches.append(list(range(start, start + n)))
         start += n
-    return list(score_batches(net, files, batches, side, device, amp, 0))
+    return list(score_batches(net, files, batches, side, device, amp, 0, precision))
 
 
 def _ray_batches(files: list[str], todo: list[int], batch_size: int, shard_size: int, assessor: str,
                  weights: str | os.PathLike | None, side: int, device: str, amp: bool, workers: int,
-                 address: str | None) -> Iterator[list[Row]]:
+                 address: str | None, precision: str = "fp32") -> Iterator[list[Row]]:
     """Shards of whole blocks as Ray tasks; yields each block's rows (global indices) in order."""
     try:
         import ray
@@ -259,7 +260,7 @@ def _ray_batches(files: list[str], todo: list[int], batch_size: int, shard_size:
                 spans = [range(k * batch_size, min(len(files), (k + 1) * batch_size)) for k in blocks]
                 members[sent] = [i for span in spans for i in span]
                 pending[task.remote([files[i] for i in members[sent]], [len(r) for r in spans], assessor,
-                                    w, side, device, amp)] = sent
+                                    w, side, device, amp, precision)] = sent
                 sent += 1
             if not pending and next_out >= sent:
                 break

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .core.devices import autocast, check_device, pick_device
+from .core.devices import autocast, pick_device
 from .core.files import atomic_write_text
 from .core.paths import path_to_text
 from .errors import GanalyzeError, ImageError
@@ -31,49 +31,16 @@ from .images import (  # noqa: F401 (FALLBACK_SIZE re-exported)
     load_resized,
     side_of,
 )
+from .score_config import (  # noqa: F401 (the options live there)
+    DEFAULTS,
+    MAX_SIZE,
+    MIN_SIZE,
+    ScoreConfig,
+    check_precision,
+)
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
 # that load them.
-
-MIN_SIZE, MAX_SIZE = 8, 2048  # load-time resize side: 2048 px is 50 MB per image in float32, times the batch
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    """Defaults shared by `score_files` and ``ganalyze-mem score``."""
-
-    assessor: str = "humanmem"
-    batch_size: int = 32
-    workers: int = 2
-    device: str = "auto"
-    weights: str | None = None
-    size: int | None = None  # load-time resize side; None = the assessor's input size (else FALLBACK_SIZE)
-    amp: bool = False  # float16 autocast on CUDA (opt-in: float32 scores match validation's); ignored on the CPU
-    preprocess: str | None = None  # override of the recipe the assessor's card records (images.PRESETS); warns
-
-    def __post_init__(self) -> None:
-        problems = []
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            problems.append(f"--batch-size must be at least 1, got {self.batch_size!r}")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 0 <= self.workers <= 256:
-            problems.append(f"--workers must be from 0 to 256, got {self.workers!r}")
-        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int)
-                                      or not MIN_SIZE <= self.size <= MAX_SIZE):
-            problems.append(f"--size must be from {MIN_SIZE} to {MAX_SIZE} pixels (or left out for the assessor's "
-                            f"own input size), got {self.size!r}")
-
-        if self.preprocess is not None and self.preprocess not in PRESETS:
-            problems.append(f"--preprocess must be one of {', '.join(PRESETS)} (or left out for the assessor's own), "
-                            f"got {self.preprocess!r}")
-        try:
-            check_device(self.device)
-        except GanalyzeError as e:
-            problems.append(str(e))
-        if problems:
-            raise GanalyzeError("Bad score options:\n  " + "\n  ".join(problems))
-
-
-DEFAULTS = ScoreConfig()
 
 
 @dataclass
@@ -174,20 +141,26 @@ class Blocks:
 
 
 def score_batches(net: torch.nn.Module, files: Sequence[str | os.PathLike], batches: Iterable[list[int]], side: int,
-                  device: str, amp: bool = True, workers: int = 0) -> Iterable[list[Row]]:
+                  device: str, amp: bool = True, workers: int = 0, precision: str = "fp32") -> Iterable[list[Row]]:
     """Yield, batch by batch and in the order of `batches`, one row per file: (index, score, "") or (index, None,
-    reason). Files are decoded in `workers` DataLoader processes (0: here)."""
+    reason). Files are decoded in `workers` DataLoader processes (0: here). ``precision="bf16"`` runs the network
+    under bfloat16 autocast with channels_last tensors (on a CPU with bf16 units as on a GPU)."""
     loader = torch.utils.data.DataLoader(
         ImageFiles(files, side), batch_sampler=batches, num_workers=workers,
         pin_memory=device.startswith("cuda"), worker_init_fn=_worker_init if workers else None,
     )
     use_amp = amp and device.startswith("cuda")
+    bf16 = precision == "bf16"
+    if bf16:
+        net = net.to(memory_format=torch.channels_last)
     for images, index, errors in loader:
         good = [k for k, err in enumerate(errors) if not err]
         out: list[float] = []
         if good:
             x = images[good].to(device, non_blocking=True)
-            with torch.no_grad(), autocast(device, torch.float16 if use_amp else None):
+            if bf16:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad(), autocast(device, torch.bfloat16 if bf16 else torch.float16 if use_amp else None):
                 out = net(x).float().cpu().tolist()
         scores = dict(zip(good, out, strict=True))
         yield [(int(index[k]), scores.get(k), err) for k, err in enumerate(errors)]
@@ -203,6 +176,7 @@ def score_files(
     weights: str | os.PathLike | None = DEFAULTS.weights,
     size: int | None = DEFAULTS.size,
     amp: bool = DEFAULTS.amp,
+    precision: str = DEFAULTS.precision,
     progress: bool = True,
     on_problem: Callable[[ImageError], None] | None = None,
     model: torch.nn.Module | None = None,
@@ -215,11 +189,12 @@ def score_files(
     """
     from .progress import bar as progress_bar
 
-    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess)  # checks every value
+    ScoreConfig(assessor, batch_size, workers, device, None, size, amp, preprocess, precision)  # checks every value
     paths = list(paths)
     if not paths:
         raise GanalyzeError("No paths given: name image files or folders to score.")
     dev = pick_device(device)
+    check_precision(precision, dev)
     files, problems = find_images(paths)
     result = ScoreResult(assessor)
     report = on_problem or (lambda e: None)
@@ -231,7 +206,8 @@ def score_files(
     net = model if model is not None else build_assessor(assessor, weights, dev)
     side = assessor_recipe(net, size, preprocess)
     with progress_bar(total=len(files), desc=f"scoring ({assessor})", unit="img", show=progress) as bar:
-        for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers):
+        for rows in score_batches(net, files, Blocks(len(files), batch_size), side, dev, amp, workers,
+                                  precision):
             for i, score, err in rows:
                 if err:
                     problem = ImageError(files[i], err)

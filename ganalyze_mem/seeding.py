@@ -6,14 +6,18 @@ same however the samples are batched (the habit of NVlabs' StyleGAN code).
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from scipy.stats import truncnorm
+from typing import TYPE_CHECKING
 
 from .errors import GanalyzeError
 
+if TYPE_CHECKING:
+    import torch
+# torch and scipy are imported inside the draws: `parse_seeds` serves option checks that run before either loads.
+
 
 def generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    import torch
+
     g = torch.Generator(device=device)
     g.manual_seed(int(seed))
     return g
@@ -23,6 +27,9 @@ def truncated_normal(shape: tuple[int, ...], truncation: float, seed: int) -> to
     """Samples of N(0, 1) truncated to [-2, 2], scaled by `truncation` (BigGAN's truncation trick)."""
     if not 0 < truncation <= 1:
         raise GanalyzeError(f"--truncation must be in (0, 1], got {truncation}.")
+    import numpy as np
+    import torch
+    from scipy.stats import truncnorm
 
     rng = np.random.RandomState(int(seed) % (2**32))
     values = truncnorm.rvs(-2, 2, size=shape, random_state=rng).astype("float32")
@@ -31,6 +38,8 @@ def truncated_normal(shape: tuple[int, ...], truncation: float, seed: int) -> to
 
 def per_sample_latents(seeds: list[int], dim: int, truncation: float) -> torch.Tensor:
     """One latent per seed, each drawn with its own generator: batch-independent."""
+    import torch
+
     if not seeds:
         return torch.zeros(0, dim)
     return torch.stack([truncated_normal((dim,), truncation, s) for s in seeds])

@@ -19,15 +19,17 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .core.files import atomic_path, current_umask
 from .core.paths import repo_root
 from .errors import WeightsError
 from .weight_options import weights_option
 
-# Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `safetensors`.
+if TYPE_CHECKING:
+    import torch
+# torch is imported where a state dict is read: finding and checking weights (`lookup`, `resolve_weights`) runs
+# before a command loads torch, so that a missing file is reported at once.
 
 ENV_DIR = "GANALYZE_MEM_WEIGHTS"
 ENV_CACHE = "GANALYZE_MEM_CACHE"
@@ -306,6 +308,8 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(p))
+        import torch
+
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except WeightsError:
         raise

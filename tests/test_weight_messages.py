@@ -75,16 +75,12 @@ def test_python_api_outside_the_cli_keeps_the_default_option():
 
 
 def test_humanmem_without_resmem_names_its_source(monkeypatch):
-    import importlib.resources
-
+    from ganalyze_mem import weight_specs
     from ganalyze_mem.assessors import humanmem
     from ganalyze_mem.errors import WeightsError
     from ganalyze_mem.weight_options import set_weights_options
 
-    def missing(_):
-        raise ModuleNotFoundError("resmem")
-
-    monkeypatch.setattr(importlib.resources, "files", missing)
+    monkeypatch.setattr(weight_specs, "package_dir", lambda module: None)  # resmem not installed
     set_weights_options({"assessor": "--assessor-weights"})
     try:
         with pytest.raises(WeightsError) as e:

@@ -137,12 +137,13 @@ def score(paths: str | os.PathLike | Iterable[str | os.PathLike], assessor: Any 
     if out is None and executor == "local" and not resume:  # in memory: the same batches as the CSV path
         result = score_files(paths, opts.assessor, batch_size=opts.batch_size, workers=opts.workers,
                              device=opts.device, weights=opts.weights, size=opts.size, amp=opts.amp,
-                             preprocess=opts.preprocess, progress=progress, on_problem=met,
+                             precision=opts.precision, preprocess=opts.preprocess, progress=progress, on_problem=met,
                              model=None if model is None else model.to(pick_device(opts.device)))
         return Scores(None, result.assessor, result.scores, result.problems)
     stream = io.StringIO() if out is None else None
     stats = score_to_csv(paths, out, opts.assessor, batch_size=opts.batch_size, workers=opts.workers,
                          device=opts.device, weights=opts.weights, size=opts.size, amp=opts.amp, resume=resume,
+                         precision=opts.precision,
                          preprocess=opts.preprocess,
                          executor=executor, shard_size=shard_size, ray_address=ray_address, progress=progress,
                          on_problem=met, stream=stream, model=model)

@@ -20,12 +20,12 @@ for _name, _cls, _help in [
 ASSESSORS.add("humanmem", "ganalyze_mem.assessors.humanmem:humanmem",
               help="ResMem human memorability in (0, 1); weights from the resmem wheel; not for faces")
 # EmoNet valence, GANalyze's second assessor, from its published checkpoint.
-ASSESSORS.add("valence", "ganalyze_mem.assessors.valence:valence", weights="ganalyze_mem.assessors.valence:weight_spec",
+ASSESSORS.add("valence", "ganalyze_mem.assessors.valence:valence", weights="ganalyze_mem.weight_specs:valence_spec",
               help="EmoNet emotional valence (GANalyze's ResNet-50), ten-crop average")
 # MachineMem predictors, one preset per backbone (resnet50 is the paper's); weights from a predictor folder.
 for _b in ("resnet50", "resnet18", "resnet152", "alexnet", "vgg16", "densenet121", "wide_resnet50_2", "maxvit_t"):
     ASSESSORS.add(_b, "ganalyze_mem.assessors.machinemem:machinemem", name=_b, backbone=_b, family="machinemem",
-                  weights="ganalyze_mem.assessors.machinemem:weight_spec", ready=partial(ready_folder, _b),
+                  weights="ganalyze_mem.weight_specs:predictor_spec", ready=partial(ready_folder, _b),
                   help=f"MachineMem predictor, {_b} backbone" + (" (the paper's)" if _b == "resnet50" else ""))
 ASSESSORS.add("machinemem-tiny", "ganalyze_mem.assessors.machinemem:random_predictor", tiny=True, family="machinemem",
               name="machinemem-tiny", backbone="resnet18", image_size=32,

@@ -182,7 +182,7 @@ def register_predictor_folders(registry) -> list[str]:
             continue
         registry.add(name, "ganalyze_mem.assessors.machinemem:machinemem", name=name, backbone=card["backbone"],
                      image_size=card["image_size"], folder=str(folder), family="machinemem",
-                     weights="ganalyze_mem.assessors.machinemem:weight_spec",
+                     weights="ganalyze_mem.weight_specs:predictor_spec",
                      ready=lambda f=folder: (f / MODEL_FILE).is_file(),
                      help=f"MachineMem predictor in {folder} ({card['backbone']}, {card['image_size']} px)")
         added.append(name)

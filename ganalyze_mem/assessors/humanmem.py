@@ -5,8 +5,9 @@ retrained with the rest of the model, and maps them through a stack of linear la
 The package's own preprocessing is: resize to 256 x 256, centre-crop 227 x 227, values in [0, 1] with no mean/std
 normalisation. Here that preprocessing runs differentiably inside `forward`, so GANalyze can back-propagate through it.
 
-Weights come from the installed ``resmem`` wheel (``model.pt``, read with ``importlib.resources``) and load with
-``weights_only=True`` and ``strict=True``. The architecture is built here from torchvision's ``resnet152(weights=None)``
+Weights come from the installed ``resmem`` wheel (``model.pt``, found without importing it:
+`weight_specs.resmem_weights`) and load with ``weights_only=True`` and ``strict=True``. The architecture is built
+here from torchvision's ``resnet152(weights=None)``
 so that nothing is ever downloaded (the package's constructor can ask torchvision for ImageNet weights).
 
 Known limits (from the ResMem release notes): predictions clip at about 0.411 for the least memorable ~0.5% of images,
@@ -18,7 +19,6 @@ The inner ResNet-152 is still an ImageNet classifier on un-normalised [0, 1] inp
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from pathlib import Path
 
@@ -26,8 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import WeightsError
-from ..weight_options import weights_option
+from ..weight_specs import resmem_weights as packaged_weights  # found without importing resmem
 from ..weights import load_into, load_state_dict
 from .base import Assessor
 
@@ -37,24 +36,6 @@ RESIZE = 256  # the package resizes to 256 x 256 (aspect ratio not kept) ...
 CROP = 227  # ... then centre-crops 227 x 227
 FLOOR = 0.411  # scores clip near this value for the least memorable images
 CROP_OFFSET = int(round((RESIZE - CROP) / 2.0))  # torchvision's CenterCrop rule (round half to even): 14
-
-
-def packaged_weights() -> Path:
-    """Path of ``model.pt`` inside the installed ``resmem`` wheel; a clear error when it is missing."""
-    try:
-        res = importlib.resources.files("resmem") / "model.pt"
-    except ModuleNotFoundError:
-        option = weights_option("assessor")
-        path_hint = f", or pass {option} PATH to a ResMem model.pt" if option else ""
-        raise WeightsError("The humanmem assessor needs the `resmem` package (ResMem, published by the Brain Bridge "
-                           "Lab: pypi.org/project/resmem, github.com/Brain-Bridge-Lab/resmem; weights inside the "
-                           "wheel, non-commercial licence). Install it with `pip install 'ganalyze-mem[humanmem]'` or "
-                           f"`pip install resmem`{path_hint}.") from None
-    path = Path(str(res))
-    if not path.is_file():
-        raise WeightsError(f"The installed resmem package has no model.pt at {path}; reinstall it with "
-                           "`pip install --force-reinstall resmem`.")
-    return path
 
 
 class ResMemNet(nn.Module):

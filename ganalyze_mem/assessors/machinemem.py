@@ -29,8 +29,9 @@ from ..core.files import atomic_write_text
 from ..errors import GanalyzeError, WeightsError
 from ..images import Preprocess
 from ..weight_options import weights_option
+from ..weight_specs import OFFICIAL_PREDICTORS, PREDICTOR_HINT
+from ..weight_specs import predictor_spec as weight_spec  # noqa: F401 (where the weights live)
 from ..weights import (
-    WeightSpec,
     check_weights_file,
     load_into,
     load_state_dict,
@@ -43,20 +44,7 @@ from .base import Assessor
 from .folders import CARD_FILE, MODEL_FILE, NORMALIZATIONS, CardError, check_image_size, load_card
 
 PRESETS = ("resnet50", "resnet18", "resnet152", "alexnet", "vgg16", "densenet121", "wide_resnet50_2", "maxvit_t")
-HINT = "fit one with `ganalyze-mem fit-predictor` then `ganalyze-mem promote-predictor RUN NAME`"
-
-
-OFFICIAL = ("the MachineMem repository, github.com/JunlinHan/MachineMem: predictor/README.md links the pre-trained "
-            "MachineMem and HumanMem predictors (timm ResNet-50 checkpoints, *.pth.tar)")
-
-
-def weight_spec(name: str, **_: Any) -> WeightSpec:
-    """Where the predictor `name` lives: a folder `name` holding model.safetensors + card.json. The official
-    MachineMem predictor is a ResNet-50, so the ``resnet50`` preset names where it is published."""
-    return WeightSpec(name=name, files=(MODEL_FILE, CARD_FILE), folder=name, hint=HINT,
-                      published=OFFICIAL if name == "resnet50" else "",
-                      importer="import an official-format checkpoint: ganalyze-mem import-predictor "
-                               f"CHECKPOINT.pth.tar --name {name}")
+HINT, OFFICIAL = PREDICTOR_HINT, OFFICIAL_PREDICTORS
 
 
 class MachineMemAssessor(Assessor):

@@ -20,22 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import Normalize
-from ..weights import WeightSpec, load_into, load_state_dict, resolve_weights
+from ..weight_specs import VALENCE_CHECKPOINT, VALENCE_URL
+from ..weight_specs import valence_spec as weight_spec  # noqa: F401 (where the weights live)
+from ..weights import load_into, load_state_dict, resolve_weights
 from .base import Assessor
 from .machinemem import _uninitialised_backbone, convert_state_dict
 
-CHECKPOINT = "EmoNet_valence_moments_resnet50_5_best.pth.tar"
-SOURCE_URL = "http://ganalyze.csail.mit.edu/models/" + CHECKPOINT
+CHECKPOINT, SOURCE_URL = VALENCE_CHECKPOINT, VALENCE_URL
 FULL, CROP = 256, 224
-
-
-def weight_spec(**_: Any) -> WeightSpec:
-    # No sha256 is published for this file, so it is never downloaded automatically: the user fetches it.
-    return WeightSpec(name="valence", files=(CHECKPOINT,), folder="valence",
-                      published=f"the GANalyze repository, github.com/LoreGoetschalckx/GANalyze "
-                                f"(pytorch/download_pretrained.sh fetches {SOURCE_URL})",
-                      hint="download that checkpoint (no sha256 is published, so it is never downloaded "
-                           "automatically) and {where}")
 
 
 def ten_crop(images: torch.Tensor, crop: int = CROP) -> torch.Tensor:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from ..backbones import HEADS
 from ..errors import GanalyzeError
+from ..heads import HEADS
 from ..predictor.config import DEFAULT, NORMALIZATIONS
 from ..predictor.config import HEADS as HEAD_CHOICES
 from .common import POSITIVE_FLOAT, WORKERS, device_option, json_command

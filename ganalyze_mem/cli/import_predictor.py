@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..backbones import HEADS
+from ..heads import HEADS
 
 
 @click.command("import-predictor", context_settings={"show_default": True})

@@ -149,6 +149,9 @@ def sample_cmd(generator: str, classes: str | None, seeds: str, truncation: floa
     if batch_size < 1:
         raise GanalyzeError(f"--batch-size must be at least 1, got {batch_size}.")
     seed_list = parse_seeds(seeds)
+    from ..weight_specs import preflight
+
+    preflight(generator=generator, generator_weights=weights)  # the name and weights, before torch loads
     dev = pick_device(device)
     gen = GENERATORS.create(generator, truncation=truncation, weights=weights)
     class_list = gen.resolve_classes(classes) if classes is not None else spread_classes(gen.num_classes)

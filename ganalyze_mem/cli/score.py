@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ..score_run import EXECUTORS, SHARD_SIZE
-from ..scoring import DEFAULTS, MAX_SIZE, MIN_SIZE
+from ..score_config import DEFAULTS, EXECUTORS, MAX_SIZE, MIN_SIZE, PRECISIONS, SHARD_SIZE
 from .common import ASSESSOR_NAMES, POSITIVE_INT, WORKERS, device_option, int_range, json_command, warnings_as_lines
 
 
@@ -38,6 +37,10 @@ from .common import ASSESSOR_NAMES, POSITIVE_INT, WORKERS, device_option, int_ra
 @click.option("--amp/--no-amp", default=DEFAULTS.amp, show_default=True,
               help="float16 autocast on a GPU: faster, but its scores differ slightly from the float32 ones that "
                    "validate, the predictor's evaluation and the CPU give. Ignored on the CPU.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULTS.precision, show_default=True,
+              help="bf16: bfloat16 autocast with channels_last, faster on CPUs with bf16 units (AVX512-BF16/AMX; "
+                   "refused on a CPU known to lack them) and on GPUs. Its scores differ slightly from float32 ones: "
+                   "the CSV's run record names the precision and --resume refuses to mix them.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
               help="Score here, or in shards of files as Ray tasks (same rows, same numbers).")
 @click.option("--shard-size", type=POSITIVE_INT, default=SHARD_SIZE, show_default=True,
@@ -47,8 +50,8 @@ from .common import ASSESSOR_NAMES, POSITIVE_INT, WORKERS, device_option, int_ra
                    "same paths; without it a local Ray with --workers CPUs is started.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @json_command(lambda r: r, pass_flag=True)
-def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights, size, preprocess, amp, executor,
-              shard_size, ray_address, quiet, as_json=False):
+def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights, size, preprocess, amp, precision,
+              executor, shard_size, ray_address, quiet, as_json=False):
     """Score image files and folders (searched recursively) with an assessor; write a CSV of path,score.
 
     One row per good file, in a fixed order (arguments in order, each folder sorted). Bad files (corrupt,
@@ -65,6 +68,14 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
       ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --resume
       ganalyze-mem score imagenet/train -a humanmem -o in1k.csv --executor ray --ray-address auto
     """
+    from ..score_config import ScoreConfig
+    from ..weight_specs import preflight
+
+    # options, the assessor's name and its weights are checked before torch loads: a mistake is reported at once
+    ScoreConfig(assessor=assessor, batch_size=batch_size, workers=workers, device=device, weights=weights, size=size,
+                amp=amp, preprocess=preprocess, precision=precision)
+    if executor == "local" or ray_address is None:
+        preflight(assessor=assessor, assessor_weights=weights)
     from ..api.runs import score
     from ..score_run import ScoreStats, stats_line
 
@@ -76,7 +87,8 @@ def score_cmd(paths, assessor, out, resume, batch_size, workers, device, weights
     with warnings_as_lines():
         result = score(list(paths), assessor, out=out, resume=resume, executor=executor, shard_size=shard_size,
                        ray_address=ray_address, progress=not quiet, on_problem=report, batch_size=batch_size,
-                       workers=workers, device=device, weights=weights, size=size, amp=amp, preprocess=preprocess)
+                       workers=workers, device=device, weights=weights, size=size, amp=amp, preprocess=preprocess,
+                       precision=precision)
     if out is None and not as_json:
         sys.stdout.write(result.to_csv())
     stats = result.stats or ScoreStats(scored=len(result.rows), failed=len(result.problems))

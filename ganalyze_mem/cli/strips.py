@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..visualise.strips import StripsConfig
+from ..visualise.strips_config import StripsConfig
 from .common import device_option
 
 D = StripsConfig()
@@ -48,6 +48,10 @@ def strips_cmd(source: str, no_images: bool, quiet: bool, **options) -> None:
       ganalyze-mem strips outputs/train/00000-brightness-one_direction-tiny --seeds 0-4 --classes 0,1
       ganalyze-mem strips resnet50-biggan128 --classes pizza,goldfish --also-score humanmem,brightness
     """
+    from ..weight_specs import preflight_trained
+
+    also = [n.strip() for n in (options.get("also_score") or "").split(",") if n.strip()]
+    preflight_trained(source, options.get("generator_weights"), options.get("assessor_weights"), also)
     from ..api.runs import strips
 
     run = strips(source, save_images=not no_images, progress=not quiet, echo=click.echo, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..visualise.train import TrainConfig
+from ..visualise.train_config import TrainConfig
 from .common import ASSESSOR_NAMES, POSITIVE_FLOAT, device_option, json_command
 
 D = TrainConfig()
@@ -112,16 +112,15 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
       ganalyze-mem train --assessor resnet50 --generator-weights ~/weights/biggan-deep-128
       ganalyze-mem train --resume outputs/train/00000-resnet50-one_direction-biggan-deep-128
     """
-    from ..api.runs import train
     from ..errors import GanalyzeError
-    from ..visualise.calibrate import describe, record
-    from ..visualise.train import build_components
 
     if resume is not None:
         given = {k: v for k, v in options.items()
                  if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         if dry_run:
             raise GanalyzeError("--dry-run cannot be combined with --resume.")
+        from ..api.runs import train
+
         run = train(resume=resume, progress=not quiet, echo=click.echo, **given)  # the API: report.html at its end
         if run.path is not None:
             click.echo(f"Report: {run.path / 'report.html'}")
@@ -133,6 +132,15 @@ def train_cmd(ctx: click.Context, resume: str | None, dry_run: bool, quiet: bool
     if not options.get("assessor"):
         raise GanalyzeError("Missing --assessor NAME (see `ganalyze-mem list assessors`), or pass --resume RUN_DIR.")
     cfg = TrainConfig.from_options(options).validate()
+    from ..weight_specs import preflight
+
+    # names and weights are checked before torch is imported: a missing file is reported in a second, not a minute
+    preflight(assessor=cfg.assessor, assessor_weights=cfg.assessor_weights, generator=cfg.generator,
+              generator_weights=cfg.generator_weights, keep=cfg.kept(), transformer=cfg.transformer)
+    from ..api.runs import train
+    from ..visualise.calibrate import describe, record
+    from ..visualise.train import build_components
+
     if dry_run:
         c = build_components(cfg)
         click.echo(f"Would train {cfg.transformer} ({sum(p.numel() for p in c.transformer.parameters())} parameters) "

@@ -108,6 +108,10 @@ def study_command(name: str, **kw):
         @score_options
         @functools.wraps(f)
         def wrapper(**options):
+            if options.get("assessor"):
+                from ..weight_specs import preflight
+
+                preflight(assessor=options["assessor"], assessor_weights=options.get("weights"))  # before torch
             from ..api.runs import validate
 
             check, out = options.pop("check"), options.pop("out")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..measurer.config import PRESETS
-from ..visualise.verify import VerifyConfig
+from ..visualise.verify_config import VerifyConfig
 from .common import MACHINE_NAMES, device_option, json_command
 
 D = VerifyConfig()
@@ -65,10 +65,11 @@ def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: b
       ganalyze-mem verify RUN --preset paper --device cuda --seeds 1000-1063 --points 7
       ganalyze-mem verify --resume outputs/verify/00000-brightness-one_direction-tiny
     """
-    from ..api.verify import verify
     from ..errors import GanalyzeError
 
     if resume:
+        from ..api.verify import verify
+
         if run:
             raise GanalyzeError("--resume uses the verify run's own training run; drop RUN.")
         given = {k: v for k, v in options.items()
@@ -78,6 +79,14 @@ def verify_cmd(ctx: click.Context, run: str | None, resume: str | None, quiet: b
         if not run:
             raise GanalyzeError("Give the training run to verify: `ganalyze-mem verify RUN_DIR` (a folder that "
                                 "`ganalyze-mem train` printed), or --resume VERIFY_DIR.")
+        from ..visualise.verify_config import training_run
+        from ..weight_specs import preflight_trained
+
+        VerifyConfig.from_options(options).validate()  # options, the run, names and weights before torch loads
+        training_run(run)
+        preflight_trained(run, options.get("generator_weights"), options.get("assessor_weights"))
+        from ..api.verify import verify
+
         result = verify(run, progress=not quiet, echo=click.echo, **options)
     click.echo(f"Report: {result.path / 'report.html'}")
     return result

@@ -8,7 +8,7 @@ _BIGGAN = "ganalyze_mem.generators.biggan:biggan"
 for _res in (128, 256, 512):
     GENERATORS.add(f"biggan-deep-{_res}", _BIGGAN, name=f"biggan-deep-{_res}",
                    help=f"BigGAN-deep {_res}px, ImageNet classes (pytorch-pretrained-biggan weights)",
-                   weights="ganalyze_mem.generators.biggan:weight_spec")
+                   weights="ganalyze_mem.weight_specs:biggan_spec")
 GENERATORS.add("tiny", _BIGGAN, name="tiny", tiny=True,
                help="BigGAN-deep architecture, 64 px and narrow, fixed random init: for tests and CPU runs")
 GENERATORS.add("collage", "ganalyze_mem.generators.collage:collage", tiny=True,

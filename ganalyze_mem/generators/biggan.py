@@ -35,11 +35,11 @@ from pytorch_pretrained_biggan.model import BigGANBatchNorm
 
 from ..errors import GanalyzeError, WeightsError
 from ..seeding import per_sample_latents
-from ..weights import WeightSpec, load_into, load_state_dict, resolve_weights
+from ..weight_specs import biggan_spec as weight_spec  # noqa: F401 (where the weights live)
+from ..weights import load_into, load_state_dict, resolve_weights
 from .base import Generator
 from .classes import imagenet_categories, resolve_imagenet_class
 
-_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/{name}-{file}"
 CALIBRATION_TRUNCATIONS = (0.25, 0.5, 0.75, 1.0)
 
 
@@ -61,20 +61,6 @@ CONFIGS = {
     "tiny": dict(output_dim=64, z_dim=32, class_embed_dim=32, channel_width=4, layers=_layers([16, 8, 4, 2, 1]),
                  attention_layer_position=6),
 }
-
-
-def weight_spec(name: str) -> WeightSpec:
-    return WeightSpec(
-        name=name,
-        files=("pytorch_model.bin", "config.json"),
-        folder=name,
-        urls={f: _URL.format(name=name, file=f) for f in ("pytorch_model.bin", "config.json")},
-        kind="generator",
-        published=("the BigGAN release of pytorch-pretrained-BigGAN (github.com/huggingface/pytorch-pretrained-"
-                   f"BigGAN): {_URL.format(name=name, file='pytorch_model.bin')} and {name}-config.json beside it"),
-        hint=(f"download {name}-pytorch_model.bin and {name}-config.json from that release, rename them "
-              "pytorch_model.bin and config.json, and {where}"),
-    )
 
 
 def make_config(name: str) -> BigGANConfig:

@@ -8,6 +8,14 @@ D, G): ground-truth machine memorability scores from repeated observe / recognis
 """
 
 from .config import APPENDIX_B, PRESETS, CategoryDefaults, MeasureConfig, preset
-from .run import Measurement, measure
 
 __all__ = ["APPENDIX_B", "PRESETS", "CategoryDefaults", "MeasureConfig", "Measurement", "measure", "preset"]
+
+
+def __getattr__(name: str):
+    """`measure` and `Measurement` load torch: imported on first use, so that the options (`config`) load without."""
+    if name in ("measure", "Measurement"):
+        from . import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,9 +14,7 @@ import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..core.files import atomic_write_text
 from ..errors import GanalyzeError, WeightsError
@@ -24,7 +22,12 @@ from ..rundir import RunDir
 from ..visualise import checkpoints
 from ..weights import artifact_dir, load_into, load_state_dict, save_safetensors, sha256_file, user_dir
 from . import TRANSFORMERS
-from .base import Transformer, warn_unbounded
+
+if TYPE_CHECKING:
+    import torch
+
+    from .base import Transformer
+# torch is imported when a transformer is built: `resolve_source` and `peek_card` serve checks made before it loads.
 
 WEIGHTS = "transformer.safetensors"
 CARD = "transformer.json"
@@ -34,6 +37,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def build(card: dict[str, Any], where: str = "transformer") -> Transformer:
     """An untrained transformer of the card's kind and shape; a card from before steps were bounded (no max_step)
     builds an unbounded one, as it was trained, and says so once."""
+    from .base import warn_unbounded
+
     if "max_step" not in card.get("kwargs", {}):
         warn_unbounded(where)
     transformer = TRANSFORMERS.create(card["transformer"], dim_z=int(card["dim_z"]),
@@ -68,6 +73,19 @@ def resolve_source(source: str | Path) -> Path:
     raise GanalyzeError(f"'{source}' is neither a folder nor a promoted transformer name. Give a run directory "
                         f"(e.g. outputs/train/00000-brightness-one_direction-tiny) or one of: "
                         f"{', '.join(known) or '(none promoted yet; see `ganalyze-mem promote --help`)'}.")
+
+
+def peek_card(source: str | Path) -> dict[str, Any] | None:
+    """The card of a finished transformer (run directory, transformer folder or promoted name) without loading it, or
+    None for an unfinished run (its card is inside a checkpoint). Raises `resolve_source`'s error for a bad source."""
+    folder = resolve_source(source)
+    if not (folder / CARD).is_file():
+        return None
+    try:
+        return json.loads((folder / CARD).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise GanalyzeError(f"{folder / CARD} could not be read ({e}); promote or train the transformer "
+                            "again.") from None
 
 
 def load_trained(source: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, dict[str, Any]]:

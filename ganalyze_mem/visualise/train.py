@@ -30,19 +30,20 @@ from ..core.files import json_safe
 from ..errors import GanalyzeError
 from ..rundir import RunDir
 from . import checkpoints, heldout
-from .config import EVAL_EVERY_MAX, EVAL_POINTS, LOG_EVERY_MAX, LOG_POINTS, Components, TrainConfig  # noqa: F401
+from .config import Components
+from .train_config import (  # noqa: F401 (re-exported: the options live there)
+    DERIVED,
+    EVAL_EVERY_MAX,
+    EVAL_POINTS,
+    INTERVALS,
+    LOG_EVERY_MAX,
+    LOG_POINTS,
+    RESUME_MAY_CHANGE,
+    TrainConfig,
+)
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `tqdm` and modules of ours
 # that load them.
-
-# Options a run fills in itself (alpha_min/alpha_max too, with --alpha-range auto): a resume reuses the run's own.
-DERIVED = ("assessor_sd", "keep_sd", "alpha_min", "alpha_max")
-# Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).
-RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples", "generator_weights",
-                     "assessor_weights")
-# Intervals that default to None ("auto"): a run resolves them from its number of steps (`TrainConfig.resolved_
-# intervals`) and records the resolved values, so a short run still draws curves and a resume keeps the run's own.
-INTERVALS = ("log_every", "eval_every")
 
 
 @dataclass
