@@ -264,6 +264,14 @@ class RunDir:
                                 "previous run printed, e.g. outputs/train/00003-resnet50-one_direction.")
         return run
 
+    def lock(self, name: str = "run.lock"):
+        """The run's output lock (`ganalyze_mem.locks.OutputLock`): ``with run.lock():`` while writing into it, so a
+        second process on the same run (two --resume at once) is refused with a clear line."""
+        from .locks import OutputLock
+
+        return OutputLock(self.path, name=name, folder=True,
+                          remedy="wait for it to finish (or stop it), or start a new run")
+
     # config -----------------------------------------------------------------------------------------------------
     @property
     def config(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from .errors import GanalyzeError, ImageError
 from .images import assessor_recipe
+from .locks import OutputLock
 from .paths import path_to_text, warn_escaped
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
 
@@ -136,75 +137,81 @@ def score_to_csv(
     options = {"assessor": assessor, "weights": None if weights is None else str(weights), "size": size,
                "batch_size": batch_size, "paths": paths, **({"preprocess": preprocess} if preprocess else {}),
                "precision": "float16" if amp and dev.startswith("cuda") else "float32"}
-    part = meta = None
-    if out is not None:
-        part, meta = part_paths(out)
-        if part.exists() and not resume:
-            raise GanalyzeError(f"{part} holds an interrupted run of this CSV: add --resume to continue it, or delete "
-                                "it to start again.")
-        if resume and not part.exists() and not Path(out).is_file():
-            raise GanalyzeError(f"Nothing to resume: neither {part} nor {out} exists. Run without --resume.")
-        if resume:
-            _check_resume(meta, options)
-    report = on_problem or (lambda e: None)
-    files, problems = scan_images(paths)  # plain strings: about 100 bytes per file, for millions of files
-    stats = ScoreStats(files=len(files), failed=len(problems), out=None if out is None else str(out))
-    for e in problems:
-        report(e)
-    # Built before anything is written, so a wrong name or missing weights leave no partial run behind.
-    net = (model.to(dev) if model is not None else build_assessor(assessor, weights, dev)) if files else None
-
-    done: set[str] = set()
-    if part is not None:
-        from .rundir import atomic_write_text
-
-        if resume and not part.exists():  # a finished CSV: continue it with any files added since
-            os.replace(out, part)
-        if resume:
-            done = read_done(part)
-        else:
-            part.parent.mkdir(parents=True, exist_ok=True)
-            part.write_text(",".join(HEADER) + "\n", encoding="utf-8")
-        atomic_write_text(meta, json.dumps(options, indent=1) + "\n")
-    texts = [f if f.isascii() and "\\x" not in f else path_to_text(f) for f in files]  # mostly the same objects
-    stats.kept = sum(t in done for t in texts)
-    blocks = Blocks(len(files), batch_size)
-    todo = [k for k in blocks.todo if any(texts[i] not in done for i in range(k * batch_size,
-                                                                             min(len(files), (k + 1) * batch_size)))]
-    sink = open(part, "a", encoding="utf-8", newline="") if part is not None else (stream or sys.stdout)
+    # one writer per CSV: a second run on the same --out (two --resume after a crash) is refused, never interleaved
+    lock = OutputLock(out, folder=False).acquire() if out is not None else None
     try:
-        if part is None:
-            sink.write(",".join(HEADER) + "\n")
-        writer = csv.writer(sink, lineterminator="\n")
-        remaining = sum(min(len(files), (k + 1) * batch_size) - k * batch_size for k in todo)
-        with tqdm(total=remaining, desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
-            if todo:
-                side = assessor_recipe(net, size, preprocess)  # the driver's assessor decides for Ray tasks too
-                batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers)
-                           if executor == "local" else
-                           _ray_batches(files, todo, batch_size, shard_size, assessor, weights, side, dev, amp,
-                                        workers, ray_address))
-                for rows in batches:
-                    for i, score, err in rows:
-                        if texts[i] in done:
-                            continue  # written before the interruption: exactly once
-                        if err:
-                            stats.failed += 1
-                            report(ImageError(files[i], err))
-                        else:
-                            writer.writerow([texts[i], f"{score:.8g}"])
-                            stats.scored += 1
-                            stats.escaped += texts[i] is not files[i] and texts[i] != files[i]
-                    sink.flush()
-                    bar.update(len(rows))
-    finally:
+        part = meta = None
+        if out is not None:
+            part, meta = part_paths(out)
+            if part.exists() and not resume:
+                raise GanalyzeError(f"{part} holds an interrupted run of this CSV: add --resume to continue it, or "
+                                    "delete it to start again.")
+            if resume and not part.exists() and not Path(out).is_file():
+                raise GanalyzeError(f"Nothing to resume: neither {part} nor {out} exists. Run without --resume.")
+            if resume:
+                _check_resume(meta, options)
+        report = on_problem or (lambda e: None)
+        files, problems = scan_images(paths)  # plain strings: about 100 bytes per file, for millions of files
+        stats = ScoreStats(files=len(files), failed=len(problems), out=None if out is None else str(out))
+        for e in problems:
+            report(e)
+        # Built before anything is written, so a wrong name or missing weights leave no partial run behind.
+        net = (model.to(dev) if model is not None else build_assessor(assessor, weights, dev)) if files else None
+
+        done: set[str] = set()
         if part is not None:
-            sink.close()
-    if part is not None:
-        os.replace(part, out)
-        meta.unlink(missing_ok=True)
-    warn_escaped(stats.escaped, str(out) if out is not None else "the CSV")
-    return stats
+            from .rundir import atomic_write_text
+
+            if resume and not part.exists():  # a finished CSV: continue it with any files added since
+                os.replace(out, part)
+            if resume:
+                done = read_done(part)
+            else:
+                part.parent.mkdir(parents=True, exist_ok=True)
+                part.write_text(",".join(HEADER) + "\n", encoding="utf-8")
+            atomic_write_text(meta, json.dumps(options, indent=1) + "\n")
+        texts = [f if f.isascii() and "\\x" not in f else path_to_text(f) for f in files]  # mostly the same objects
+        stats.kept = sum(t in done for t in texts)
+        blocks = Blocks(len(files), batch_size)
+        todo = [k for k in blocks.todo
+                if any(texts[i] not in done for i in range(k * batch_size, min(len(files), (k + 1) * batch_size)))]
+        sink = open(part, "a", encoding="utf-8", newline="") if part is not None else (stream or sys.stdout)
+        try:
+            if part is None:
+                sink.write(",".join(HEADER) + "\n")
+            writer = csv.writer(sink, lineterminator="\n")
+            remaining = sum(min(len(files), (k + 1) * batch_size) - k * batch_size for k in todo)
+            with tqdm(total=remaining, desc=f"scoring ({assessor})", unit="img", disable=not progress) as bar:
+                if todo:
+                    side = assessor_recipe(net, size, preprocess)  # the driver's assessor decides for Ray tasks too
+                    batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers)
+                               if executor == "local" else
+                               _ray_batches(files, todo, batch_size, shard_size, assessor, weights, side, dev, amp,
+                                            workers, ray_address))
+                    for rows in batches:
+                        for i, score, err in rows:
+                            if texts[i] in done:
+                                continue  # written before the interruption: exactly once
+                            if err:
+                                stats.failed += 1
+                                report(ImageError(files[i], err))
+                            else:
+                                writer.writerow([texts[i], f"{score:.8g}"])
+                                stats.scored += 1
+                                stats.escaped += texts[i] is not files[i] and texts[i] != files[i]
+                        sink.flush()
+                        bar.update(len(rows))
+        finally:
+            if part is not None:
+                sink.close()
+        if part is not None:
+            os.replace(part, out)
+            meta.unlink(missing_ok=True)
+        warn_escaped(stats.escaped, str(out) if out is not None else "the CSV")
+        return stats
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 # ------------------------------------------------------------------------------------------------------------ Ray

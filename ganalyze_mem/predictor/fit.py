@@ -130,7 +130,13 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     if run is None:
         run = RunDir.create(Path(cfg.out), f"{cfg.backbone}-{table.source.stem}",
                             {"kind": KIND, "options": cfg.options(), "data": data_info})
+    with run.lock():  # one process per run folder: a second --resume of it is refused
+        return _fit_run(run, cfg, train, val, test, device, backbone, init_info, on_epoch_end)
 
+
+def _fit_run(run: RunDir, cfg: FitConfig, train: ScoreTable, val: ScoreTable, test: ScoreTable, device: str,
+             backbone, init_info: dict[str, Any], on_epoch_end) -> FitResult:
+    """The epochs of `fit_predictor`, run while holding the run's lock."""
     if cfg.progress:
         tqdm.write(f"{'Resuming' if state_exists(run) else 'Run directory'}: {run.path}")
     model = Regressor(backbone, cfg.resolved_normalization).to(device)
