@@ -201,6 +201,10 @@ def score_to_csv(
                                 stats.escaped += texts[i] is not files[i] and texts[i] != files[i]
                         sink.flush()
                         bar.update(len(rows))
+        except OSError as e:  # a write to the open CSV names no file: name it (a full disk, a size limit)
+            if part is not None and e.filename is None:
+                e.filename = str(part)
+            raise
         finally:
             if part is not None:
                 sink.close()
