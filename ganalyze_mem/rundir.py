@@ -370,13 +370,46 @@ class RunDir:
     def save_checkpoint(self, state: dict[str, Any], name: str = "latest.pt") -> Path:
         return atomic_torch_save(state, self.checkpoint_dir / name)
 
-    def load_checkpoint(self, name: str = "latest.pt") -> dict[str, Any] | None:
+    def load_checkpoint(self, name: str = "latest.pt", keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The checkpoint `name` of this run (None when absent). A truncated, empty or foreign file (one without
+        the entries `keys`, or whose ``model`` is not a state dict) is a `GanalyzeError` naming the file and the fix,
+        never torch's UnpicklingError or "failed finding central directory"."""
         import torch
 
         p = self.checkpoint_dir / name
         if not p.is_file():
             return None
-        return torch.load(p, map_location="cpu", weights_only=True)
+        fix = (f"Restore {p.name} from a copy, or start a new run with the same options "
+               f"(--config {self.path / self.CONFIG}).")
+        try:
+            if p.stat().st_size == 0:
+                raise EOFError
+            with warnings.catch_warnings():  # torch's note on a foreign pickle protocol says nothing useful here
+                warnings.simplefilter("ignore")
+                state = torch.load(p, map_location="cpu", weights_only=True)
+        except OSError:
+            raise  # unreadable (permissions, I/O): worded by the CLI
+        except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, pickle errors... for bad files
+            raise GanalyzeError(f"{p} {damage_reason(e)}. {fix}") from None
+        missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+        model = state.get("model") if isinstance(state, dict) else None
+        if missing or ("model" in keys and not (isinstance(model, dict) and model and
+                                                all(isinstance(v, torch.Tensor) for v in model.values()))):
+            what = f"no {', '.join(repr(k) for k in missing)}" if missing else "its 'model' is not a state dict"
+            raise GanalyzeError(f"{p} is not a checkpoint of this kind of run ({what}). {fix}")
+        return state
+
+
+def damage_reason(e: Exception) -> str:
+    """Why torch could not load a file, in words (not torch's internals): cut short, or not a checkpoint."""
+    import pickle
+
+    text = str(e)
+    if isinstance(e, EOFError) or "central directory" in text or "PytorchStreamReader" in text or "truncat" in text:
+        return "is empty or cut short (a copy interrupted, a full disk?): it is not a complete checkpoint"
+    if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text or "pickle" in text.lower():
+        return "is not a checkpoint this toolkit wrote (it holds pickled objects that a safe load refuses)"
+    return f"could not be read as a checkpoint ({type(e).__name__})"
 
 
 def _plain(obj: Any) -> Any:
