@@ -236,6 +236,70 @@ def _mirror(run_path: Path, metrics: dict[str, Any]) -> None:
 
 
 # -- reruns -----------------------------------------------------------------------------------------------------------
+YAML_MAX_BYTES = 1 << 20  # a run's config.yaml is a few kB
+YAML_MAX_DEPTH = 32  # a run's config nests 4 deep
+YAML_MAX_ALIASES = 16  # a run's config has none; a few hand-written ones are fine, a billion laughs is not
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """yaml's safe loader with a bound on nesting depth and on the number of aliases (``*name``), so that neither a
+    deeply nested file (RecursionError) nor an alias bomb (exponential expansion) gets through."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > YAML_MAX_ALIASES:
+                raise _YamlLimit(f"it uses more than {YAML_MAX_ALIASES} YAML aliases (*name); write the values out")
+        self._depth += 1
+        try:
+            if self._depth > YAML_MAX_DEPTH:
+                raise _YamlLimit(f"it nests deeper than {YAML_MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _YamlLimit(Exception):
+    pass
+
+
+def read_yaml(path: str | os.PathLike, label: str) -> Any:
+    """A YAML file read with limits (size, nesting depth, aliases, UTF-8); anything it cannot take is one
+    `GanalyzeError` line, starting with `label` (how the user gave the file), saying what and how to fix it."""
+    p = Path(path)
+    fix = "give the config.yaml that a run wrote (or fix this file)"
+    size = p.stat().st_size
+    if size > YAML_MAX_BYTES:
+        raise GanalyzeError(f"{label} is {size:,} bytes, more than the {YAML_MAX_BYTES:,} that a run's config may be; "
+                            f"{fix}.")
+    with open(p, "rb") as f:
+        raw = f.read(YAML_MAX_BYTES + 1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GanalyzeError(f"{label} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
+                            f"UTF-8, or {fix}.") from None
+    loader = _LimitedLoader(text)
+    try:
+        return loader.get_single_data()
+    except _YamlLimit as e:
+        raise GanalyzeError(f"{label} is refused: {e}; {fix}.") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GanalyzeError(f"{label} is not valid YAML ({problem}{at}); {fix}.") from None
+    except RecursionError:  # pragma: no cover - the depth bound comes first
+        raise GanalyzeError(f"{label} nests too deeply; {fix}.") from None
+    finally:
+        loader.dispose()
+
+
 def config_options(path: str | os.PathLike) -> dict[str, Any]:
     """The options recorded in a run's config.yaml (the file, or its run folder), for ``--config FILE`` reruns.
 
@@ -245,10 +309,7 @@ def config_options(path: str | os.PathLike) -> dict[str, Any]:
         p = p / RunDir.CONFIG
     if not p.is_file():
         raise GanalyzeError(f"--config {path}: no such file. Give the config.yaml of a previous run (or its folder).")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise GanalyzeError(f"--config {path} is not valid YAML ({e}).") from None
+    data = read_yaml(p, f"--config {path}") or {}
     options = data.get("options") if isinstance(data, dict) else None
     if not isinstance(options, dict):
         raise GanalyzeError(f"--config {path} has no 'options' section; give the config.yaml that a run wrote.")
