@@ -6,6 +6,7 @@ import click
 
 from ..measurer.config import (
     BELOW_BAR,
+    BOUNDS,
     CALIBRATION_MODES,
     EXECUTORS,
     MAX_IMAGE_SIZE,
@@ -22,6 +23,9 @@ P = PRESETS["paper"]
 def _opt(*names, help: str, paper=None, **kw):
     """An option whose default comes from --preset (None here); the help names the paper's value."""
     suffix = f"  [paper: {paper}]" if paper is not None else ""
+    bound = BOUNDS.get(names[0].split("/")[0].lstrip("-").replace("-", "_"))
+    if bound is not None:  # the one declaration of its range (`measurer.config.BOUNDS`)
+        kw["type"] = bound.click_type()
     return click.option(*names, default=None, show_default=False, help=help + suffix, **kw)
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from ..bounds import Bound
+from ..bounds import problems as bound_problems
 from ..errors import GanalyzeError, UnknownNameError, WeightsError
 from ..images import font, save_image, to_pil
 from ..rundir import RunDir, atomic_path, atomic_write_text
@@ -27,6 +29,14 @@ from .alpha_report import summarize, write_report
 
 GRID_CLASSES = 32  # grid.png shows the first seed of at most this many classes
 COLOURS = [(200, 30, 30), (30, 70, 200), (20, 130, 40), (150, 60, 170), (200, 110, 0)]
+
+
+# Bounds declared once (`StripsConfig.validate` and `strips`'s option types): 2 * steps + 1 images per strip.
+BOUNDS: dict[str, Bound] = {
+    "alpha": Bound(0, 1e6, low_open=True, note="the assessor's units"),
+    "steps": Bound(1, 100, integer=True, note="2 * steps + 1 images per strip"),
+    "batch_size": Bound(1, 1 << 14, integer=True),
+}
 
 
 @dataclass
@@ -51,6 +61,9 @@ class StripsConfig:
     def validate(self) -> StripsConfig:
         if self.mode not in ("bigger_step", "iterative"):
             raise GanalyzeError(f"--mode must be bigger_step or iterative, got {self.mode!r}.")
+        bad = bound_problems(self, BOUNDS)
+        if bad:
+            raise GanalyzeError("; ".join(bad) + ".")
         if self.steps < 1 or (self.alpha is not None and not self.alpha > 0):
             raise GanalyzeError(f"Need --steps >= 1 and --alpha > 0; got {self.steps} and {self.alpha}.")
         if self.batch_size < 1:

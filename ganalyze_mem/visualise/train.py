@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..bounds import Bound
+from ..bounds import problems as bound_problems
 from ..errors import GanalyzeError
 from ..rundir import RunDir
 from ..seeding import parse_seeds
@@ -36,6 +38,15 @@ DERIVED = ("assessor_sd", "keep_sd", "alpha_min", "alpha_max")
 # Options a resumed run may change: they do not alter the numbers it computes (samples only extends the run).
 RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples", "generator_weights",
                      "assessor_weights")
+
+
+# Bounds of the numeric options that had none (declared once: `TrainConfig.validate` and `train`'s option types).
+BOUNDS: dict[str, Bound] = {
+    "samples": Bound(1, 10**10, integer=True),
+    "alpha_sd": Bound(0, 100, low_open=True, note="SDs of the assessor"),
+    "alpha_min": Bound(-1e6, 1e6, note="the assessor's units"),
+    "alpha_max": Bound(-1e6, 1e6, note="the assessor's units"),
+}
 
 
 @dataclass
@@ -83,6 +94,9 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if not self.assessor:
             raise GanalyzeError("No assessor given: pass --assessor NAME (see `ganalyze-mem list assessors`).")
+        bad = bound_problems(self, BOUNDS)
+        if bad:
+            raise GanalyzeError("; ".join(bad) + ".")
         if self.renorm not in ("sample", "batch"):
             raise GanalyzeError(f"--renorm must be sample or batch, got {self.renorm!r}.")
         if self.batch_size < 1 or self.samples < self.batch_size:
