@@ -155,3 +155,11 @@ def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options) ->
     click.echo(f"Scores: {result.path / 'scores.csv'}")
     click.echo(f"Summary: {result.path / 'summary.md'}")
     click.echo(f"Report: {result.path / 'report.html'}")
+    inputs = s.get("inputs") or {}
+    skipped = [*inputs.get("unreadable_targets", []), *inputs.get("unreadable_pool", [])]
+    if skipped:  # as `score`: every bad file on its own line, a count, and exit code 1
+        for problem in skipped:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(skipped)} file(s) could not be read and were skipped (the scores cover the rest); fix or "
+                   "remove them and measure again for a complete run.", err=True)
+        raise SystemExit(1)
