@@ -94,9 +94,6 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if not self.assessor:
             raise GanalyzeError("No assessor given: pass --assessor NAME (see `ganalyze-mem list assessors`).")
-        bad = bound_problems(self, BOUNDS)
-        if bad:
-            raise GanalyzeError("; ".join(bad) + ".")
         if self.renorm not in ("sample", "batch"):
             raise GanalyzeError(f"--renorm must be sample or batch, got {self.renorm!r}.")
         if self.batch_size < 1 or self.samples < self.batch_size:
@@ -106,6 +103,9 @@ class TrainConfig:
             raise GanalyzeError(f"--alpha-range must be auto or raw, got {self.alpha_range!r}.")
         if not (isinstance(self.alpha_sd, (int, float)) and math.isfinite(self.alpha_sd) and self.alpha_sd > 0):
             raise GanalyzeError(f"--alpha-sd must be a positive finite number of SDs (e.g. 1), got {self.alpha_sd}.")
+        bad = bound_problems(self, BOUNDS)
+        if bad:
+            raise GanalyzeError("; ".join(bad) + ".")
         if self.alpha_range == "auto" and self.assessor_sd is None and (self.alpha_min, self.alpha_max) != (None, None):
             raise GanalyzeError(f"--alpha-min/--alpha-max ({self.alpha_min}, {self.alpha_max}) are in the assessor's "
                                 "raw units and apply with --alpha-range raw; with --alpha-range auto (the default) "
