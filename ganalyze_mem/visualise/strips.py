@@ -61,13 +61,13 @@ class StripsConfig:
     def validate(self) -> StripsConfig:
         if self.mode not in ("bigger_step", "iterative"):
             raise GanalyzeError(f"--mode must be bigger_step or iterative, got {self.mode!r}.")
-        bad = bound_problems(self, BOUNDS)
-        if bad:
-            raise GanalyzeError("; ".join(bad) + ".")
         if self.steps < 1 or (self.alpha is not None and not self.alpha > 0):
             raise GanalyzeError(f"Need --steps >= 1 and --alpha > 0; got {self.steps} and {self.alpha}.")
         if self.batch_size < 1:
             raise GanalyzeError("--batch-size must be at least 1.")
+        bad = bound_problems(self, BOUNDS)
+        if bad:
+            raise GanalyzeError("; ".join(bad) + ".")
         return self
 
     def resolved(self, card: dict[str, Any]) -> StripsConfig:
