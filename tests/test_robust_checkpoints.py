@@ -76,3 +76,16 @@ def test_promote_predictor_with_a_damaged_best(run, tmp_path, how):
                                   "--force"])
     _one_clear_line(r, best)
     assert not (tmp_path / "w" / "damaged-pred").exists()
+
+
+def test_a_second_fit_predictor_resume_of_a_run_in_use_is_refused(run, tmp_path):
+    import os
+
+    from ganalyze_mem.rundir import RunDir
+
+    folder = _copy(run, tmp_path)
+    before = (folder / "metrics.jsonl").read_text()
+    with RunDir(folder).lock():  # a fit of this run in progress (this process, through another open file)
+        r = CliRunner().invoke(main, ["fit-predictor", "--resume", str(folder)])
+    assert r.exit_code == 1 and f"in use by PID {os.getpid()}" in r.output and "Traceback" not in r.output, r.output
+    assert (folder / "metrics.jsonl").read_text() == before and not (folder / "run.lock").exists()
