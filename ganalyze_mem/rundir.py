@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from .core.files import atomic_torch_save, atomic_write_text, plain
+from .core.files import atomic_torch_save, atomic_write_text, plain, writing
 from .core.paths import repo_root
 from .errors import GanalyzeError
 
@@ -149,6 +149,70 @@ def _mirror(run_path: Path, metrics: dict[str, Any]) -> None:
 
 
 # -- reruns -----------------------------------------------------------------------------------------------------------
+YAML_MAX_BYTES = 1 << 20  # a run's config.yaml is a few kB
+YAML_MAX_DEPTH = 32  # a run's config nests 4 deep
+YAML_MAX_ALIASES = 16  # a run's config has none; a few hand-written ones are fine, a billion laughs is not
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """yaml's safe loader with a bound on nesting depth and on the number of aliases (``*name``), so that neither a
+    deeply nested file (RecursionError) nor an alias bomb (exponential expansion) gets through."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > YAML_MAX_ALIASES:
+                raise _YamlLimit(f"it uses more than {YAML_MAX_ALIASES} YAML aliases (*name); write the values out")
+        self._depth += 1
+        try:
+            if self._depth > YAML_MAX_DEPTH:
+                raise _YamlLimit(f"it nests deeper than {YAML_MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _YamlLimit(Exception):
+    pass
+
+
+def read_yaml(path: str | os.PathLike, label: str) -> Any:
+    """A YAML file read with limits (size, nesting depth, aliases, UTF-8); anything it cannot take is one
+    `GanalyzeError` line, starting with `label` (how the user gave the file), saying what and how to fix it."""
+    p = Path(path)
+    fix = "give the config.yaml that a run wrote (or fix this file)"
+    size = p.stat().st_size
+    if size > YAML_MAX_BYTES:
+        raise GanalyzeError(f"{label} is {size:,} bytes, more than the {YAML_MAX_BYTES:,} that a run's config may be; "
+                            f"{fix}.")
+    with open(p, "rb") as f:
+        raw = f.read(YAML_MAX_BYTES + 1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GanalyzeError(f"{label} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
+                            f"UTF-8, or {fix}.") from None
+    loader = _LimitedLoader(text)
+    try:
+        return loader.get_single_data()
+    except _YamlLimit as e:
+        raise GanalyzeError(f"{label} is refused: {e}; {fix}.") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GanalyzeError(f"{label} is not valid YAML ({problem}{at}); {fix}.") from None
+    except RecursionError:  # pragma: no cover - the depth bound comes first
+        raise GanalyzeError(f"{label} nests too deeply; {fix}.") from None
+    finally:
+        loader.dispose()
+
+
 def config_options(path: str | os.PathLike) -> dict[str, Any]:
     """The options recorded in a run's config.yaml (the file, or its run folder), for ``--config FILE`` reruns.
 
@@ -158,10 +222,7 @@ def config_options(path: str | os.PathLike) -> dict[str, Any]:
         p = p / RunDir.CONFIG
     if not p.is_file():
         raise GanalyzeError(f"--config {path}: no such file. Give the config.yaml of a previous run (or its folder).")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise GanalyzeError(f"--config {path} is not valid YAML ({e}).") from None
+    data = read_yaml(p, f"--config {path}") or {}
     options = data.get("options") if isinstance(data, dict) else None
     if not isinstance(options, dict):
         raise GanalyzeError(f"--config {path} has no 'options' section; give the config.yaml that a run wrote.")
@@ -211,6 +272,14 @@ class RunDir:
                                 "previous run printed, e.g. outputs/train/00003-resnet50-one_direction.")
         return run
 
+    def lock(self, name: str = "run.lock"):
+        """The run's output lock (`ganalyze_mem.locks.OutputLock`): ``with run.lock():`` while writing into it, so a
+        second process on the same run (two --resume at once) is refused with a clear line."""
+        from .locks import OutputLock
+
+        return OutputLock(self.path, name=name, folder=True,
+                          remedy="wait for it to finish (or stop it), or start a new run")
+
     # config -----------------------------------------------------------------------------------------------------
     @property
     def config(self) -> dict[str, Any]:
@@ -244,7 +313,7 @@ class RunDir:
     def log(self, **metrics: Any) -> None:
         """Append one JSON line to metrics.jsonl (and its numbers to TensorBoard when enabled)."""
         record = plain(metrics)
-        with open(self.path / self.METRICS, "a", encoding="utf-8") as f:
+        with writing(self.path / self.METRICS), open(self.path / self.METRICS, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
         if tensorboard_enabled():
@@ -275,11 +344,44 @@ class RunDir:
     def save_checkpoint(self, state: dict[str, Any], name: str = "latest.pt") -> Path:
         return atomic_torch_save(state, self.checkpoint_dir / name)
 
-    def load_checkpoint(self, name: str = "latest.pt") -> dict[str, Any] | None:
+    def load_checkpoint(self, name: str = "latest.pt", keys: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The checkpoint `name` of this run (None when absent). A truncated, empty or foreign file (one without
+        the entries `keys`, or whose ``model`` is not a state dict) is a `GanalyzeError` naming the file and the fix,
+        never torch's UnpicklingError or "failed finding central directory"."""
         import torch
 
         p = self.checkpoint_dir / name
         if not p.is_file():
             return None
-        return torch.load(p, map_location="cpu", weights_only=True)
+        fix = (f"Restore {p.name} from a copy, or start a new run with the same options "
+               f"(--config {self.path / self.CONFIG}).")
+        try:
+            if p.stat().st_size == 0:
+                raise EOFError
+            with warnings.catch_warnings():  # torch's note on a foreign pickle protocol says nothing useful here
+                warnings.simplefilter("ignore")
+                state = torch.load(p, map_location="cpu", weights_only=True)
+        except OSError:
+            raise  # unreadable (permissions, I/O): worded by the CLI
+        except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, pickle errors... for bad files
+            raise GanalyzeError(f"{p} {damage_reason(e)}. {fix}") from None
+        missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+        model = state.get("model") if isinstance(state, dict) else None
+        if missing or ("model" in keys and not (isinstance(model, dict) and model and
+                                                all(isinstance(v, torch.Tensor) for v in model.values()))):
+            what = f"no {', '.join(repr(k) for k in missing)}" if missing else "its 'model' is not a state dict"
+            raise GanalyzeError(f"{p} is not a checkpoint of this kind of run ({what}). {fix}")
+        return state
+
+
+def damage_reason(e: Exception) -> str:
+    """Why torch could not load a file, in words (not torch's internals): cut short, or not a checkpoint."""
+    import pickle
+
+    text = str(e)
+    if isinstance(e, EOFError) or "central directory" in text or "PytorchStreamReader" in text or "truncat" in text:
+        return "is empty or cut short (a copy interrupted, a full disk?): it is not a complete checkpoint"
+    if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text or "pickle" in text.lower():
+        return "is not a checkpoint this toolkit wrote (it holds pickled objects that a safe load refuses)"
+    return f"could not be read as a checkpoint ({type(e).__name__})"
 

@@ -32,6 +32,7 @@ from .core.files import atomic_write_text
 from .core.paths import path_to_text, warn_escaped
 from .errors import GanalyzeError, ImageError
 from .images import assessor_recipe, scan_images
+from .locks import OutputLock
 from .score_config import EXECUTORS, SHARD_SIZE, check_precision, precision_record  # noqa: F401 (re-exported)
 from .scoring import DEFAULTS, Blocks, Row, ScoreConfig, build_assessor, score_batches
 
@@ -140,74 +141,84 @@ def score_to_csv(
     options = {"assessor": assessor, "weights": None if weights is None else str(weights), "size": size,
                "batch_size": batch_size, "paths": paths, **({"preprocess": preprocess} if preprocess else {}),
                "precision": precision_record(precision, amp, dev)}  # never mixed on --resume
-    part = meta = None
-    if out is not None:
-        part, meta = part_paths(out)
-        if part.exists() and not resume:
-            raise GanalyzeError(f"{part} holds an interrupted run of this CSV: add --resume to continue it, or delete "
-                                "it to start again.")
-        if resume and not part.exists() and not Path(out).is_file():
-            raise GanalyzeError(f"Nothing to resume: neither {part} nor {out} exists. Run without --resume.")
-        if resume:
-            _check_resume(meta, options)
-    report = on_problem or (lambda e: None)
-    files, problems = scan_images(paths)  # plain strings: about 100 bytes per file, for millions of files
-    stats = ScoreStats(files=len(files), failed=len(problems), out=None if out is None else str(out))
-    for e in problems:
-        report(e)
-    # Built before anything is written, so a wrong name or missing weights leave no partial run behind.
-    net = (model.to(dev) if model is not None else build_assessor(assessor, weights, dev)) if files else None
-
-    done: set[str] = set()
-    if part is not None:
-        if resume and not part.exists():  # a finished CSV: continue it with any files added since
-            os.replace(out, part)
-        if resume:
-            done = read_done(part)
-        else:
-            part.parent.mkdir(parents=True, exist_ok=True)
-            part.write_text(",".join(HEADER) + "\n", encoding="utf-8")
-        atomic_write_text(meta, json.dumps(options, indent=1) + "\n")
-    texts = [f if f.isascii() and "\\x" not in f else path_to_text(f) for f in files]  # mostly the same objects
-    stats.kept = sum(t in done for t in texts)
-    blocks = Blocks(len(files), batch_size)
-    todo = [k for k in blocks.todo if any(texts[i] not in done for i in range(k * batch_size,
-                                                                             min(len(files), (k + 1) * batch_size)))]
-    sink = open(part, "a", encoding="utf-8", newline="") if part is not None else (stream or sys.stdout)
+    # one writer per CSV: a second run on the same --out (two --resume after a crash) is refused, never interleaved
+    lock = OutputLock(out, folder=False).acquire() if out is not None else None
     try:
-        if part is None:
-            sink.write(",".join(HEADER) + "\n")
-        writer = csv.writer(sink, lineterminator="\n")
-        remaining = sum(min(len(files), (k + 1) * batch_size) - k * batch_size for k in todo)
-        with progress_bar(total=remaining, desc=f"scoring ({assessor})", unit="img", show=progress) as bar:
-            if todo:
-                side = assessor_recipe(net, size, preprocess)  # the driver's assessor decides for Ray tasks too
-                batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers,
-                                         precision)
-                           if executor == "local" else
-                           _ray_batches(files, todo, batch_size, shard_size, assessor, weights, side, dev, amp,
-                                        workers, ray_address, precision))
-                for rows in batches:
-                    for i, score, err in rows:
-                        if texts[i] in done:
-                            continue  # written before the interruption: exactly once
-                        if err:
-                            stats.failed += 1
-                            report(ImageError(files[i], err))
-                        else:
-                            writer.writerow([texts[i], f"{score:.8g}"])
-                            stats.scored += 1
-                            stats.escaped += texts[i] is not files[i] and texts[i] != files[i]
-                    sink.flush()
-                    bar.update(len(rows))
-    finally:
+        part = meta = None
+        if out is not None:
+            part, meta = part_paths(out)
+            if part.exists() and not resume:
+                raise GanalyzeError(f"{part} holds an interrupted run of this CSV: add --resume to continue it, or "
+                                    "delete it to start again.")
+            if resume and not part.exists() and not Path(out).is_file():
+                raise GanalyzeError(f"Nothing to resume: neither {part} nor {out} exists. Run without --resume.")
+            if resume:
+                _check_resume(meta, options)
+        report = on_problem or (lambda e: None)
+        files, problems = scan_images(paths)  # plain strings: about 100 bytes per file, for millions of files
+        stats = ScoreStats(files=len(files), failed=len(problems), out=None if out is None else str(out))
+        for e in problems:
+            report(e)
+        # Built before anything is written, so a wrong name or missing weights leave no partial run behind.
+        net = (model.to(dev) if model is not None else build_assessor(assessor, weights, dev)) if files else None
+
+        done: set[str] = set()
         if part is not None:
-            sink.close()
-    if part is not None:
-        os.replace(part, out)
-        meta.unlink(missing_ok=True)
-    warn_escaped(stats.escaped, str(out) if out is not None else "the CSV")
-    return stats
+            if resume and not part.exists():  # a finished CSV: continue it with any files added since
+                os.replace(out, part)
+            if resume:
+                done = read_done(part)
+            else:
+                part.parent.mkdir(parents=True, exist_ok=True)
+                part.write_text(",".join(HEADER) + "\n", encoding="utf-8")
+            atomic_write_text(meta, json.dumps(options, indent=1) + "\n")
+        texts = [f if f.isascii() and "\\x" not in f else path_to_text(f) for f in files]  # mostly the same objects
+        stats.kept = sum(t in done for t in texts)
+        blocks = Blocks(len(files), batch_size)
+        todo = [k for k in blocks.todo
+                if any(texts[i] not in done for i in range(k * batch_size, min(len(files), (k + 1) * batch_size)))]
+        sink = open(part, "a", encoding="utf-8", newline="") if part is not None else (stream or sys.stdout)
+        try:
+            if part is None:
+                sink.write(",".join(HEADER) + "\n")
+            writer = csv.writer(sink, lineterminator="\n")
+            remaining = sum(min(len(files), (k + 1) * batch_size) - k * batch_size for k in todo)
+            with progress_bar(total=remaining, desc=f"scoring ({assessor})", unit="img", show=progress) as bar:
+                if todo:
+                    side = assessor_recipe(net, size, preprocess)  # the driver's assessor decides for Ray tasks too
+                    batches = (score_batches(net, files, Blocks(len(files), batch_size, todo), side, dev, amp, workers,
+                                             precision)
+                               if executor == "local" else
+                               _ray_batches(files, todo, batch_size, shard_size, assessor, weights, side, dev, amp,
+                                            workers, ray_address, precision))
+                    for rows in batches:
+                        for i, score, err in rows:
+                            if texts[i] in done:
+                                continue  # written before the interruption: exactly once
+                            if err:
+                                stats.failed += 1
+                                report(ImageError(files[i], err))
+                            else:
+                                writer.writerow([texts[i], f"{score:.8g}"])
+                                stats.scored += 1
+                                stats.escaped += texts[i] is not files[i] and texts[i] != files[i]
+                        sink.flush()
+                        bar.update(len(rows))
+        except OSError as e:  # a write to the open CSV names no file: name it (a full disk, a size limit)
+            if part is not None and e.filename is None:
+                e.filename = str(part)
+            raise
+        finally:
+            if part is not None:
+                sink.close()
+        if part is not None:
+            os.replace(part, out)
+            meta.unlink(missing_ok=True)
+        warn_escaped(stats.escaped, str(out) if out is not None else "the CSV")
+        return stats
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 # ------------------------------------------------------------------------------------------------------------ Ray

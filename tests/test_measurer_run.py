@@ -83,7 +83,8 @@ def reference(images, tmp_path_factory):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    # issue 24: a skipped (unreadable) file is an error line, with a count, and exit code 1, as in `score`
+    assert result.exit_code == 1, result.output
     run_dir = next(out.iterdir())
     return {"dir": run_dir, "outputs": _outputs(run_dir), "stdout": result.output,
             "warnings": [str(w.message) for w in caught]}
@@ -115,6 +116,9 @@ def test_outputs_and_bad_pool_images_are_reported(reference, images):
     assert any("broken.png" in w for w in reference["warnings"])
     assert (run_dir / "histogram.png").stat().st_size > 1000 and (run_dir / "summary.md").is_file()
     assert "Scores:" in reference["stdout"]
+    errors = [ln for ln in reference["stdout"].splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and "broken.png" in errors[0]
+    assert "1 file(s) could not be read and were skipped" in reference["stdout"]
 
 
 def test_same_result_with_two_worker_processes(reference, images, tmp_path):
@@ -135,7 +139,7 @@ def test_resume_ends_identical(reference, tmp_path):
     refused = CliRunner().invoke(main, ["measure", "--resume", str(run_dir), "--seed", "5"])
     assert refused.exit_code != 0 and "--seed: run has 0, you gave 5" in refused.output
     result = CliRunner().invoke(main, ["measure", "--resume", str(run_dir), "-q", "-j", "2"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1 and "broken.png" in result.output, result.output  # the pool's unreadable file
     assert _outputs(run_dir) == reference["outputs"]
 
 

@@ -245,15 +245,16 @@ def test_two_resumes_at_once_are_refused_and_stale_locks_are_taken_over(tmp_path
     lock = part.run.path / "train.lock"
     import socket
 
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))  # a live owner
-    with pytest.raises(GanalyzeError, match="being trained by process"):
-        train(resume=part.run.path, generator=tiny, **QUIET)
+    from ganalyze_mem.visualise.checkpoints import RunLock
+
+    with RunLock(part.run):  # a live owner (this process, through another open file)
+        with pytest.raises(GanalyzeError, match=rf"in use by PID {os.getpid()} .*wait for it"):
+            train(resume=part.run.path, generator=tiny, **QUIET)
     assert _train_rows(part.run.path) == [r for r in _train_rows(part.run.path) if r["step"] <= 2]
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))  # its process is gone
-    with pytest.warns(UserWarning, match="stale lock"):
-        resumed = train(resume=part.run.path, generator=tiny, **QUIET)
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))  # left by a kill -9: no flock held
+    resumed = train(resume=part.run.path, generator=tiny, **QUIET)
     assert resumed.step == 6 and not lock.exists()
 
 

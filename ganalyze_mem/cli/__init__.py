@@ -212,6 +212,10 @@ class LazyGroup(click.Group):
                 return super().invoke(ctx)
         except GanalyzeError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # a full disk, a read-only folder, a permission: one line naming the path and the fix
+            from ..errors import os_error_line
+
+            raise click.ClickException(os_error_line(e, ctx.invoked_subcommand)) from None
         finally:
             from ..weight_options import set_weights_options
 

@@ -7,9 +7,11 @@ from click.core import ParameterSource
 
 from ..errors import GanalyzeError
 from ..heads import HEADS
-from ..predictor.config import DEFAULT, NORMALIZATIONS
+from ..predictor.config import BOUNDS, DEFAULT, NORMALIZATIONS
 from ..predictor.config import HEADS as HEAD_CHOICES
 from .common import POSITIVE_FLOAT, WORKERS, device_option, json_command
+
+BOUNDED = {name: bound.click_type() for name, bound in BOUNDS.items()}  # option types from the one declaration
 
 
 def _pair(text: str, option: str) -> tuple[float, float]:
@@ -50,18 +52,20 @@ def _fmt(pair) -> str:
 @click.option("--head", type=click.Choice(HEAD_CHOICES), default=DEFAULT.head,
               help="With --freeze: 'ridge' (closed form, penalty chosen on the validation split) or 'linear' (SGD "
                    "for --epochs with --lr, epoch chosen on the validation split).")
-@click.option("--epochs", "-e", type=int, default=DEFAULT.epochs, help="Training epochs (cosine decay over all).")
-@click.option("--batch-size", "-b", type=int, default=DEFAULT.batch_size, help="Images per SGD step.")
+@click.option("--epochs", "-e", type=BOUNDED["epochs"], default=DEFAULT.epochs,
+              help="Training epochs (cosine decay over all).")
+@click.option("--batch-size", "-b", type=BOUNDED["batch_size"], default=DEFAULT.batch_size, help="Images per SGD step.")
 @click.option("--lr", type=POSITIVE_FLOAT, default=DEFAULT.lr, help="Initial learning rate (SGD, cosine decay to 0).")
-@click.option("--momentum", type=float, default=DEFAULT.momentum, help="SGD momentum.")
-@click.option("--weight-decay", type=float, default=DEFAULT.weight_decay, help="SGD weight decay.")
+@click.option("--momentum", type=BOUNDED["momentum"], default=DEFAULT.momentum, help="SGD momentum.")
+@click.option("--weight-decay", type=BOUNDED["weight_decay"], default=DEFAULT.weight_decay, help="SGD weight decay.")
 @click.option("--head-lr", type=float, default=DEFAULT.head_lr,
               help="Learning-rate multiplier of the 1-output head (MSE on thousands of positive features is stiff).")
-@click.option("--clip-grad", type=float, default=DEFAULT.clip_grad, help="Max gradient norm (0 = no clipping).")
-@click.option("--bn-batches", type=int, default=DEFAULT.bn_batches,
+@click.option("--clip-grad", type=BOUNDED["clip_grad"], default=DEFAULT.clip_grad,
+              help="Max gradient norm (0 = no clipping).")
+@click.option("--bn-batches", type=BOUNDED["bn_batches"], default=DEFAULT.bn_batches,
               help="Training batches used to re-estimate BatchNorm statistics before each evaluation (0 = off).")
-@click.option("--image-size", type=int, default=DEFAULT.image_size, help="Side of the network input.")
-@click.option("--load-size", type=int, default=None,
+@click.option("--image-size", type=BOUNDED["image_size"], default=DEFAULT.image_size, help="Side of the network input.")
+@click.option("--load-size", type=BOUNDED["load_size"], default=None,
               help="Side training images are loaded at before CropMix. Default: image size x 8/7 (256 for 224).")
 @click.option("--test-size", type=int, default=DEFAULT.test_size,
               help="Images in the test split (the paper: 1000), drawn first and scored once at the end with the "
@@ -74,16 +78,19 @@ def _fmt(pair) -> str:
               help="Fraction of the rows in the validation split, which chooses the epoch (seeded); 0 = none.")
 @click.option("--val-list", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="File listing the validation images (CSV paths, one per line); overrides --val-fraction.")
-@click.option("--bootstrap", type=int, default=DEFAULT.bootstrap,
+@click.option("--bootstrap", type=BOUNDED["bootstrap"], default=DEFAULT.bootstrap,
               help="Bootstrap resamples of the test figures' 95% intervals.")
 @click.option("--seed", type=int, default=DEFAULT.seed, help="Seed of the split, initialisation and augmentation.")
-@click.option("--crops", type=int, default=DEFAULT.crops, help="CropMix: crops mixed per image.")
+@click.option("--crops", type=BOUNDED["crops"], default=DEFAULT.crops, help="CropMix: crops mixed per image.")
 @click.option("--crop-scale", default=_fmt(DEFAULT.crop_scale), help="CropMix: LO,HI area fraction of the crops.")
-@click.option("--color-permute", type=float, default=DEFAULT.color_permute,
+@click.option("--color-permute", type=BOUNDED["color_permute"], default=DEFAULT.color_permute,
               help="CropMix intermediate augmentation: probability of permuting a crop's RGB channels.")
-@click.option("--cutmix-alpha", type=float, default=DEFAULT.cutmix_alpha, help="CutMix Beta(alpha, alpha).")
-@click.option("--erase-prob", type=float, default=DEFAULT.erase_prob, help="Random erasing probability.")
-@click.option("--flip-prob", type=float, default=DEFAULT.flip_prob, help="YOCO horizontal flip, per half.")
+@click.option("--cutmix-alpha", type=BOUNDED["cutmix_alpha"], default=DEFAULT.cutmix_alpha,
+              help="CutMix Beta(alpha, alpha).")
+@click.option("--erase-prob", type=BOUNDED["erase_prob"], default=DEFAULT.erase_prob,
+              help="Random erasing probability.")
+@click.option("--flip-prob", type=BOUNDED["flip_prob"], default=DEFAULT.flip_prob,
+              help="YOCO horizontal flip, per half.")
 @click.option("--augment/--no-augment", default=DEFAULT.augment, help="Use the augmentations above.")
 @click.option("--higher-is", default=DEFAULT.higher_is, help="What a higher score means (for the card).")
 @device_option(DEFAULT.device)

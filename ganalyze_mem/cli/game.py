@@ -6,11 +6,13 @@ from __future__ import annotations
 import click
 
 from ..game.config import HUMAN_SCORES, AnalyzeConfig, StudyConfig
+from ..game.design import BOUNDS as GAME_BOUNDS
 from ..game.design import GameConfig
 from ..game.pagetext import LANGUAGES
 
 D, A, S = GameConfig(), AnalyzeConfig(), StudyConfig()
 TEXT_FILE = click.Path(exists=True, dir_okay=False, path_type=str)
+GB = {name: bound.click_type() for name, bound in GAME_BOUNDS.items()}  # from the one declaration
 
 
 @click.group("game")
@@ -30,35 +32,35 @@ def game_group() -> None:
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=str),
               help="New experiment folder (must not hold an experiment already).")
-@click.option("--participants", default=D.participants, show_default=True, type=click.IntRange(1),
+@click.option("--participants", default=D.participants, show_default=True, type=GB["participants"],
               help="Sequences to design, one per participant.")
-@click.option("--seed", default=D.seed, show_default=True, type=int, help="Seed of every random choice.")
+@click.option("--seed", default=D.seed, show_default=True, type=GB["seed"], help="Seed of every random choice.")
 @click.option("--fillers", default=None, type=click.Path(exists=True, file_okay=False, path_type=str),
               help="Folder of filler images (shown but never scored). Without it, the source's own items take "
                    "turns as targets and fillers across participants.")
-@click.option("--targets", default=None, type=click.IntRange(1),
+@click.option("--targets", default=None, type=GB["targets"],
               help="Targets per participant  [default: as many as the fillers can surround]")
-@click.option("--fillers-per-target", default=D.fillers_per_target, show_default=True, type=click.FloatRange(0),
+@click.option("--fillers-per-target", default=D.fillers_per_target, show_default=True, type=GB["fillers_per_target"],
               help="At least this many fillers per target (more when the lag needs them).")
-@click.option("--vigilance-every", default=D.vigilance_every, show_default=True, type=click.IntRange(2),
+@click.option("--vigilance-every", default=D.vigilance_every, show_default=True, type=GB["vigilance_every"],
               help="About one vigilance repeat per this many presentations.")
-@click.option("--target-lag-min", default=D.target_lag_min, show_default=True, type=click.IntRange(1),
+@click.option("--target-lag-min", default=D.target_lag_min, show_default=True, type=GB["target_lag_min"],
               help="Shortest target lag, in presentations (LaMem: about 90-110).")
-@click.option("--target-lag-max", default=D.target_lag_max, show_default=True, type=click.IntRange(1),
+@click.option("--target-lag-max", default=D.target_lag_max, show_default=True, type=GB["target_lag_max"],
               help="Longest target lag.")
-@click.option("--vigilance-lag-min", default=D.vigilance_lag_min, show_default=True, type=click.IntRange(1),
+@click.option("--vigilance-lag-min", default=D.vigilance_lag_min, show_default=True, type=GB["vigilance_lag_min"],
               help="Shortest vigilance lag (1: the very next image).")
-@click.option("--vigilance-lag-max", default=D.vigilance_lag_max, show_default=True, type=click.IntRange(1),
+@click.option("--vigilance-lag-max", default=D.vigilance_lag_max, show_default=True, type=GB["vigilance_lag_max"],
               help="Longest vigilance lag.")
-@click.option("--display-ms", default=D.display_ms, show_default=True, type=click.IntRange(10),
+@click.option("--display-ms", default=D.display_ms, show_default=True, type=GB["display_ms"],
               help="How long each image is shown (Isola et al.: 1.0 s).")
-@click.option("--blank-ms", default=D.blank_ms, show_default=True, type=click.IntRange(0),
+@click.option("--blank-ms", default=D.blank_ms, show_default=True, type=GB["blank_ms"],
               help="Blank after each image (Isola et al.: 1.4 s); a press then still counts for the image.")
-@click.option("--practice", default=D.practice, show_default=True, type=click.IntRange(0),
+@click.option("--practice", default=D.practice, show_default=True, type=GB["practice"],
               help="Practice presentations with feedback (generated shapes); 0 for none.")
 @click.option("--key", default=D.key, show_default=True, help="KeyboardEvent.code to press on a repeat ('Space', "
               "'KeyJ', ...); a tap on the picture always counts.")
-@click.option("--display-px", default=D.display_px, show_default=True, type=click.IntRange(32),
+@click.option("--display-px", default=D.display_px, show_default=True, type=GB["display_px"],
               help="Side of the square the image is shown in (CSS pixels).")
 @click.option("--language", default=S.language, show_default=True, type=click.Choice(LANGUAGES),
               help="Language of every word on the page (built-in text files, ganalyze_mem/game/lang/).")

@@ -26,7 +26,28 @@ def list_cmd(kind: str, pattern: str):
     if not names:
         raise click.ClickException(f"No {kind} match '{pattern}'. Run `ganalyze-mem list {kind}` for all names.")
     width = max(len(n) for n in names)
+    changed = _changed_folders(kind, names)
     rows = [(n, reg.describe(n), reg.is_ready(n)) for n in names]
     for n, description, _ in rows:
-        click.echo(f"{n:<{width}}  {description}")
+        flag = f"  [SHA256 MISMATCH: {changed[n]}]" if n in changed else ""
+        click.echo(f"{n:<{width}}  {description}{flag}")
+    if changed:
+        click.echo(f"{len(changed)} of them hold weights that do not match their card's sha256.", err=True)
     return kind, rows
+
+
+def _changed_folders(kind: str, names: list[str]) -> dict[str, str]:
+    """Predictor folders among `names` whose weights no longer match their card's sha256 (name -> why)."""
+    if kind != "assessors":
+        return {}
+    from ..assessors.folders import predictor_folders
+    from .weights import card_mismatch
+
+    out = {}
+    for folder in predictor_folders():
+        model = folder / "model.safetensors"
+        if folder.name in names and model.is_file():
+            why = card_mismatch(model, {})
+            if why:
+                out[folder.name] = why
+    return out

@@ -6,6 +6,7 @@ import click
 
 from ..measurer.config import (
     BELOW_BAR,
+    BOUNDS,
     CALIBRATION_MODES,
     EXECUTORS,
     MAX_IMAGE_SIZE,
@@ -22,6 +23,9 @@ P = PRESETS["paper"]
 def _opt(*names, help: str, paper=None, **kw):
     """An option whose default comes from --preset (None here); the help names the paper's value."""
     suffix = f"  [paper: {paper}]" if paper is not None else ""
+    bound = BOUNDS.get(names[0].split("/")[0].lstrip("-").replace("-", "_"))
+    if bound is not None:  # the one declaration of its range (`measurer.config.BOUNDS`)
+        kw["type"] = bound.click_type()
     return click.option(*names, default=None, show_default=False, help=help + suffix, **kw)
 
 
@@ -99,7 +103,8 @@ def _opt(*names, help: str, paper=None, **kw):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @json_command(lambda r: {"run": r.path, "scores_csv": r.path / "scores.csv", "report": r.path / "report.html",
                          "images": len(r.files), **{k: r.summary.get(k) for k in (
-                             "score_kind", "scores", "reliability", "episodes_per_part")}})
+                             "score_kind", "scores", "reliability", "episodes_per_part")},
+                         "exit_code": 1 if _skipped(r.summary) else 0})
 def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options):
     """Measure MachineMem scores of the TARGET images (files or folders): the fraction of episodes in which a
     machine, trained on rotation prediction over them and n pool images and then on seen vs unseen pool images,
@@ -155,4 +160,18 @@ def measure_cmd(target, pool, preset, out, resume, quiet, dry_run, **options):
     click.echo(f"Scores: {result.path / 'scores.csv'}")
     click.echo(f"Summary: {result.path / 'summary.md'}")
     click.echo(f"Report: {result.path / 'report.html'}")
-    return result
+    skipped = _skipped(s)
+    if skipped:  # as `score`: every bad file on its own line, a count, and exit code 1
+        for problem in skipped:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(skipped)} file(s) could not be read and were skipped (the scores cover the rest); fix or "
+                   "remove them and measure again for a complete run.", err=True)
+        if not click.get_current_context().params.get("as_json"):
+            raise SystemExit(1)
+    return result  # with --json, the exit code (1 when files were skipped) follows the JSON
+
+
+def _skipped(summary: dict) -> list[str]:
+    """The target and pool files a measure run could not read (its summary's inputs)."""
+    inputs = summary.get("inputs") or {}
+    return [*inputs.get("unreadable_targets", []), *inputs.get("unreadable_pool", [])]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..visualise.strips_config import StripsConfig
+from ..visualise.strips_config import BOUNDS, StripsConfig
 from .common import device_option
+
+SB = {name: bound.click_type() for name, bound in BOUNDS.items()}  # option types from the one declaration
 
 D = StripsConfig()
 
@@ -15,10 +17,10 @@ D = StripsConfig()
 @click.option("--classes", default=None, help="Classes (names or indices, comma separated); default: 8 classes "
               "spread over the generator's.")
 @click.option("--seeds", default=D.seeds, show_default=True, help="Seed images, e.g. '0-9' or '3,7,12'.")
-@click.option("--alpha", default=None, type=float, help="Alpha step between neighbours, in the assessor's units "
+@click.option("--alpha", default=None, type=SB["alpha"], help="Alpha step between neighbours, in the assessor's units "
               "[default: the training range's largest |alpha| / --steps, so the outer images sit at the range's edge; "
               "report.md gives alpha in the assessor's SDs too].")
-@click.option("--steps", default=D.steps, show_default=True, type=click.IntRange(1),
+@click.option("--steps", default=D.steps, show_default=True, type=SB["steps"],
               help="Steps each side of the seed image.")
 @click.option("--mode", default=D.mode, show_default=True, type=click.Choice(["bigger_step", "iterative"]),
               help="bigger_step: T(z, k*alpha) (the paper's); iterative: T applied k times with alpha.")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..visualise.train_config import TrainConfig
+from ..visualise.train_config import BOUNDS, TrainConfig
 from .common import ASSESSOR_NAMES, POSITIVE_FLOAT, device_option, json_command
+
+TB = {name: bound.click_type() for name, bound in BOUNDS.items()}  # option types from the one declaration
 
 D = TrainConfig()
 
@@ -20,7 +22,7 @@ D = TrainConfig()
 @click.option("--renorm", type=click.Choice(["sample", "batch"]), default=D.renorm, show_default=True,
               help="Rescale z' to each sample's norm (batch-independent), or to the batch's as GANalyze's code does "
                    "(exact replication; a sample's step then depends on its batch).")
-@click.option("--samples", default=D.samples, show_default=True, type=click.IntRange(1),
+@click.option("--samples", default=D.samples, show_default=True, type=TB["samples"],
               help="Training samples in total (GANalyze: 400k).")
 @click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=click.IntRange(1),
               help="Samples per step (GANalyze: 4); raise it on a GPU.")
@@ -30,11 +32,11 @@ D = TrainConfig()
               "generator; raw: --alpha-min/--alpha-max in the assessor's own units (--alpha-range raw alone is "
               "GANalyze's +-0.5, which fits MemNet's scale and few others). The SD and range are recorded in "
               "config.yaml; reports give alpha raw and in SDs.")
-@click.option("--alpha-sd", default=D.alpha_sd, show_default=True, type=float,
+@click.option("--alpha-sd", default=D.alpha_sd, show_default=True, type=TB["alpha_sd"],
               help="With --alpha-range auto: alpha spans +-this many SDs of the assessor (> 0).")
-@click.option("--alpha-min", default=None, type=float,
+@click.option("--alpha-min", default=None, type=TB["alpha_min"],
               help="With --alpha-range raw: smallest alpha drawn, in the assessor's units [default: -0.5].")
-@click.option("--alpha-max", default=None, type=float,
+@click.option("--alpha-max", default=None, type=TB["alpha_max"],
               help="With --alpha-range raw: largest alpha drawn, in the assessor's units [default: 0.5].")
 @click.option("--max-step", default=D.max_step, show_default=True, type=float,
               help="Bound on the latent step, as a fraction of |z|: |z' - z| <= max-step |z| at the range's largest "

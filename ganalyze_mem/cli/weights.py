@@ -5,7 +5,6 @@ Looks only on disk (`ganalyze_mem.weights.lookup`, the same search `resolve_weig
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,19 +24,20 @@ class PresetStatus:
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256, for every file of a found folder
     downloadable: bool = False
     error: str = ""
+    mismatch: str = ""  # the card beside the weights records another sha256 (the file changed after its card)
 
 
 def registries(kinds: list[str] | None = None) -> tuple[dict, list[str]]:
     """{kind: registry} for the registries that import, and a note for each that does not."""
+    from ..api.models import registry
     from .listing import REGISTRIES
 
     regs, notes = {}, []
-    for kind, target in REGISTRIES.items():
+    for kind in REGISTRIES:
         if kinds and kind not in kinds:
             continue
-        module, _, attr = target.partition(":")
         try:
-            regs[kind] = getattr(importlib.import_module(module), attr)
+            regs[kind] = registry(kind)  # the API's: predictor folders promoted since start-up are included
         except (ImportError, AttributeError) as e:
             notes.append(f"{kind}: skipped, the registry does not import yet ({type(e).__name__}: {e})")
     return regs, notes
@@ -72,8 +72,39 @@ def weights_status(pattern: str = "*", kinds: list[str] | None = None,
                     f = lk.found.parent / fname
                     if f.is_file():
                         st.files[fname] = st.sha256 if f == lk.found else sha256_file(f)
+                st.mismatch = card_mismatch(lk.found, st.files)
             out.append(st)
     return out, notes
+
+
+CARDS = ("card.json", "transformer.json")  # predictor folders, promoted transformers
+
+
+def card_mismatch(found: Path, hashes: dict[str, str]) -> str:
+    """Why the weights at `found` are not the ones their folder's card describes ('' when they are, or when no card
+    records a sha256): a file changed or damaged after promotion."""
+    import json
+
+    from ..weights import sha256_file
+
+    for card_name in CARDS:
+        card_path = found.parent / card_name
+        if not card_path.is_file():
+            continue
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"{card_path} is not readable JSON"
+        want = card.get("sha256") if isinstance(card, dict) else None
+        if not want:
+            return ""
+        weights = [p for p in found.parent.glob("*.safetensors")] or [found]
+        got = {p.name: hashes.get(p.name) or sha256_file(p) for p in weights}
+        if want not in got.values():
+            return (f"sha256 of {', '.join(got)} does not match {card_path.name} (changed or damaged after it was "
+                    "written; restore it or promote it again)")
+        return ""
+    return ""
 
 
 @click.group("weights")
@@ -114,6 +145,8 @@ def status_cmd(pattern: str, kinds: tuple[str, ...], verbose: bool) -> None:
         label = f"{r.kind[:-1]}/{r.name}"
         if r.error:
             click.echo(f"{label:<{width}}  {'error':<8}  {'-':<64}  {r.error}")
+        elif r.found is not None and r.mismatch:
+            click.echo(f"{label:<{width}}  {'MISMATCH':<8}  {r.sha256:<64}  {r.found} ({r.source}): {r.mismatch}")
         elif r.found is not None:
             click.echo(f"{label:<{width}}  {'found':<8}  {r.sha256:<64}  {r.found} ({r.source})")
         else:
@@ -125,5 +158,7 @@ def status_cmd(pattern: str, kinds: tuple[str, ...], verbose: bool) -> None:
             for fname, digest in r.files.items():
                 click.echo(f"    sha256 {fname}: {digest}")
     missing = sum(r.found is None for r in rows)
-    click.echo(f"{len(rows) - missing} of {len(rows)} presets have their weights; "
-               "see `ganalyze-mem weights status -v` for every place looked at.")
+    bad = sum(bool(r.mismatch) for r in rows)
+    click.echo(f"{len(rows) - missing} of {len(rows)} presets have their weights"
+               + (f", {bad} of them NOT matching their card's sha256" if bad else "")
+               + "; see `ganalyze-mem weights status -v` for every place looked at.")

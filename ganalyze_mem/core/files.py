@@ -17,6 +17,39 @@ from typing import Any
 
 
 @contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Name `path` in the OS errors raised inside (a write to an open file carries no file name) and turn torch's
+    failed-write RuntimeError (``PytorchStreamWriter failed writing file``, ``enforce fail at inline_container.cc``)
+    into the OSError it stands for, so that the CLI words every failed write the same way (`errors.os_error_line`)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None or Path(str(e.filename)).name.startswith(f".{Path(path).name}."):  # our temp file
+            e.filename = str(path)
+        raise
+    except RuntimeError as e:
+        text = str(e)
+        if "PytorchStreamWriter" not in text and "inline_container" not in text and "file write failed" not in text:
+            raise
+        raise OSError(_write_errno(Path(path)), f"could not write ({text.splitlines()[0][:120]})", str(path)) from e
+
+
+def _write_errno(path: Path) -> int:
+    """Why a write to `path` most likely failed when the writer did not say: no space, a file size limit, or EIO."""
+    import errno
+    import resource
+
+    try:
+        st = os.statvfs(path.parent)
+        if st.f_bavail * st.f_frsize < 64 * 2**20:
+            return errno.ENOSPC
+    except OSError:
+        pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return errno.EFBIG if soft != resource.RLIM_INFINITY else errno.EIO
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure removed."""
     path = Path(path)
@@ -25,9 +58,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     mode = 0o666 & ~current_umask()  # what open() would give; mkstemp makes 0600
     try:
-        yield Path(tmp)
-        os.chmod(tmp, mode)  # after writing: some writers (safetensors) replace the file they are given
-        os.replace(tmp, path)
+        with writing(path):
+            yield Path(tmp)
+            os.chmod(tmp, mode)  # after writing: some writers (safetensors) replace the file they are given
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -213,7 +213,17 @@ def study_record(study: StudyConfig) -> dict[str, Any]:
 def build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None = None,
                      fillers: str | Path | None = None, progress: bool = True, echo=print,
                      study: StudyConfig | None = None) -> Path:
-    """Write an experiment folder for `source` (an image folder or a strips run) into `out`; returns `out`."""
+    """Write an experiment folder for `source` (an image folder or a strips run) into `out`; returns `out`.
+
+    One build per folder at a time: a second build into the same `out` is refused (`ganalyze_mem.locks`)."""
+    from ..locks import OutputLock
+
+    with OutputLock(Path(out).absolute(), folder=False):  # OUT.lock beside the folder: no folder made by a refusal
+        return _build_experiment(source, out, cfg, fillers, progress, echo, study)
+
+
+def _build_experiment(source: str | Path, out: str | Path, cfg: GameConfig | None, fillers: str | Path | None,
+                      progress: bool, echo, study: StudyConfig | None) -> Path:
     from ..images import find_images
     from ..progress import bar
 

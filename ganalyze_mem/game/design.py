@@ -27,9 +27,30 @@ from typing import Any
 
 import numpy as np
 
+from ..bounds import Bound
+from ..bounds import problems as bound_problems
 from ..errors import GanalyzeError
 
 ROLES = ("target", "filler", "vigilance")
+
+
+# Bounds of the design options, declared once: `GameConfig.validate` checks them and `game build` takes its option
+# types from them. The upper limits are far beyond a real study and keep a typo from writing without bound.
+BOUNDS: dict[str, Bound] = {
+    "participants": Bound(1, 20_000, integer=True, note="one sequence file each"),
+    "seed": Bound(0, 2**32 - 1, integer=True),
+    "targets": Bound(1, 100_000, integer=True),
+    "fillers_per_target": Bound(0, 100),
+    "vigilance_every": Bound(2, 10_000, integer=True),
+    "target_lag_min": Bound(1, 100_000, integer=True),
+    "target_lag_max": Bound(1, 100_000, integer=True),
+    "vigilance_lag_min": Bound(1, 100_000, integer=True),
+    "vigilance_lag_max": Bound(1, 100_000, integer=True),
+    "display_ms": Bound(10, 600_000, integer=True),
+    "blank_ms": Bound(0, 600_000, integer=True),
+    "practice": Bound(0, 1000, integer=True, note="0 = none, else at least 6"),
+    "display_px": Bound(32, 8192, integer=True),
+}
 
 
 @dataclass
@@ -52,9 +73,9 @@ class GameConfig:
     display_px: int = 256  # side of the square the image is shown in, CSS pixels
 
     def validate(self) -> GameConfig:
-        problems = []
-        if self.participants < 1:
-            problems.append("--participants must be at least 1")
+        problems = bound_problems(self, BOUNDS)
+        if problems:  # the checks below compare these numbers
+            raise GanalyzeError("Bad game design options: " + "; ".join(problems) + ".")
         if not 1 <= self.target_lag_min <= self.target_lag_max:
             problems.append(f"need 1 <= --target-lag-min <= --target-lag-max, got {self.target_lag_min} and "
                             f"{self.target_lag_max}")

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..bounds import Bound
+from ..bounds import problems as bound_problems
 from ..errors import GanalyzeError
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
@@ -44,6 +46,31 @@ BELOW_BAR = ("drop", "keep")
 SCORES = ("paper", "continuous")
 # Options that change how a run executes but never its result: they may differ when a run is resumed.
 EXECUTION_OPTIONS = ("workers", "executor", "ray_address", "num_gpus")
+
+
+# Bounds of the numeric options, declared once: `MeasureConfig.resolve` checks them before deriving anything (so a
+# bad --set-size is reported as --set-size, not as the --part-size taken from it) and `measure` takes its option types
+# from them. Upper limits are far beyond the paper's values and keep a typo from running without bound.
+BOUNDS: dict[str, Bound] = {
+    "episodes": Bound(1, 1_000_000, integer=True),
+    "set_size": Bound(1, 10**7, integer=True),
+    "pretext_epochs": Bound(0, 100_000, integer=True),
+    "seen_epochs": Bound(1, 100_000, integer=True),
+    "batch_size": Bound(1, 1 << 16, integer=True),
+    "lr": Bound(0, 100, low_open=True),
+    "seen_lr": Bound(0, 100, low_open=True),
+    "seed": Bound(0, 2**63 - 1, integer=True),
+    "heldout_size": Bound(2, 10**7, integer=True),
+    "bin_size": Bound(1, 10**7, integer=True),
+    "part_size": Bound(0, 10**8, integer=True, note="0 = one part"),
+    "min_pretext_accuracy": Bound(0, 1),
+    "max_pretext_epochs": Bound(0, 1_000_000, integer=True),
+    "until_reliability": Bound(0, 1, low_open=True, high_open=True),
+    "max_episodes": Bound(1, 10**7, integer=True),
+    "bootstrap": Bound(0, 1_000_000, integer=True),
+    "vectorize": Bound(1, 4096, integer=True),
+    "num_gpus": Bound(0, 4096),
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +116,9 @@ class MeasureConfig:
         """Fill the appendix-B defaults for the machine's category and check every value."""
         from ..machines import MACHINES, machine_image_size_check
 
+        bad = bound_problems(self, BOUNDS)  # before deriving any value from another
+        if bad:
+            raise GanalyzeError("Bad measurer options:\n  " + "\n  ".join(bad))
         entry = MACHINES.entry(self.machine)  # unknown names: did-you-mean error
         category = "pretrained" if self.init else machine_category(self.machine, entry)
         cat = APPENDIX_B[category]

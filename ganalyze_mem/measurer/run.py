@@ -118,6 +118,12 @@ def measure(targets: list[str | Path], pool: list[str | Path], config: MeasureCo
                         "n_targets": len(inputs.targets.files), "n_pool": len(inputs.pool.files),
                         "inputs_sha256": digest, "plan": plan.describe()},
         })
+    with run.lock():  # one process per run folder: a second --resume of it is refused
+        return _measure_run(run, inputs, plan, config, resume, progress)
+
+
+def _measure_run(run: RunDir, inputs, plan, config: MeasureConfig, resume, progress: bool) -> Measurement:
+    """The episodes of `measure`, run while holding the run's lock."""
     n = max(plan.sizes)
     if n > config.set_size and resume is None:
         warnings.warn(f"Set A holds {n} target images but sets B and C hold n = {config.set_size}: A dominates "

@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..bounds import Bound
 from ..errors import GanalyzeError
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: modules of ours that load
@@ -21,6 +22,27 @@ from ..errors import GanalyzeError
 INIT_CHOICES = ("none", "imagenet-resmem")  # or a path to a local checkpoint
 HEADS = ("ridge", "linear")  # heads on frozen features (--freeze)
 NORMALIZATIONS = ("auto", "imagenet", "inception", "none")
+
+
+# The bounds of the numeric options, declared once: `FitConfig.validate` checks them for the Python API and
+# `ganalyze-mem fit-predictor` takes its option types from them (`ganalyze_mem.bounds`). Upper limits are far beyond
+# any real use and keep a typo (1e12) from running on or allocating without bound.
+BOUNDS: dict[str, Bound] = {
+    "epochs": Bound(1, 100_000, integer=True),
+    "batch_size": Bound(2, 1 << 16, integer=True, note="BatchNorm needs two samples"),
+    "momentum": Bound(0, 1, high_open=True),
+    "weight_decay": Bound(0, 1),
+    "clip_grad": Bound(0, 1e6, note="max gradient norm; 0 = off"),
+    "bn_batches": Bound(0, 1 << 20, integer=True, note="0 = no BatchNorm recalibration"),
+    "image_size": Bound(16, 4096, integer=True),
+    "load_size": Bound(16, 8192, integer=True),
+    "crops": Bound(1, 64, integer=True),
+    "color_permute": Bound(0, 1, note="a probability"),
+    "erase_prob": Bound(0, 1, note="a probability"),
+    "flip_prob": Bound(0, 1, note="a probability"),
+    "cutmix_alpha": Bound(0, 1000, low_open=True, note="Beta(alpha, alpha) needs alpha > 0"),
+    "bootstrap": Bound(100, 1_000_000, integer=True, note="resamples for a 95% interval"),
+}
 
 
 @dataclass
@@ -98,8 +120,9 @@ class FitConfig:
             problems.append(f"--score-range must be LO,HI with LO < HI, got {lo},{hi}")
         if not 0 <= self.num_workers <= 256:
             problems.append(f"--workers must be from 0 to 256, got {self.num_workers}")
-        if self.epochs < 1:
-            problems.append(f"--epochs must be at least 1, got {self.epochs}")
+        from ..bounds import problems as bound_problems
+
+        problems.extend(bound_problems(self, BOUNDS))
         if self.batch_size < 2:
             problems.append(f"--batch-size must be at least 2 (BatchNorm needs two samples), got {self.batch_size}")
         if not (self.lr > 0 and self.head_lr > 0 and math.isfinite(self.lr) and math.isfinite(self.head_lr)):
@@ -112,15 +135,11 @@ class FitConfig:
         if self.val_fraction + self.test_fraction >= 1:
             problems.append(f"--val-fraction {self.val_fraction} + --test-fraction {self.test_fraction} leave no "
                             "training images")
-        if self.bootstrap < 100:
-            problems.append(f"--bootstrap needs at least 100 resamples for a 95% interval, got {self.bootstrap}")
-        if self.image_size < 16:
-            problems.append(f"--image-size must be at least 16, got {self.image_size}")
+        if self.load_size is not None and self.load_size < self.image_size:
+            problems.append(f"--load-size must be at least --image-size ({self.image_size}), got {self.load_size}")
         a, b = self.crop_scale
         if not 0 < a <= b <= 1:
             problems.append(f"crop scale must satisfy 0 < lo <= hi <= 1, got ({a}, {b})")
-        if self.crops < 1:
-            problems.append(f"CropMix needs at least one crop, got {self.crops}")
         if self.normalization not in NORMALIZATIONS:
             problems.append(f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {self.normalization!r}")
         if self.init == "imagenet-resmem" and self.backbone != "resnet152":

@@ -124,7 +124,13 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     if run is None:
         run = RunDir.create(Path(cfg.out), f"{cfg.backbone}-{table.source.stem}",
                             {"kind": KIND, "options": cfg.options(), "data": data_info})
+    with run.lock():  # one process per run folder: a second --resume of it is refused
+        return _fit_run(run, cfg, train, val, test, device, backbone, init_info, on_epoch_end)
 
+
+def _fit_run(run: RunDir, cfg: FitConfig, train: ScoreTable, val: ScoreTable, test: ScoreTable, device: str,
+             backbone, init_info: dict[str, Any], on_epoch_end) -> FitResult:
+    """The epochs of `fit_predictor`, run while holding the run's lock."""
     if cfg.progress:
         write(f"{'Resuming' if state_exists(run) else 'Run directory'}: {run.path}")
     model = Regressor(backbone, cfg.resolved_normalization).to(device)
@@ -139,9 +145,9 @@ def fit_predictor(config: FitConfig | None = None, resume: str | os.PathLike | N
     total_steps = steps_per_epoch * cfg.epochs
 
     start, best = 0, {"epoch": 0, "val_spearman": None}
-    state = run.load_checkpoint("latest.pt")
+    state = run.load_checkpoint("latest.pt", keys=("model", "optimizer", "epoch", "best"))
     if state is not None:
-        model.net.load_state_dict(state["model"], strict=True)
+        load_weights(model, state, run.checkpoint_dir / "latest.pt")
         optimizer.load_state_dict(state["optimizer"])
         start, best = int(state["epoch"]), dict(state["best"])
     run.truncate_metrics(lambda r: r.get("epoch", 0) <= start)
@@ -269,8 +275,11 @@ def evaluate_test(run: RunDir, cfg: FitConfig, model: Regressor, test: ScoreTabl
         done = json.loads(summary.read_text(encoding="utf-8")).get("test")
         if isinstance(done, dict) and done.get("epoch") == best["epoch"] and done.get("n") == len(test):
             return done
-    state = run.load_checkpoint("best.pt")
-    model.net.load_state_dict(state["model"], strict=True)  # BatchNorm statistics as they were for validation
+    state = run.load_checkpoint("best.pt", keys=("model", "epoch"))
+    if state is None:
+        raise GanalyzeError(f"{run.checkpoint_dir / 'best.pt'} is missing; resume the run (--resume {run.path}) "
+                            "so that an epoch writes it again.")
+    load_weights(model, state, run.checkpoint_dir / "best.pt")  # BatchNorm statistics as they were for validation
     predicted = predict(model, ImageScores(test, cfg.image_size), cfg.batch_size, device, cfg.num_workers,
                         cfg.progress, desc="test")
     figures = {"epoch": int(state["epoch"]), "n": len(test), **metrics(predicted, test.scores),
@@ -279,6 +288,15 @@ def evaluate_test(run: RunDir, cfg: FitConfig, model: Regressor, test: ScoreTabl
     write_predictions(run.path / TEST_PREDICTIONS, test, predicted)
     run.log(**{f"test_{k}": v for k, v in figures.items() if k not in ("predictions", "confidence")})
     return figures
+
+
+def load_weights(model: Regressor, state: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's weights into `model`; weights of another backbone are a clear error naming the file."""
+    try:
+        model.net.load_state_dict(state["model"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise GanalyzeError(f"{path} holds weights of another model ({str(e).splitlines()[0][:120]}); restore the "
+                            "run's own file, or start a new run.") from None
 
 
 def state_exists(run: RunDir) -> bool:

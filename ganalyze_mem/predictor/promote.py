@@ -60,7 +60,7 @@ def promote(run_dir: str | os.PathLike, name: str, out: str | os.PathLike | None
     cfg = FitConfig.from_options(config["options"])
     if checkpoint not in ("best", "last"):
         raise GanalyzeError(f"--checkpoint must be 'best' or 'last', got {checkpoint!r}.")
-    state = run.load_checkpoint("best.pt" if checkpoint == "best" else "latest.pt")
+    state = run.load_checkpoint("best.pt" if checkpoint == "best" else "latest.pt", keys=("model", "epoch"))
     if state is None:
         raise GanalyzeError(f"{run.path} has no finished epoch yet (no checkpoints/{checkpoint}.pt); let the run "
                             "finish at least one epoch, or resume it with --resume.")

@@ -123,6 +123,17 @@ def promote(run_dir: str | Path, name: str, force: bool = False, out: str | Path
         RunDir.open(src)  # says clearly when it is not a run directory at all
         raise GanalyzeError(f"{src} has not finished training (no {CARD}). Finish it with "
                             f"`ganalyze-mem train --resume {src}` before promoting it.")
+    card_path, weights_path = src / CARD, src / WEIGHTS
+    try:
+        want = json.loads(card_path.read_text(encoding="utf-8")).get("sha256")
+    except (ValueError, AttributeError):
+        raise GanalyzeError(f"{card_path} is not a readable card (damaged JSON); train the run again or restore "
+                            "the file.") from None
+    if not weights_path.is_file():
+        raise WeightsError(f"{weights_path} is missing; the run's card has no weights to promote. Train it again.")
+    if want and sha256_file(weights_path) != want:  # never copy weights that are not the ones the card describes
+        raise WeightsError(f"Not promoting {src}: the sha256 of {weights_path} does not match the one in {card_path} "
+                           "(the file was changed or damaged after training). Restore it or train the run again.")
     dest = (Path(out).expanduser() if out else user_dir("transformers")) / name
     if dest.exists() and not force:
         raise GanalyzeError(f"{dest} already exists. Choose another name or pass --force to replace it.")

@@ -5,21 +5,20 @@ old ``latest.pt`` is renamed to ``previous.pt`` and the new file onto ``latest.p
 short (a full disk, a copy interrupted, a file truncated by hand) falls back to the one before it with a clear
 message instead of a traceback. Loading uses ``torch.load(weights_only=True)``: no pickled code is ever run.
 
-``RunLock`` refuses a second process on one run directory: ``train.lock`` holds the owner's pid and host, is created
-with O_EXCL, and is taken over only when that pid is no longer alive on this host (a stale lock left by a kill -9).
+``RunLock`` refuses a second process on one run directory: ``train.lock`` is the one output lock
+(`ganalyze_mem.locks`), a flock that the kernel drops when its holder dies, so a kill -9 leaves nothing stale.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import warnings
 from pathlib import Path
 from typing import Any
 
 from ..core.files import atomic_path
 from ..errors import GanalyzeError
+from ..locks import OutputLock
 from ..rundir import RunDir
 
 # Imported inside functions, to keep `ganalyze-mem --help` and `import ganalyze_mem` fast: `torch`.
@@ -83,61 +82,10 @@ def load(run: RunDir, echo=None) -> tuple[dict[str, Any] | None, Path | None]:
     return None, None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-class RunLock:
-    """``with RunLock(run):`` holds ``train.lock`` in the run directory for the duration of training."""
+class RunLock(OutputLock):
+    """``with RunLock(run):`` holds ``train.lock`` in the run directory for the duration of training (the one
+    output lock, `ganalyze_mem.locks.OutputLock`)."""
 
     def __init__(self, run: RunDir):
-        self.path = run.path / LOCK
-        self.held = False
-
-    def _owner(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def acquire(self) -> None:
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                pid, host = owner.get("pid"), owner.get("host")
-                if isinstance(pid, int) and host == me["host"] and not _alive(pid):
-                    warnings.warn(f"Removing a stale lock {self.path} (process {pid} is gone).", stacklevel=2)
-                    self.path.unlink(missing_ok=True)
-                    continue
-                if not owner:  # being written right now, or garbage: treat as held
-                    owner = {"pid": "?", "host": "?"}
-                raise GanalyzeError(
-                    f"{self.path.parent} is being trained by process {owner.get('pid')} on {owner.get('host')} "
-                    f"(lock {self.path}). Wait for it to finish, or stop it; if that process is gone, delete the "
-                    "lock file.") from None
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps(me) + "\n")
-            self.held = True
-            return
-        raise GanalyzeError(f"Could not take the lock {self.path}; delete it if no run is using the folder.")
-
-    def release(self) -> None:
-        if self.held and self._owner().get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
-        self.held = False
-
-    def __enter__(self) -> RunLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+        super().__init__(run.path, name=LOCK, folder=True,
+                         remedy="wait for it to finish (or stop it), or start a new run")

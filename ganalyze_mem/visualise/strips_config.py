@@ -7,7 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..bounds import Bound
+from ..bounds import problems as bound_problems
 from ..errors import GanalyzeError
+
+# Bounds declared once (`StripsConfig.validate` and `strips`'s option types): 2 * steps + 1 images per strip.
+BOUNDS: dict[str, Bound] = {
+    "alpha": Bound(0, 1e6, low_open=True, note="the assessor's units"),
+    "steps": Bound(1, 100, integer=True, note="2 * steps + 1 images per strip"),
+    "batch_size": Bound(1, 1 << 14, integer=True),
+}
 
 
 @dataclass
@@ -36,6 +45,9 @@ class StripsConfig:
             raise GanalyzeError(f"Need --steps >= 1 and --alpha > 0; got {self.steps} and {self.alpha}.")
         if self.batch_size < 1:
             raise GanalyzeError("--batch-size must be at least 1.")
+        bad = bound_problems(self, BOUNDS)
+        if bad:
+            raise GanalyzeError("; ".join(bad) + ".")
         return self
 
     def resolved(self, card: dict[str, Any]) -> StripsConfig:

@@ -8,6 +8,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from ..bounds import Bound
+from ..bounds import problems as bound_problems
 from ..errors import GanalyzeError
 from ..seeding import parse_seeds
 
@@ -19,6 +21,13 @@ RESUME_MAY_CHANGE = ("device", "out", "checkpoint_every", "log_every", "samples"
 # Intervals that default to None ("auto"): a run resolves them from its number of steps (`TrainConfig.resolved_
 # intervals`) and records the resolved values, so a short run still draws curves and a resume keeps the run's own.
 INTERVALS = ("log_every", "eval_every")
+# Bounds of the numeric options that had none (declared once: `TrainConfig.validate` and `train`'s option types).
+BOUNDS: dict[str, Bound] = {
+    "samples": Bound(1, 10**10, integer=True),
+    "alpha_sd": Bound(0, 100, low_open=True, note="SDs of the assessor"),
+    "alpha_min": Bound(-1e6, 1e6, note="the assessor's units"),
+    "alpha_max": Bound(-1e6, 1e6, note="the assessor's units"),
+}
 LOG_POINTS, EVAL_POINTS = 20, 5  # auto: about this many metrics lines and held-out evaluations per run ...
 LOG_EVERY_MAX, EVAL_EVERY_MAX = 50, 500  # ... but never sparser than this (long runs: one line per 50 steps)
 
@@ -77,6 +86,9 @@ class TrainConfig:
             raise GanalyzeError(f"--alpha-range must be auto or raw, got {self.alpha_range!r}.")
         if not (isinstance(self.alpha_sd, (int, float)) and math.isfinite(self.alpha_sd) and self.alpha_sd > 0):
             raise GanalyzeError(f"--alpha-sd must be a positive finite number of SDs (e.g. 1), got {self.alpha_sd}.")
+        bad = bound_problems(self, BOUNDS)
+        if bad:
+            raise GanalyzeError("; ".join(bad) + ".")
         if self.alpha_range == "auto" and self.assessor_sd is None and (self.alpha_min, self.alpha_max) != (None, None):
             raise GanalyzeError(f"--alpha-min/--alpha-max ({self.alpha_min}, {self.alpha_max}) are in the assessor's "
                                 "raw units and apply with --alpha-range raw; with --alpha-range auto (the default) "
