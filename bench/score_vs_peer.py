@@ -81,9 +81,9 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
     m = statistics.fmean(logs)
     if len(logs) < 2:
         return math.exp(m), float("nan"), float("nan")
-    from scipy import stats
+    from ganalyze_mem.stats import t_half_width
 
-    half = stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    half = t_half_width(statistics.stdev(logs), len(logs))
     return math.exp(m), math.exp(m - half), math.exp(m + half)
 
 

@@ -369,3 +369,31 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike, me
 
     with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
+
+
+CARDS = ("card.json", "transformer.json")  # predictor folders, promoted transformers
+
+
+def card_mismatch(found: Path, hashes: dict[str, str]) -> str:
+    """Why the weights at `found` are not the ones their folder's card describes ('' when they are, or when no card
+    records a sha256): a file changed or damaged after promotion."""
+    import json
+
+    for card_name in CARDS:
+        card_path = found.parent / card_name
+        if not card_path.is_file():
+            continue
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"{card_path} is not readable JSON"
+        want = card.get("sha256") if isinstance(card, dict) else None
+        if not want:
+            return ""
+        weights = [p for p in found.parent.glob("*.safetensors")] or [found]
+        got = {p.name: hashes.get(p.name) or sha256_file(p) for p in weights}
+        if want not in got.values():
+            return (f"sha256 of {', '.join(got)} does not match {card_path.name} (changed or damaged after it was "
+                    "written; restore it or promote it again)")
+        return ""
+    return ""

@@ -69,7 +69,7 @@ def test_appendix_b_defaults_by_category():
     assert set(APPENDIX_B) >= {"conventional", "classic_cnn", "modern_cnn", "vit", "pretrained"}
     with pytest.raises(GanalyzeError, match="Did you mean 'resnet50'"):
         MeasureConfig(machine="resnet05").resolve()
-    with pytest.raises(GanalyzeError, match="--set-size"):
+    with pytest.raises(GanalyzeError, match="set_size="):
         MeasureConfig(set_size=0).resolve()
 
 

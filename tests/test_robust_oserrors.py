@@ -19,8 +19,8 @@ from ganalyze_mem.errors import os_error_line
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "ganalyze_mem" / "data" / "demo" / "images" / "objects"
 TRAIN = ["train", "--assessor", "brightness", "--generator", "tiny", "--samples", "12", "--batch-size", "2",
-         "--lr", "0.05", "--log-every", "2", "--seed", "3", "--eval-seeds", "0-3", "--range-steps", "0", "-q",
-         "--device", "cpu"]
+         "--lr", "0.05", "--log-every", "2", "--eval-every", "500", "--seed", "3", "--eval-seeds", "0-3",
+         "--range-steps", "0", "-q", "--device", "cpu"]
 
 
 def _run(args, fsize=None, cwd=None):

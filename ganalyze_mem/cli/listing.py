@@ -41,7 +41,7 @@ def _changed_folders(kind: str, names: list[str]) -> dict[str, str]:
     if kind != "assessors":
         return {}
     from ..assessors.folders import predictor_folders
-    from .weights import card_mismatch
+    from ..weights import card_mismatch
 
     out = {}
     for folder in predictor_folders():

@@ -24,13 +24,13 @@ D = StripsConfig()
               help="Steps each side of the seed image.")
 @click.option("--mode", default=D.mode, show_default=True, type=click.Choice(["bigger_step", "iterative"]),
               help="bigger_step: T(z, k*alpha) (the paper's); iterative: T applied k times with alpha.")
-@click.option("--truncation", default=None, type=float, help="BigGAN truncation  [default: the trained one]")
+@click.option("--truncation", default=None, type=SB["truncation"], help="BigGAN truncation  [default: the trained one]")
 @click.option("--also-score", default=None, help="More assessors to score every image with, comma "
               "separated (e.g. humanmem,brightness), to see whether steering one moves the others.")
 @click.option("--classifier", default=D.classifier, show_default=True,
               help="Class-kept check: 'auto' (humanmem's ImageNet ResNet-152 for real ImageNet generators), "
                    "'none', or an assessor name with a classifier.")
-@click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=SB["batch_size"])
 @device_option()
 @click.option("--out", default=D.out, show_default=True, help="Folder for numbered strip directories.")
 @click.option("--no-images", is_flag=True, help="Do not save every image on its own.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..visualise.train_config import BOUNDS, TrainConfig
-from .common import ASSESSOR_NAMES, POSITIVE_FLOAT, device_option, json_command
+from .common import ASSESSOR_NAMES, device_option, json_command
 
 TB = {name: bound.click_type() for name, bound in BOUNDS.items()}  # option types from the one declaration
 
@@ -24,7 +24,7 @@ D = TrainConfig()
                    "(exact replication; a sample's step then depends on its batch).")
 @click.option("--samples", default=D.samples, show_default=True, type=TB["samples"],
               help="Training samples in total (GANalyze: 400k).")
-@click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=click.IntRange(1),
+@click.option("--batch-size", "-b", default=D.batch_size, show_default=True, type=TB["batch_size"],
               help="Samples per step (GANalyze: 4); raise it on a GPU.")
 @click.option("--alpha-range", default=D.alpha_range, show_default=True, type=click.Choice(["auto", "raw"]),
               help="Units of alpha. auto: measure the assessor's SD over 256 generator samples (their own random "
@@ -38,7 +38,7 @@ D = TrainConfig()
               help="With --alpha-range raw: smallest alpha drawn, in the assessor's units [default: -0.5].")
 @click.option("--alpha-max", default=None, type=TB["alpha_max"],
               help="With --alpha-range raw: largest alpha drawn, in the assessor's units [default: 0.5].")
-@click.option("--max-step", default=D.max_step, show_default=True, type=float,
+@click.option("--max-step", default=D.max_step, show_default=True, type=TB["max_step"],
               help="Bound on the latent step, as a fraction of |z|: |z' - z| <= max-step |z| at the range's largest "
               "|alpha| (growing linearly beyond, for strips), by a smooth norm clamp of the step, so that a "
               "direction edits images instead of replacing them (0.5: z turns by at most 30 degrees).")
@@ -46,30 +46,30 @@ D = TrainConfig()
               help="Side assessors to hold fixed, comma separated (e.g. brightness,contrast): a penalty on their "
               "score change (in their SDs) asks for a direction that moves the assessor and not these, so you can "
               "ask whether 'more memorable' is more than 'brighter'. heldout.json reports each one's slope.")
-@click.option("--keep-weight", default=D.keep_weight, show_default=True, type=float,
+@click.option("--keep-weight", default=D.keep_weight, show_default=True, type=TB["keep_weight"],
               help="Weight of the --keep penalty: a side change of one side SD costs this many times a missed target "
               "of one SD of the assessor.")
-@click.option("--lr", default=D.lr, show_default=True, type=POSITIVE_FLOAT, help="Adam learning rate.")
+@click.option("--lr", default=D.lr, show_default=True, type=TB["lr"], help="Adam learning rate.")
 @click.option("--lr-schedule", default=D.lr_schedule, show_default=True, type=click.Choice(["constant", "cosine"]),
               help="constant (GANalyze) or cosine: decays to 0 at the last step, so the direction settles instead of "
               "ending on a noisy step.")
-@click.option("--truncation", default=D.truncation, show_default=True, type=float,
+@click.option("--truncation", default=D.truncation, show_default=True, type=TB["truncation"],
               help="BigGAN truncation in (0, 1].")
 @click.option("--classes", default=D.classes, help="Train on these classes only (names or indices, comma "
               "separated, e.g. 'pizza,goldfish'); default: all of the generator's classes.")
-@click.option("--seed", default=D.seed, show_default=True, type=int, help="Seed of every random draw.")
+@click.option("--seed", default=D.seed, show_default=True, type=TB["seed"], help="Seed of every random draw.")
 @device_option()
 @click.option("--amp", default=D.amp, show_default=True, type=click.Choice(["auto", "bf16", "fp32"]),
               help="auto: bf16 autocast on CUDA (loss stays fp32), fp32 on CPU.")
 @click.option("--out", default=D.out, show_default=True, help="Folder for numbered run directories.")
 @click.option("--generator-weights", default=None, help="BigGAN weights folder (pytorch_model.bin + config.json).")
 @click.option("--assessor-weights", default=None, help="Assessor weights file or folder, when not found by name.")
-@click.option("--checkpoint-every", default=D.checkpoint_every, show_default=True, type=click.IntRange(1),
+@click.option("--checkpoint-every", default=D.checkpoint_every, show_default=True, type=TB["checkpoint_every"],
               help="Steps between checkpoints.")
-@click.option("--log-every", default=D.log_every, type=click.IntRange(1),
+@click.option("--log-every", default=D.log_every, type=TB["log_every"],
               help="Steps between metrics.jsonl lines. Default: auto, about 20 lines per run and at most 50 steps "
               "apart (40 steps: every 2); the value used is recorded in config.yaml.")
-@click.option("--eval-every", default=D.eval_every, type=click.IntRange(1),
+@click.option("--eval-every", default=D.eval_every, type=TB["eval_every"],
               help="Steps between held-out evaluations (achieved change vs alpha on --eval-seeds, slope with its 95% "
               "interval, logged to metrics.jsonl as kind=heldout); also at the last step. Default: auto, about 5 "
               "per run and at most 500 steps apart (40 steps: every 8); recorded in config.yaml.")
@@ -78,14 +78,14 @@ D = TrainConfig()
 @click.option("--stop-on-plateau/--no-stop-on-plateau", default=D.stop_on_plateau, show_default=True,
               help="Stop once the held-out slope has not improved by --plateau-tol in --plateau-patience evaluations "
               "(off by default: GANalyze trains for a fixed number of samples).")
-@click.option("--plateau-patience", default=D.plateau_patience, show_default=True, type=click.IntRange(1),
+@click.option("--plateau-patience", default=D.plateau_patience, show_default=True, type=TB["plateau_patience"],
               help="Evaluations without improvement before --stop-on-plateau stops.")
-@click.option("--plateau-tol", default=D.plateau_tol, show_default=True, type=click.FloatRange(0),
+@click.option("--plateau-tol", default=D.plateau_tol, show_default=True, type=TB["plateau_tol"],
               help="Smallest improvement of the held-out slope (target 1) that counts.")
-@click.option("--range-seeds", default=D.range_seeds, show_default=True, type=click.IntRange(1),
+@click.option("--range-seeds", default=D.range_seeds, show_default=True, type=TB["range_seeds"],
               help="Held-out seeds whose latent is optimised freely at the end, to measure the assessor's attainable "
               "range on this generator within the step bound (heldout.json).")
-@click.option("--range-steps", default=D.range_steps, show_default=True, type=click.IntRange(0),
+@click.option("--range-steps", default=D.range_steps, show_default=True, type=TB["range_steps"],
               help="Adam steps of that optimisation; 0 skips it.")
 @click.option("--resume", default=None, type=click.Path(exists=True, file_okay=False),
               help="Continue this run directory from its latest checkpoint (options must match; --samples may grow).")

@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# what torch's C++ writer says when the disk is full or a size limit is hit (it raises RuntimeError, not OSError)
+TORCH_WRITE_FAILURES = ("PytorchStreamWriter", "inline_container", "file write failed", "basic_ios::clear",
+                        "iostream error")
+
 
 @contextlib.contextmanager
 def writing(path: str | os.PathLike) -> Iterator[None]:
@@ -29,7 +33,7 @@ def writing(path: str | os.PathLike) -> Iterator[None]:
         raise
     except RuntimeError as e:
         text = str(e)
-        if "PytorchStreamWriter" not in text and "inline_container" not in text and "file write failed" not in text:
+        if not any(w in text for w in TORCH_WRITE_FAILURES):
             raise
         raise OSError(_write_errno(Path(path)), f"could not write ({text.splitlines()[0][:120]})", str(path)) from e
 

@@ -16,6 +16,7 @@ BOUNDS: dict[str, Bound] = {
     "alpha": Bound(0, 1e6, low_open=True, note="the assessor's units"),
     "steps": Bound(1, 100, integer=True, note="2 * steps + 1 images per strip"),
     "batch_size": Bound(1, 1 << 14, integer=True),
+    "truncation": Bound(0, 1, low_open=True, note="BigGAN's truncation"),
 }
 
 

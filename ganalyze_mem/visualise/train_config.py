@@ -27,6 +27,20 @@ BOUNDS: dict[str, Bound] = {
     "alpha_sd": Bound(0, 100, low_open=True, note="SDs of the assessor"),
     "alpha_min": Bound(-1e6, 1e6, note="the assessor's units"),
     "alpha_max": Bound(-1e6, 1e6, note="the assessor's units"),
+    # a fraction of |z|: 2 already allows replacing z by its opposite; None (unbounded) stays allowed
+    "max_step": Bound(0, 2, low_open=True, note="a fraction of |z|"),
+    "batch_size": Bound(1, 1 << 16, integer=True),
+    "keep_weight": Bound(0, 1e6),
+    "lr": Bound(0, 1e4, low_open=True),
+    "truncation": Bound(0, 1, low_open=True),
+    "seed": Bound(0, 2**63 - 1, integer=True),
+    "checkpoint_every": Bound(1, 10**10, integer=True, note="steps"),
+    "log_every": Bound(1, 10**10, integer=True, note="steps"),
+    "eval_every": Bound(1, 10**10, integer=True, note="steps"),
+    "plateau_patience": Bound(1, 10**6, integer=True, note="evaluations"),
+    "plateau_tol": Bound(0, 1),
+    "range_seeds": Bound(1, 10**4, integer=True),
+    "range_steps": Bound(0, 10**6, integer=True),
 }
 LOG_POINTS, EVAL_POINTS = 20, 5  # auto: about this many metrics lines and held-out evaluations per run ...
 LOG_EVERY_MAX, EVAL_EVERY_MAX = 50, 500  # ... but never sparser than this (long runs: one line per 50 steps)
