@@ -28,6 +28,9 @@ CLAIMS_BY_GENERATOR = {
 CLAIMS = CLAIMS_BY_GENERATOR["collage"]
 # claims that an assessor also measures on the pixels (the `score:NAME` rows of the factor analysis)
 PIXEL_CLAIMS = {"contrast": (+1, "more contrast"), "brightness": (-1, "darker")}
+# The photos the demo's photoedit transformers learn a recipe for (class = photo): 16 spread over the 330 bundled
+CLASS_STRIDE = 20
+DEMO_PHOTO_CLASSES = ",".join(str(i) for i in range(0, 320, CLASS_STRIDE))
 # The new check (issue 20): every replicate's held-out slope at least this, with identity kept
 GOAL_SLOPE = 0.7
 # the pretrained predictor's input side: 224 (its own) validated 0.55 against 0.51 here, at 3x the training cost
@@ -74,18 +77,26 @@ SIZES: dict[str, DemoSize] = {
         fit_pretrained=dict(backbone="efficientnet_lite0", freeze=True, head="ridge", image_size=PRETRAINED_SIZE,
                             batch_size=32, val_fraction=0.2),
         train={
-            # one_direction: one recipe of edits for every photo. alpha +-0.5 SD of the predictor over photoedit's
-            # samples: about half of that SD is between photos, which no bounded edit of one photo can bridge. The
-            # step per unit alpha must reach ~1/|gradient| (tens of z units): lr 1 gets there within the run (the
-            # held-out slope was flat from step 50 to 100 at 1600 samples).
-            "photoedit-64": dict(transformer="one_direction", samples=800, batch_size=16, alpha_range="auto",
-                                 alpha_sd=0.5, lr=1.0, lr_schedule="cosine", eval_every=25),
+            # class_dependent: one recipe of edits per photo (class = photo), on 16 photos spread over the 330 so
+            # each gets ~100 training draws. Why not one_direction: the photos' gains along one shared edit vary
+            # with CV 1.2-1.5, which caps one direction's least-squares slope at 1/(1+CV^2) = 0.31-0.41 (the demo
+            # got 0.20-0.26). Measured on eval seeds 0-31 (one seed each unless said; ganalyze-mem issue 20):
+            # one_direction 0.18; class_dependent at lr 1 0.43, lr 8 0.58, lr 8 with truncation 0.5 0.65 (3200
+            # samples 0.67, "objective-limited": GANalyze's squared error shrinks the slope when some photos cannot
+            # reach +-0.5 SD within the step bound); over seeds 0-2 at +-0.35 SD 0.80, 0.73, 0.74 and at +-0.25 SD
+            # 0.81, 0.78, 0.77 (kept: the larger margin over 0.7). The demo's own check uses other held-out seeds
+            # (100-131) than those choices were made on.
+            # The step per unit alpha must reach ~1/|gradient| (tens of z units): lr 8 with Adam gets there in 100
+            # steps.
+            "photoedit-64": dict(transformer="class_dependent", samples=1600, batch_size=16, alpha_range="auto",
+                                 alpha_sd=0.25, lr=8.0, lr_schedule="cosine", eval_every=25, truncation=0.5,
+                                 classes=DEMO_PHOTO_CLASSES, eval_seeds="100-131"),
             # nonlinear: one shared direction's least-squares optimum stays near slope 0.68 here (the seeds' gains
             # vary; see heldout.json); a z-dependent step reaches >= 0.7. Cosine decay: it ends settled, not noisy.
             "collage": dict(transformer="nonlinear", samples=1600, batch_size=16, alpha_range="auto", alpha_sd=1.0,
                             lr=0.01, lr_schedule="cosine", eval_every=25),
         },
-        strips=dict(classes="0,40,120,250", seeds="0-3", steps=2),
+        strips=dict(classes="0,40,120,240", seeds="0-3", steps=2),  # photos of the training pool
         factor_seeds=64, shapes_per_set=10, nerf=dict(views=24),
         # HumanMem (ResNet-152) on every photo would double the run time on a CPU; the strips score it instead.
         attributes_only="hue,saturation,value,colourfulness,contrast,entropy,niqe,brisque",

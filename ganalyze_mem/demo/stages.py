@@ -424,6 +424,7 @@ def _factors_one(d: Demo, run: str, seed: int, folder: Path, generator: str) -> 
 
     from ..assessors import ASSESSORS
     from ..generators import GENERATORS
+    from ..rundir import RunDir
     from ..transformers.store import load_trained
     from ..visualise.factors import factor_plot, factor_trends, summarize_trend
 
@@ -432,7 +433,11 @@ def _factors_one(d: Demo, run: str, seed: int, folder: Path, generator: str) -> 
     transformer, card = load_trained(d.root / run)
     gen = GENERATORS.create(generator)
     n = d.size.factor_seeds
-    z, y = gen.sample(n, seed=100_000 + seed)  # held out: training draws from its own stream
+    # held out (training draws from its own stream), from the run's own class pool and truncation: a class-dependent
+    # transformer has learned directions for its pool's classes only
+    options = RunDir(d.root / run).config.get("options", {}) or {}
+    z, y = gen.sample(n, seed=100_000 + seed, truncation=options.get("truncation"),
+                      classes=gen.resolve_classes(options.get("classes")))
     steps = d.size.strips["steps"]
     top = max(abs(float(card.get("alpha_min") or 0.1)), abs(float(card.get("alpha_max") or 0.1)))
     alphas = [round(k * top / steps, 10) for k in range(-steps, steps + 1)]
