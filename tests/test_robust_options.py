@@ -36,7 +36,7 @@ CASES = [  # (arguments, words the error must hold)
     ("measure IMG --pool POOL --preset test --image-size 1 -o OUT", "16<=x<=1024"),
     ("measure IMG --pool POOL --preset test --device tpu -o OUT", "--device"),
     ("train --assessor brightness --generator tiny --lr nan --out OUT --samples 8", "--lr"),
-    ("train --assessor brightness --generator tiny --lr -1 --out OUT --samples 8", "x > 0"),
+    ("train --assessor brightness --generator tiny --lr -1 --out OUT --samples 8", "> 0"),
     ("fit-predictor -s CSV -j -1 --out OUT", "--workers"),
     ("fit-predictor -s CSV --lr inf --out OUT", "--lr"),
     ("validate shapes -a brightness --resamples 0 -o OUT", "--resamples"),

@@ -38,7 +38,7 @@ BOUNDS: dict[str, Bound] = {
     "log_every": Bound(1, 10**10, integer=True, note="steps"),
     "eval_every": Bound(1, 10**10, integer=True, note="steps"),
     "plateau_patience": Bound(1, 10**6, integer=True, note="evaluations"),
-    "plateau_tol": Bound(0, 1),
+    "plateau_tol": Bound(0, 100),  # an improvement of the slope (target 1); large values: never improving
     "range_seeds": Bound(1, 10**4, integer=True),
     "range_steps": Bound(0, 10**6, integer=True),
 }
@@ -100,9 +100,6 @@ class TrainConfig:
             raise GanalyzeError(f"--alpha-range must be auto or raw, got {self.alpha_range!r}.")
         if not (isinstance(self.alpha_sd, (int, float)) and math.isfinite(self.alpha_sd) and self.alpha_sd > 0):
             raise GanalyzeError(f"--alpha-sd must be a positive finite number of SDs (e.g. 1), got {self.alpha_sd}.")
-        bad = bound_problems(self, BOUNDS)
-        if bad:
-            raise GanalyzeError("; ".join(bad) + ".")
         if self.alpha_range == "auto" and self.assessor_sd is None and (self.alpha_min, self.alpha_max) != (None, None):
             raise GanalyzeError(f"--alpha-min/--alpha-max ({self.alpha_min}, {self.alpha_max}) are in the assessor's "
                                 "raw units and apply with --alpha-range raw; with --alpha-range auto (the default) "
@@ -145,6 +142,9 @@ class TrainConfig:
             raise GanalyzeError("--range-seeds must be >= 1 and --range-steps >= 0.")
         if len(parse_seeds(self.eval_seeds)) < 2:
             raise GanalyzeError(f"--eval-seeds must name at least 2 seeds (for an interval), got {self.eval_seeds!r}.")
+        bad = bound_problems(self, BOUNDS)  # after the checks above, which say more about their options
+        if bad:
+            raise GanalyzeError("; ".join(bad) + ".")
         return self
 
     def __post_init__(self) -> None:
