@@ -65,7 +65,7 @@ class DemoSize:
 
 
 SIZES: dict[str, DemoSize] = {
-    # under 10 minutes on 2 CPU cores: 3 min 17 s idle, 363 CPU-s (measure 91 s wall, train: 3 replicates, 52 s)
+    # under 10 minutes on 2 CPU cores: 5 min 30 s idle, 627 CPU-s (measure 85 s wall, train: 3 replicates, 139 s)
     "small": DemoSize(
         images_per_half=None,
         # the faithful protocol: every photo in parts of |A| = n = 80 against the rest, the 80 % rotation bar met;

@@ -152,8 +152,18 @@ def _verify_text(d: Demo) -> str:
         a = r.get("assessor") or {}
         parts.append(f"seed {r['seed']}: {r.get('verdict')}; the predictor on the same images: slope "
                      f"{_est(a.get('slope'), [a.get('ci_low'), a.get('ci_high')], 3, True)}")
+    rel = [x for r in v for x in [(r.get("reliability") or {}).get("spearman_brown")] if isinstance(x, (int, float))]
+    rises = sum(str(r.get("verdict", "")).startswith("measured memorability rises") for r in v)
+    if rises == len(v):
+        tail = " Every replicate's edits raise measured MachineMem: the machines agree with the predictor."
+    else:  # the answer above is about the predictor's direction; say plainly what the measurement adds
+        tail = (f" {rises} of {len(v)} replicates' edits raise measured MachineMem detectably, so the verdicts above "
+                "describe the direction the predictor rewards; that these edits make photos more memorable to the "
+                "machines themselves is not shown" +
+                (f" (split-half of the measurement {min(rel):.2f}-{max(rel):.2f}: more episodes, `verify --episodes`,"
+                 " tighten it)" if rel else "") + ".")
     return ("Closed loop (`ganalyze-mem verify`): each replicate's held-out edits measured with the MachineMem "
-            "measurer against a pool of edits of other photos: " + "; ".join(parts) + ".")
+            "measurer against a pool of edits of other photos: " + "; ".join(parts) + "." + tail)
 
 
 def answer_html(d: Demo) -> str:
