@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from ganalyze_mem.cli import main
@@ -89,3 +90,28 @@ def test_bf16_is_recorded_agrees_with_float32_and_is_never_mixed_on_resume(tmp_p
                                   "--resume"])
     assert r.exit_code == 0, r.output
     assert rows(out) == b  # resumed in the same precision: the same scores as the uninterrupted bf16 run
+
+
+def test_bf16_runs_a_folded_copy_that_matches_float32_and_leaves_the_model_alone():
+    import torchvision
+
+    from ganalyze_mem.scoring import inference_copy
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=3)
+    with torch.no_grad():  # batch-norm statistics that are not the identity, so a wrong fold shows
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    folded = inference_copy(net)
+    assert folded is not net and inference_copy(net) is folded  # built once per model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 20  # the caller's model is untouched
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    x = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(folded(x.contiguous(memory_format=torch.channels_last)), net(x), atol=1e-4, rtol=1e-4)
